@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/tabreduce/tabreduce/server"
+	"github.com/tabreduce/tabreduce/server/buntstore"
+)
+
+func init() {
+	register("serve", "run the broker and coordinator", serve)
+}
+
+func serve(ctx context.Context, args []string, env *cliEnv) error {
+	fs := newFlagSet("serve", env)
+	var cfg server.Config
+	var publicRead string
+	maxBody := byteSizeFlag(8 << 20)
+	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "listen address; anything but loopback needs --token or --insecure")
+	fs.StringVar(&cfg.DataDir, "data", "./data", "data directory (the buntdb file lives inside)")
+	fs.StringVar(&cfg.Fsync, "fsync", buntstore.FsyncEverySec, "when to fsync: always, everysec or never")
+	fs.Var(&maxBody, "max-body", "largest request body (e.g. 8MiB, 512KiB, 1048576)")
+	fs.StringVar(&cfg.Token, "token", env.getenv("TABREDUCE_TOKEN"), "bearer token for writes and admin routes (default $TABREDUCE_TOKEN)")
+	fs.BoolVar(&cfg.Insecure, "insecure", false, "allow a non-loopback --addr without a token")
+	fs.BoolVar(&cfg.JSONP, "jsonp", false, "answer RestMQ's ?callback= JSONP (lets any web page read queues)")
+	fs.StringVar(&publicRead, "public-read", "", "comma-separated queue/channel/key patterns readable without the token (\"*\": all reads)")
+	fs.IntVar(&cfg.MaxAttempts, "max-attempts", 5, "failed leases before a message moves to its dead-letter queue")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if _, err := buntstore.ParseFsync(cfg.Fsync); err != nil {
+		return err
+	}
+	cfg.MaxBody = int64(maxBody)
+	for _, p := range strings.Split(publicRead, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			cfg.PublicRead = append(cfg.PublicRead, p)
+		}
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(env.stderr, nil))
+	srv, err := server.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "tabreduce listening on %s\n", srv.URL())
+	<-ctx.Done()
+	return srv.Close()
+}

@@ -1,0 +1,112 @@
+package broker
+
+import (
+	"errors"
+	"sort"
+)
+
+// maxLiveBatch bounds the messages one dispatcher round leases.
+const maxLiveBatch = 64
+
+var errSlow = errors.New("consumer too slow")
+
+// dispatch feeds a queue's live consumers until it has none left or the
+// broker closes. Every message it hands out is leased first, so a consumer
+// that fails or drops returns it to the queue.
+func (b *Broker) dispatch(q *liveQueue) {
+	defer b.wg.Done()
+	for {
+		b.mu.Lock()
+		if len(q.consumers) == 0 || b.closed {
+			q.running = false
+			b.mu.Unlock()
+			return
+		}
+		cons := q.consumerList()
+		b.mu.Unlock()
+		sort.Slice(cons, func(i, j int) bool { return cons[i].id < cons[j].id })
+
+		if !b.dispatchRound(q, cons) {
+			select {
+			case <-q.wakeC:
+			case <-b.ctx.Done():
+				b.mu.Lock()
+				q.running = false
+				b.mu.Unlock()
+				return
+			}
+		}
+	}
+}
+
+// dispatchRound leases what the consumers have credit for and hands it out.
+// It reports whether it delivered anything (so another round may follow at
+// once).
+func (b *Broker) dispatchRound(q *liveQueue, cons []*Consumer) bool {
+	status, policy, err := b.QueueState(b.ctx, q.name)
+	if err != nil || status == StatusPaused {
+		return false
+	}
+	n := credit(cons, policy)
+	if n <= 0 {
+		return false
+	}
+	leases, err := b.store.QueueLease(b.ctx, QueueLeaseParams{
+		Queue: q.name, N: n, Visibility: b.cfg.LiveVisibility, Now: b.now(),
+	})
+	if err != nil {
+		if !errors.Is(err, ErrClosed) && b.ctx.Err() == nil {
+			b.log.Error("lease for live consumers", "queue", q.name, "err", err)
+		}
+		return false
+	}
+	for _, l := range leases {
+		s := &sharedLease{lease: l}
+		if policy == PolicyBroadcast {
+			b.broadcast(q, s, cons)
+		} else {
+			b.roundRobin(q, s, cons)
+		}
+	}
+	return len(leases) > 0
+}
+
+// credit is how many messages the consumers can take now: the sum of their
+// credits for round-robin, the least of them for broadcast.
+func credit(cons []*Consumer, p Policy) int {
+	total, least := int64(0), int64(-1)
+	for _, c := range cons {
+		cr := max(c.credit.Load(), 0)
+		total += cr
+		if least < 0 || cr < least {
+			least = cr
+		}
+	}
+	n := total
+	if p == PolicyBroadcast {
+		n = least
+	}
+	return int(min(n, maxLiveBatch))
+}
+
+func (b *Broker) roundRobin(q *liveQueue, s *sharedLease, cons []*Consumer) {
+	s.pending.Store(1)
+	for i := range cons {
+		c := cons[(int(q.rr)+i)%len(cons)]
+		if c.credit.Load() > 0 && c.offer(s) {
+			q.rr = uint64((int(q.rr) + i + 1) % len(cons))
+			return
+		}
+	}
+	b.settle(q.name, s, false)
+}
+
+func (b *Broker) broadcast(q *liveQueue, s *sharedLease, cons []*Consumer) {
+	s.pending.Store(int32(len(cons)))
+	for _, c := range cons {
+		if !c.offer(s) {
+			c.drop(errSlow)
+			b.settle(q.name, s, false)
+		}
+	}
+}

@@ -1,0 +1,133 @@
+// Package broker is the queue broker's domain: messages, leases, queue state
+// and the Broker that enforces names, limits, pause and live delivery on top of
+// a Store. It knows nothing of HTTP, WebSockets or buntdb.
+package broker
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// MaxQueueName is the longest queue name a caller may use. Dead-letter queues
+// ("name.dead") may be longer since the broker names them.
+const MaxQueueName = 128
+
+var queueNameRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
+
+// ValidQueueName reports whether name is a queue name callers may use.
+func ValidQueueName(name string) bool { return queueNameRE.MatchString(name) }
+
+// CheckQueueName returns an ErrInvalid error naming the problem, or nil.
+func CheckQueueName(name string) error {
+	if !ValidQueueName(name) {
+		return fmt.Errorf("%w: queue name %q must be 1-%d of A-Z a-z 0-9 . _ -", ErrInvalid, truncate(name, 40), MaxQueueName)
+	}
+	return nil
+}
+
+// DeadQueue is the name of the dead-letter queue of queue.
+func DeadQueue(queue string) string { return queue + ".dead" }
+
+// Message is one queued message.
+type Message struct {
+	Queue string
+	ID    uint64 // increases per queue, from 1
+	Value []byte
+	// Count is how many times the message was handed out: soft gets, leases
+	// and live deliveries (RestMQ's "count").
+	Count int64
+	// Attempts is how many leases of the message failed (expired or nacked).
+	Attempts int
+	Created  time.Time
+	// Expires is when the message stops being deliverable; zero means never.
+	Expires time.Time
+	// Error is the last error a consumer gave when it nacked the message.
+	Error string
+}
+
+// Key is the message's RestMQ key, "queue:id".
+func (m Message) Key() string { return m.Queue + ":" + strconv.FormatUint(m.ID, 10) }
+
+// Expired reports whether the message's TTL has passed at now.
+func (m Message) Expired(now time.Time) bool {
+	return !m.Expires.IsZero() && !now.Before(m.Expires)
+}
+
+// ParseKey splits a RestMQ key "queue:id".
+func ParseKey(key string) (queue string, id uint64, err error) {
+	i := strings.LastIndexByte(key, ':')
+	if i <= 0 {
+		return "", 0, fmt.Errorf("%w: key %q is not queue:id", ErrInvalid, truncate(key, 60))
+	}
+	id, err = strconv.ParseUint(key[i+1:], 10, 64)
+	if err != nil || id == 0 {
+		return "", 0, fmt.Errorf("%w: key %q is not queue:id", ErrInvalid, truncate(key, 60))
+	}
+	queue = key[:i]
+	if err := CheckQueueName(queue); err != nil {
+		return "", 0, err
+	}
+	return queue, id, nil
+}
+
+// Lease is a message handed to one consumer until Deadline. Until it is acked
+// the message stays in the store; if the deadline passes the message returns
+// to the head of its queue.
+type Lease struct {
+	ID       string
+	Message  Message
+	Deadline time.Time
+}
+
+// Status is whether a queue delivers messages.
+type Status string
+
+// Queue statuses.
+const (
+	StatusActive Status = "active"
+	StatusPaused Status = "paused"
+)
+
+// Policy is how live consumers of one queue share its messages.
+type Policy string
+
+// Delivery policies.
+const (
+	PolicyBroadcast  Policy = "broadcast"
+	PolicyRoundRobin Policy = "roundrobin"
+)
+
+// ParsePolicy validates a policy name.
+func ParsePolicy(s string) (Policy, error) {
+	switch Policy(s) {
+	case PolicyBroadcast, PolicyRoundRobin:
+		return Policy(s), nil
+	}
+	return "", fmt.Errorf("%w: policy %q must be broadcast or roundrobin", ErrInvalid, truncate(s, 40))
+}
+
+// QueueInfo is a queue's state and totals.
+type QueueInfo struct {
+	Name     string `json:"name"`
+	Length   int64  `json:"length"`    // messages waiting: ready, and nacked ones waiting out a delay
+	InFlight int64  `json:"in_flight"` // messages under a live lease
+	Status   Status `json:"status"`
+	Policy   Policy `json:"policy"`
+	LastID   uint64 `json:"last_id"`
+	// Totals since the queue was created.
+	Pushed       int64     `json:"pushed"`
+	Delivered    int64     `json:"delivered"`
+	Acked        int64     `json:"acked"`
+	DeadLettered int64     `json:"dead_lettered"`
+	Created      time.Time `json:"created"`
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

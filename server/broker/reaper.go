@@ -1,0 +1,49 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// reapLoop returns expired leases to their queues every ReapInterval until
+// the broker closes.
+func (b *Broker) reapLoop() {
+	defer b.wg.Done()
+	t := time.NewTicker(b.cfg.ReapInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.ctx.Done():
+			return
+		case <-t.C:
+			if _, err := b.ReapNow(b.ctx); err != nil && !errors.Is(err, ErrClosed) && b.ctx.Err() == nil {
+				b.log.Error("reap leases", "err", err)
+			}
+		}
+	}
+}
+
+// ReapNow runs the reaper once, to completion, and wakes the live consumers
+// of every queue that got messages back. It returns what it did.
+func (b *Broker) ReapNow(ctx context.Context) (ReapResult, error) {
+	total := ReapResult{Requeued: map[string]int{}, DeadLettered: map[string]int{}}
+	for {
+		res, err := b.store.Reap(ctx, ReapParams{Now: b.now(), MaxAttempts: b.cfg.MaxAttempts, Limit: 1000})
+		if err != nil {
+			return total, err
+		}
+		for q, n := range res.Requeued {
+			total.Requeued[q] += n
+			b.wake(q)
+		}
+		for q, n := range res.DeadLettered {
+			total.DeadLettered[q] += n
+			b.log.Warn("dead-lettered expired leases", "queue", q, "messages", n)
+		}
+		total.Expired += res.Expired
+		if !res.More {
+			return total, nil
+		}
+	}
+}

@@ -1,0 +1,135 @@
+package broker
+
+import (
+	"context"
+	"time"
+)
+
+// Store is the durable state behind the broker: queues, leases and key/values.
+// Every method is one atomic transaction: it either happens whole or not at
+// all, and a crash never leaves half of it behind. Callers pass the current
+// time so that implementations stay deterministic under test.
+//
+// The conformance suite in server/broker/storetest runs against every
+// implementation; a new one must pass it unchanged.
+type Store interface {
+	// QueuePush appends messages to a queue, creating it, and returns them
+	// with their ids, which increase per queue and are never reused while
+	// the queue exists (a purge ends it; ids then start again at 1).
+	QueuePush(ctx context.Context, p QueuePushParams) ([]Message, error)
+	// QueueTake removes and returns the oldest deliverable message (hard get).
+	// It returns ErrQueueEmpty when there is none.
+	QueueTake(ctx context.Context, queue string, now time.Time) (Message, error)
+	// QueuePeek returns the oldest deliverable message without removing it and
+	// raises its Count (soft get). It returns ErrQueueEmpty when there is none.
+	QueuePeek(ctx context.Context, queue string, now time.Time) (Message, error)
+	// QueueLease leases up to p.N of the oldest deliverable messages until
+	// p.Now+p.Visibility. It returns an empty slice when there are none.
+	QueueLease(ctx context.Context, p QueueLeaseParams) ([]Lease, error)
+	// QueueGet returns a queue's state, or ErrQueueNotFound.
+	QueueGet(ctx context.Context, queue string) (QueueInfo, error)
+	// QueueList returns every queue's state, sorted by name.
+	QueueList(ctx context.Context) ([]QueueInfo, error)
+	// QueuePurge deletes a queue's messages, leases and state. Purging a queue
+	// that does not exist is not an error.
+	QueuePurge(ctx context.Context, queue string) error
+	// QueueSetStatus pauses or resumes a queue, creating it if needed.
+	QueueSetStatus(ctx context.Context, queue string, s Status) error
+	// QueueSetPolicy sets a queue's live-delivery policy, creating it if needed.
+	QueueSetPolicy(ctx context.Context, queue string, p Policy) error
+
+	// MessageDelete deletes one message, ready or leased, by its id.
+	// It returns ErrMessageNotFound when there is none.
+	MessageDelete(ctx context.Context, queue string, id uint64) error
+
+	// LeaseAck deletes the leased messages. Ids that are not live leases are
+	// returned in unknown; the others are acked all the same.
+	LeaseAck(ctx context.Context, queue string, leaseIDs []string) (unknown []string, err error)
+	// LeaseNack ends a lease early with an error. The message's Attempts rise;
+	// at p.MaxAttempts it moves to the dead-letter queue, else it returns to
+	// the head of its queue after p.Delay. It returns ErrLeaseNotFound for an
+	// id that is not a live lease.
+	LeaseNack(ctx context.Context, p LeaseNackParams) (deadLettered bool, err error)
+	// LeaseExtend moves a live lease's deadline to deadline.
+	LeaseExtend(ctx context.Context, queue, leaseID string, deadline time.Time) (Lease, error)
+	// Reap returns leases whose deadline passed to the head of their queue
+	// (raising Attempts, dead-lettering at p.MaxAttempts), makes nacked
+	// messages whose delay passed deliverable again, and drops messages whose
+	// TTL passed. It does at most p.Limit of each and reports what it did.
+	Reap(ctx context.Context, p ReapParams) (ReapResult, error)
+	// LeaseReleaseAll returns every message in flight to its queue, keeping its
+	// Attempts; it runs at start-up, when no lease can still be held.
+	LeaseReleaseAll(ctx context.Context) (int, error)
+
+	// KVGet returns a key's value or ErrKeyNotFound.
+	KVGet(ctx context.Context, key string) (KVValue, error)
+	// KVMGet returns the values of keys, with nil for each missing one.
+	KVMGet(ctx context.Context, keys []string) ([]*KVValue, error)
+	// KVSet stores every entry in one transaction.
+	KVSet(ctx context.Context, entries []KVEntry) error
+	// KVDelete deletes a key; it returns ErrKeyNotFound if it was absent.
+	KVDelete(ctx context.Context, key string) error
+
+	// Close flushes and closes the store.
+	Close() error
+}
+
+// NewMessage is one message to push.
+type NewMessage struct {
+	Value []byte
+	TTL   time.Duration // zero: never expires
+}
+
+// QueuePushParams are the arguments of Store.QueuePush.
+type QueuePushParams struct {
+	Queue    string
+	Messages []NewMessage
+	Now      time.Time
+}
+
+// QueueLeaseParams are the arguments of Store.QueueLease.
+type QueueLeaseParams struct {
+	Queue      string
+	N          int
+	Visibility time.Duration
+	Now        time.Time
+}
+
+// LeaseNackParams are the arguments of Store.LeaseNack.
+type LeaseNackParams struct {
+	Queue       string
+	LeaseID     string
+	Delay       time.Duration
+	Error       string
+	MaxAttempts int
+	Now         time.Time
+}
+
+// ReapParams are the arguments of Store.Reap.
+type ReapParams struct {
+	Now         time.Time
+	MaxAttempts int
+	Limit       int
+}
+
+// ReapResult says what one Reap did, per queue where it matters.
+type ReapResult struct {
+	Requeued     map[string]int // queue → leases that returned to the queue
+	DeadLettered map[string]int // queue → messages moved to queue.dead
+	Expired      int            // messages dropped for their TTL
+	More         bool           // Limit was reached; call again
+}
+
+// KVValue is a stored value: JSON text, or raw bytes when Raw.
+type KVValue struct {
+	Data    []byte
+	Raw     bool
+	Expires time.Time // zero: never
+}
+
+// KVEntry is one key to set.
+type KVEntry struct {
+	Key   string
+	Value KVValue
+	TTL   time.Duration // zero: never expires
+}

@@ -1,0 +1,352 @@
+package buntstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/tidwall/buntdb"
+
+	"github.com/tabreduce/tabreduce/server/broker"
+)
+
+// QueuePush appends messages to a queue.
+func (s *Store) QueuePush(ctx context.Context, p broker.QueuePushParams) ([]broker.Message, error) {
+	now := nanos(p.Now)
+	out := make([]broker.Message, 0, len(p.Messages))
+	err := s.update(ctx, func(tx *buntdb.Tx) error {
+		out = out[:0]
+		m, err := loadMeta(tx, p.Queue, now)
+		if err != nil {
+			return err
+		}
+		for _, nm := range p.Messages {
+			m.LastID++
+			r := record{created: now, value: nm.Value}
+			if nm.TTL > 0 {
+				r.expires = now + int64(nm.TTL)
+			}
+			if err := putReady(tx, p.Queue, m.LastID, &r); err != nil {
+				return err
+			}
+			out = append(out, r.message(p.Queue, m.LastID))
+		}
+		m.Length += int64(len(p.Messages))
+		m.Pushed += int64(len(p.Messages))
+		return putMeta(tx, p.Queue, m)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("push to %s: %w", p.Queue, err)
+	}
+	return out, nil
+}
+
+// putReady stores a ready message and its TTL index entry.
+func putReady(tx *buntdb.Tx, q string, id uint64, r *record) error {
+	if _, _, err := tx.Set(readyKey(q, id), r.encode(), nil); err != nil {
+		return err
+	}
+	if r.expires != 0 {
+		if _, _, err := tx.Set(timeKey(ttlPrefix, r.expires, q, id), "", nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deleteReady removes a ready message and its TTL index entry.
+func deleteReady(tx *buntdb.Tx, q string, id uint64, r *record) error {
+	if _, err := tx.Delete(readyKey(q, id)); err != nil {
+		return err
+	}
+	if r.expires != 0 {
+		if _, err := tx.Delete(timeKey(ttlPrefix, r.expires, q, id)); err != nil && !errors.Is(err, buntdb.ErrNotFound) {
+			return err
+		}
+	}
+	return nil
+}
+
+type readyMsg struct {
+	id  uint64
+	rec record
+}
+
+// oldest returns up to n deliverable messages from the head of the queue,
+// deleting the expired ones it passes over (and counting them out of m).
+func oldest(tx *buntdb.Tx, q string, m *meta, n int, now int64) ([]readyMsg, error) {
+	var out []readyMsg
+	var expired []readyMsg
+	lo, hi := queueRange(readyPrefix, q)
+	var decodeErr error
+	err := tx.AscendRange("", lo, hi, func(k, v string) bool {
+		r, err := decodeRecord(v)
+		if err != nil {
+			decodeErr = fmt.Errorf("%s: %w", k, err)
+			return false
+		}
+		id, err := idOf(k)
+		if err != nil {
+			decodeErr = fmt.Errorf("%s: %w", k, err)
+			return false
+		}
+		if r.expired(now) {
+			expired = append(expired, readyMsg{id, r})
+			return len(expired) < 10000
+		}
+		out = append(out, readyMsg{id, r})
+		return len(out) < n
+	})
+	if err == nil {
+		err = decodeErr
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range expired {
+		if err := deleteReady(tx, q, e.id, &e.rec); err != nil {
+			return nil, err
+		}
+		m.Length--
+	}
+	return out, nil
+}
+
+// QueueTake removes and returns the oldest deliverable message.
+func (s *Store) QueueTake(ctx context.Context, queue string, now time.Time) (broker.Message, error) {
+	return s.takeOrPeek(ctx, queue, now, true)
+}
+
+// QueuePeek returns the oldest deliverable message and raises its count.
+func (s *Store) QueuePeek(ctx context.Context, queue string, now time.Time) (broker.Message, error) {
+	return s.takeOrPeek(ctx, queue, now, false)
+}
+
+func (s *Store) takeOrPeek(ctx context.Context, queue string, now time.Time, take bool) (broker.Message, error) {
+	var msg broker.Message
+	empty := false
+	err := s.update(ctx, func(tx *buntdb.Tx) error {
+		empty = false
+		m, ok, err := getMeta(tx, queue)
+		if err != nil {
+			return err
+		}
+		if !ok || m.Length == 0 {
+			return broker.ErrQueueEmpty
+		}
+		got, err := oldest(tx, queue, &m, 1, nanos(now))
+		if err != nil {
+			return err
+		}
+		if len(got) == 0 {
+			// Only expired messages were passed over: commit their removal.
+			empty = true
+			return putMeta(tx, queue, m)
+		}
+		g := got[0]
+		g.rec.count++
+		m.Delivered++
+		if take {
+			if err := deleteReady(tx, queue, g.id, &g.rec); err != nil {
+				return err
+			}
+			m.Length--
+		} else if _, _, err := tx.Set(readyKey(queue, g.id), g.rec.encode(), nil); err != nil {
+			return err
+		}
+		msg = g.rec.message(queue, g.id)
+		return putMeta(tx, queue, m)
+	})
+	if err == nil && empty {
+		return msg, broker.ErrQueueEmpty
+	}
+	if err != nil && !errors.Is(err, broker.ErrQueueEmpty) {
+		err = fmt.Errorf("get from %s: %w", queue, err)
+	}
+	return msg, err
+}
+
+// QueueLease leases up to p.N of the oldest deliverable messages.
+func (s *Store) QueueLease(ctx context.Context, p broker.QueueLeaseParams) ([]broker.Lease, error) {
+	now := nanos(p.Now)
+	deadline := now + int64(p.Visibility)
+	var out []broker.Lease
+	err := s.update(ctx, func(tx *buntdb.Tx) error {
+		out = out[:0]
+		m, ok, err := getMeta(tx, p.Queue)
+		if err != nil || !ok || m.Length == 0 || p.N <= 0 {
+			return err
+		}
+		got, err := oldest(tx, p.Queue, &m, p.N, now)
+		if err != nil {
+			return err
+		}
+		for i := range got {
+			g := &got[i]
+			if err := deleteReady(tx, p.Queue, g.id, &g.rec); err != nil {
+				return err
+			}
+			g.rec.count++
+			g.rec.leaseSeq = g.rec.count
+			g.rec.deadline = deadline
+			g.rec.released = false
+			if err := putFlight(tx, p.Queue, g.id, &g.rec); err != nil {
+				return err
+			}
+			out = append(out, broker.Lease{
+				ID:       leaseID(g.id, g.rec.leaseSeq),
+				Message:  g.rec.message(p.Queue, g.id),
+				Deadline: fromNanos(deadline),
+			})
+		}
+		m.Length -= int64(len(got))
+		m.InFlight += int64(len(got))
+		m.Delivered += int64(len(got))
+		return putMeta(tx, p.Queue, m)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("lease from %s: %w", p.Queue, err)
+	}
+	return out, nil
+}
+
+// QueueGet returns one queue's state.
+func (s *Store) QueueGet(ctx context.Context, queue string) (broker.QueueInfo, error) {
+	var info broker.QueueInfo
+	err := s.view(ctx, func(tx *buntdb.Tx) error {
+		m, ok, err := getMeta(tx, queue)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return broker.ErrQueueNotFound
+		}
+		info = m.info(queue)
+		return nil
+	})
+	return info, err
+}
+
+// QueueList returns every queue's state, sorted by name.
+func (s *Store) QueueList(ctx context.Context) ([]broker.QueueInfo, error) {
+	var out []broker.QueueInfo
+	err := s.view(ctx, func(tx *buntdb.Tx) error {
+		keys, vals, err := scan(tx, metaPrefix, "q;", 0)
+		if err != nil {
+			return err
+		}
+		out = make([]broker.QueueInfo, 0, len(keys))
+		for i, k := range keys {
+			var m meta
+			if err := unmarshalMeta(vals[i], &m); err != nil {
+				return fmt.Errorf("%s: %w", k, err)
+			}
+			out = append(out, m.info(k[len(metaPrefix):]))
+		}
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, err
+}
+
+// QueuePurge deletes everything of a queue.
+func (s *Store) QueuePurge(ctx context.Context, queue string) error {
+	return s.update(ctx, func(tx *buntdb.Tx) error {
+		for _, prefix := range []string{readyPrefix, flightPrefix} {
+			lo, hi := queueRange(prefix, queue)
+			keys, vals, err := scan(tx, lo, hi, 0)
+			if err != nil {
+				return err
+			}
+			for i, k := range keys {
+				r, err := decodeRecord(vals[i])
+				if err != nil {
+					return fmt.Errorf("%s: %w", k, err)
+				}
+				id, err := idOf(k)
+				if err != nil {
+					return err
+				}
+				if prefix == readyPrefix {
+					err = deleteReady(tx, queue, id, &r)
+				} else {
+					err = deleteFlight(tx, queue, id, &r)
+				}
+				if err != nil {
+					return err
+				}
+			}
+		}
+		if _, err := tx.Delete(metaKey(queue)); err != nil && !errors.Is(err, buntdb.ErrNotFound) {
+			return err
+		}
+		return nil
+	})
+}
+
+// QueueSetStatus pauses or resumes a queue.
+func (s *Store) QueueSetStatus(ctx context.Context, queue string, st broker.Status) error {
+	return s.setMeta(ctx, queue, func(m *meta) { m.Status = st })
+}
+
+// QueueSetPolicy sets a queue's live-delivery policy.
+func (s *Store) QueueSetPolicy(ctx context.Context, queue string, p broker.Policy) error {
+	return s.setMeta(ctx, queue, func(m *meta) { m.Policy = p })
+}
+
+func (s *Store) setMeta(ctx context.Context, queue string, change func(*meta)) error {
+	return s.update(ctx, func(tx *buntdb.Tx) error {
+		m, err := loadMeta(tx, queue, nanos(time.Now()))
+		if err != nil {
+			return err
+		}
+		change(&m)
+		return putMeta(tx, queue, m)
+	})
+}
+
+// MessageDelete deletes one message, ready or leased.
+func (s *Store) MessageDelete(ctx context.Context, queue string, id uint64) error {
+	return s.update(ctx, func(tx *buntdb.Tx) error {
+		m, ok, err := getMeta(tx, queue)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return broker.ErrMessageNotFound
+		}
+		if v, err := tx.Get(readyKey(queue, id)); err == nil {
+			r, err := decodeRecord(v)
+			if err != nil {
+				return err
+			}
+			if err := deleteReady(tx, queue, id, &r); err != nil {
+				return err
+			}
+			m.Length--
+			return putMeta(tx, queue, m)
+		}
+		v, err := tx.Get(flightKey(queue, id))
+		if errors.Is(err, buntdb.ErrNotFound) {
+			return broker.ErrMessageNotFound
+		}
+		if err != nil {
+			return err
+		}
+		r, err := decodeRecord(v)
+		if err != nil {
+			return err
+		}
+		if err := deleteFlight(tx, queue, id, &r); err != nil {
+			return err
+		}
+		if r.released {
+			m.Length-- // delayed after a nack: counted as waiting
+		} else {
+			m.InFlight--
+		}
+		return putMeta(tx, queue, m)
+	})
+}

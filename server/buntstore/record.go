@@ -1,0 +1,138 @@
+package buntstore
+
+import (
+	"encoding/binary"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tabreduce/tabreduce/server/broker"
+)
+
+// record is a message as stored: ready ones under "r:" keys, leased ones
+// under "f:" keys with their lease fields set.
+type record struct {
+	count    int64
+	attempts int
+	created  int64 // unix ns
+	expires  int64 // unix ns; 0: never
+	err      string
+	// Lease fields, set while the message is in flight.
+	leaseSeq int64 // the count at lease time; part of the lease id
+	deadline int64 // unix ns
+	released bool  // nacked with a delay: no live lease, waiting to return
+	value    []byte
+}
+
+const recordVersion = 1
+
+var errCorrupt = errors.New("corrupt record")
+
+func (r *record) encode() string {
+	b := make([]byte, 0, 48+len(r.err)+len(r.value))
+	b = append(b, recordVersion)
+	flags := byte(0)
+	if r.released {
+		flags = 1
+	}
+	b = append(b, flags)
+	b = binary.AppendVarint(b, r.count)
+	b = binary.AppendUvarint(b, uint64(r.attempts))
+	b = binary.AppendVarint(b, r.created)
+	b = binary.AppendVarint(b, r.expires)
+	b = binary.AppendVarint(b, r.leaseSeq)
+	b = binary.AppendVarint(b, r.deadline)
+	b = binary.AppendUvarint(b, uint64(len(r.err)))
+	b = append(b, r.err...)
+	b = append(b, r.value...)
+	return string(b)
+}
+
+func decodeRecord(s string) (record, error) {
+	var r record
+	b := []byte(s)
+	if len(b) < 2 || b[0] != recordVersion {
+		return r, errCorrupt
+	}
+	r.released = b[1]&1 != 0
+	b = b[2:]
+	var ok bool
+	next := func() int64 {
+		v, n := binary.Varint(b)
+		if n <= 0 {
+			ok = false
+			return 0
+		}
+		b = b[n:]
+		return v
+	}
+	nextU := func() uint64 {
+		v, n := binary.Uvarint(b)
+		if n <= 0 {
+			ok = false
+			return 0
+		}
+		b = b[n:]
+		return v
+	}
+	ok = true
+	r.count = next()
+	r.attempts = int(nextU())
+	r.created = next()
+	r.expires = next()
+	r.leaseSeq = next()
+	r.deadline = next()
+	errLen := nextU()
+	if !ok || errLen > uint64(len(b)) {
+		return r, errCorrupt
+	}
+	r.err = string(b[:errLen])
+	r.value = b[errLen:]
+	return r, nil
+}
+
+func (r *record) message(queue string, id uint64) broker.Message {
+	return broker.Message{
+		Queue:    queue,
+		ID:       id,
+		Value:    r.value,
+		Count:    r.count,
+		Attempts: r.attempts,
+		Created:  fromNanos(r.created),
+		Expires:  fromNanos(r.expires),
+		Error:    r.err,
+	}
+}
+
+func (r *record) expired(now int64) bool { return r.expires != 0 && now >= r.expires }
+
+// leaseID names one hand-out of a message: the id and the count at that time,
+// so a lease that expired and was handed out again is no longer valid.
+func leaseID(id uint64, seq int64) string {
+	return strconv.FormatUint(id, 10) + "." + strconv.FormatInt(seq, 10)
+}
+
+func parseLeaseID(s string) (id uint64, seq int64, ok bool) {
+	a, b, found := strings.Cut(s, ".")
+	if !found {
+		return 0, 0, false
+	}
+	id, err1 := strconv.ParseUint(a, 10, 64)
+	seq, err2 := strconv.ParseInt(b, 10, 64)
+	return id, seq, err1 == nil && err2 == nil
+}
+
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}

@@ -1,0 +1,57 @@
+// Package httpapi is the broker's HTTP surface: RestMQ's routes, the
+// at-least-once lease API, live COMET and WebSocket consumers, pub/sub,
+// key/value, stats and metrics. Handlers translate HTTP to calls on the
+// broker and the store; every route is listed in routes.go.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/tabreduce/tabreduce/server/broker"
+	"github.com/tabreduce/tabreduce/server/pubsub"
+)
+
+// Config is what the HTTP layer needs to know of the server's settings.
+type Config struct {
+	MaxBody int64  // bytes per request body
+	Token   string // bearer token for writes and admin routes; "" allows all
+	// PublicRead lists queue, channel and key name patterns (path.Match
+	// syntax) whose reads stay open when Token is set; "*" opens every read.
+	PublicRead []string
+	JSONP      bool // answer ?callback= on JSON GETs (lets any page read queues)
+	// WriteTimeout bounds each write to a live consumer (default 10 s).
+	WriteTimeout time.Duration
+	// FirstFrameWait is how long a WebSocket consumer may take to send its
+	// optional first frame before delivery starts (default 500 ms).
+	FirstFrameWait time.Duration
+}
+
+// KVStore is what the key/value routes need of the store.
+type KVStore interface {
+	KVGet(ctx context.Context, key string) (broker.KVValue, error)
+	KVMGet(ctx context.Context, keys []string) ([]*broker.KVValue, error)
+	KVSet(ctx context.Context, entries []broker.KVEntry) error
+	KVDelete(ctx context.Context, key string) error
+}
+
+// API holds the handlers' dependencies.
+type API struct {
+	cfg     Config
+	broker  *broker.Broker
+	kv      KVStore
+	hub     *pubsub.Hub
+	log     *slog.Logger
+	started time.Time
+	landing []byte // GET / without ?queue=
+}
+
+// Deps are the parts the API is built on.
+type Deps struct {
+	Broker  *broker.Broker
+	KV      KVStore
+	Hub     *pubsub.Hub
+	Log     *slog.Logger
+	Landing []byte // the landing page's HTML
+}

@@ -1,0 +1,180 @@
+// Package server wires the broker, its store, pub/sub and the HTTP API into
+// one running server. cmd/tabreduce's serve command and the end-to-end tests
+// both start it through Start.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/tabreduce/tabreduce/server/broker"
+	"github.com/tabreduce/tabreduce/server/buntstore"
+	"github.com/tabreduce/tabreduce/server/httpapi"
+	"github.com/tabreduce/tabreduce/server/pubsub"
+	"github.com/tabreduce/tabreduce/static"
+)
+
+// Config is the server's configuration; zero fields take the defaults.
+type Config struct {
+	Addr        string // listen address (default 127.0.0.1:8080)
+	DataDir     string // directory of the buntdb file (default ./data)
+	Fsync       string // always, everysec (default) or never
+	MaxBody     int64  // bytes per request body (default 8 MiB)
+	Token       string // bearer token for writes and admin routes
+	Insecure    bool   // allow a non-loopback address without a token
+	JSONP       bool   // answer ?callback= on JSON GETs
+	PublicRead  []string
+	MaxAttempts int // failed leases before dead-lettering (default 5)
+	// ShutdownTimeout bounds how long in-flight requests may take to finish
+	// on shutdown (default 10 s).
+	ShutdownTimeout time.Duration
+	Logger          *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:8080"
+	}
+	if c.DataDir == "" {
+		c.DataDir = "./data"
+	}
+	if c.MaxBody <= 0 {
+		c.MaxBody = 8 << 20
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Validate refuses settings that would be unsafe or cannot work.
+func (c Config) Validate() error {
+	if _, err := buntstore.ParseFsync(c.Fsync); err != nil {
+		return err
+	}
+	host, _, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		return fmt.Errorf("addr %q: %w", c.Addr, err)
+	}
+	if !isLoopback(host) && c.Token == "" && !c.Insecure {
+		return fmt.Errorf("addr %s is reachable from other machines: set --token (or TABREDUCE_TOKEN), or pass --insecure to run without one", c.Addr)
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Server is a running tabreduce server.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	store  *buntstore.Store
+	broker *broker.Broker
+	hub    *pubsub.Hub
+	http   *http.Server
+	ln     net.Listener
+	done   chan error
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start opens the store, starts the broker and listens. It returns once the
+// server accepts connections.
+func Start(ctx context.Context, cfg Config) (*Server, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	store, err := buntstore.Open(cfg.DataDir, buntstore.Options{Fsync: cfg.Fsync})
+	if err != nil {
+		return nil, err
+	}
+	b, err := broker.New(ctx, store, broker.Config{MaxAttempts: cfg.MaxAttempts, MaxMessage: int(cfg.MaxBody)}, cfg.Logger)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	hub := pubsub.New(pubsub.Config{})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(httpapi.NewQueueCollector(b))
+	e := httpapi.New(httpapi.Config{
+		MaxBody: cfg.MaxBody, Token: cfg.Token, PublicRead: cfg.PublicRead, JSONP: cfg.JSONP,
+	}, httpapi.Deps{Broker: b, KV: store, Hub: hub, Log: cfg.Logger, Landing: static.Landing()}, reg, reg)
+	s := &Server{cfg: cfg, log: cfg.Logger, store: store, broker: b, hub: hub, done: make(chan error, 1)}
+	s.http = &http.Server{
+		Handler:           e,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	// Live consumers hold their requests open: end them when shutdown begins
+	// so Shutdown does not wait for them.
+	s.http.RegisterOnShutdown(func() { b.Close(); hub.Close() })
+	s.ln, err = net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		b.Close()
+		store.Close()
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	go func() { s.done <- s.http.Serve(s.ln) }()
+	s.log.Info("listening", "addr", s.Addr(), "data", cfg.DataDir, "fsync", cfg.Fsync, "token", cfg.Token != "")
+	return s, nil
+}
+
+// Addr is the address the server listens on (useful with port 0).
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// URL is the server's base URL.
+func (s *Server) URL() string { return "http://" + s.Addr() }
+
+// Broker returns the running broker.
+func (s *Server) Broker() *broker.Broker { return s.broker }
+
+// Echo returns the HTTP handler (for tests that need to look at routes).
+func (s *Server) Echo() *echo.Echo { return s.http.Handler.(*echo.Echo) }
+
+// Close shuts the server down gracefully: it stops accepting, lets in-flight
+// requests finish (up to ShutdownTimeout), closes live consumers with a close
+// code, and closes the store.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+		defer cancel()
+		err := s.http.Shutdown(ctx)
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = s.http.Close()
+		}
+		s.broker.Close()
+		s.hub.Close()
+		if serr := <-s.done; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
+			err = serr
+		}
+		if cerr := s.store.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+		s.closeErr = err
+		s.log.Info("stopped")
+	})
+	return s.closeErr
+}
