@@ -66,6 +66,8 @@ type Broker struct {
 	stateGen uint64                // raised whenever a cached status or policy is dropped
 	closed   bool
 
+	counters Counters
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -145,6 +147,7 @@ func (b *Broker) Push(ctx context.Context, queue string, msgs []NewMessage) ([]M
 	if err != nil {
 		return nil, err
 	}
+	b.counters.Pushes.Add(int64(len(out)))
 	b.wake(queue)
 	return out, nil
 }
@@ -155,7 +158,11 @@ func (b *Broker) Take(ctx context.Context, queue string) (Message, error) {
 	if err := b.checkDeliverable(ctx, queue); err != nil {
 		return Message{}, err
 	}
-	return b.store.QueueTake(ctx, queue, b.now())
+	m, err := b.store.QueueTake(ctx, queue, b.now())
+	if err == nil {
+		b.counters.Takes.Add(1)
+	}
+	return m, err
 }
 
 // Peek returns the oldest message without removing it and raises its count
@@ -164,7 +171,11 @@ func (b *Broker) Peek(ctx context.Context, queue string) (Message, error) {
 	if err := b.checkDeliverable(ctx, queue); err != nil {
 		return Message{}, err
 	}
-	return b.store.QueuePeek(ctx, queue, b.now())
+	m, err := b.store.QueuePeek(ctx, queue, b.now())
+	if err == nil {
+		b.counters.Peeks.Add(1)
+	}
+	return m, err
 }
 
 // Lease leases up to n messages for visibility (the default when zero).
@@ -181,7 +192,9 @@ func (b *Broker) Lease(ctx context.Context, queue string, n int, visibility time
 	if visibility < 0 || visibility > b.cfg.MaxVisibility {
 		return nil, fmt.Errorf("%w: visibility %s is outside 0..%s", ErrInvalid, visibility, b.cfg.MaxVisibility)
 	}
-	return b.store.QueueLease(ctx, QueueLeaseParams{Queue: queue, N: n, Visibility: visibility, Now: b.now()})
+	ls, err := b.store.QueueLease(ctx, QueueLeaseParams{Queue: queue, N: n, Visibility: visibility, Now: b.now()})
+	b.counters.Leases.Add(int64(len(ls)))
+	return ls, err
 }
 
 // Ack acknowledges leases; unknown lease ids are returned.
@@ -192,7 +205,11 @@ func (b *Broker) Ack(ctx context.Context, queue string, leaseIDs []string) ([]st
 	if len(leaseIDs) == 0 || len(leaseIDs) > b.cfg.MaxLease {
 		return nil, fmt.Errorf("%w: %d lease ids, want 1..%d", ErrInvalid, len(leaseIDs), b.cfg.MaxLease)
 	}
-	return b.store.LeaseAck(ctx, queue, leaseIDs)
+	unknown, err := b.store.LeaseAck(ctx, queue, leaseIDs)
+	if err == nil {
+		b.counters.Acks.Add(int64(len(leaseIDs) - len(unknown)))
+	}
+	return unknown, err
 }
 
 // Nack ends a lease with an error: the message returns after delay, or moves
@@ -211,6 +228,9 @@ func (b *Broker) Nack(ctx context.Context, queue, leaseID string, delay time.Dur
 		Queue: queue, LeaseID: leaseID, Delay: delay, Error: reason,
 		MaxAttempts: b.cfg.MaxAttempts, Now: b.now(),
 	})
+	if err == nil {
+		b.counters.Nacks.Add(1)
+	}
 	if err == nil && delay == 0 && !dead {
 		b.wake(queue)
 	}

@@ -60,6 +60,7 @@ func (b *Broker) dispatchRound(q *liveQueue, cons []*Consumer) bool {
 		}
 		return false
 	}
+	b.counters.LiveDeliveries.Add(int64(len(leases)))
 	for _, l := range leases {
 		s := &sharedLease{lease: l}
 		if policy == PolicyBroadcast {

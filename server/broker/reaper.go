@@ -42,6 +42,7 @@ func (b *Broker) ReapNow(ctx context.Context) (ReapResult, error) {
 			b.log.Warn("dead-lettered expired leases", "queue", q, "messages", n)
 		}
 		total.Expired += res.Expired
+		b.counters.Expired.Add(int64(res.Expired))
 		if !res.More {
 			return total, nil
 		}

@@ -7,9 +7,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/tidwall/buntdb"
 
@@ -28,12 +31,15 @@ const (
 
 // Options configure Open.
 type Options struct {
-	Fsync string // one of the Fsync policies; default everysec
+	Fsync  string       // one of the Fsync policies; default everysec
+	Logger *slog.Logger // default slog.Default()
 }
 
 // Store is a broker.Store backed by buntdb.
 type Store struct {
-	db *buntdb.DB
+	db        *buntdb.DB
+	syncer    *syncer // everysec only
+	closeOnce sync.Once
 }
 
 var _ broker.Store = (*Store)(nil)
@@ -71,16 +77,31 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	cfg.SyncPolicy = policy
+	if policy == buntdb.EverySecond {
+		cfg.SyncPolicy = buntdb.Never // our syncer does it, outside buntdb's lock
+	}
 	if err := db.SetConfig(cfg); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	s := &Store{db: db}
+	if policy == buntdb.EverySecond {
+		log := opts.Logger
+		if log == nil {
+			log = slog.Default()
+		}
+		s.syncer = startSyncer(path, time.Second, log)
+	}
+	return s, nil
 }
 
 // Close flushes and closes the file.
 func (s *Store) Close() error {
-	if err := s.db.Close(); err != nil && !errors.Is(err, buntdb.ErrDatabaseClosed) {
+	err := s.db.Close() // buntdb fsyncs on close
+	if s.syncer != nil {
+		s.closeOnce.Do(s.syncer.close)
+	}
+	if err != nil && !errors.Is(err, buntdb.ErrDatabaseClosed) {
 		return err
 	}
 	return nil

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -42,16 +43,25 @@ func httpStatus(err error) int {
 	return http.StatusInternalServerError
 }
 
-// handleError is Echo's error handler: every error a handler or middleware
-// returns is answered with its status and a JSON error body.
-func handleError(err error, c echo.Context) {
-	if c.Response().Committed {
-		return
-	}
-	if werr := writeError(c, err); werr != nil {
-		c.Logger().Error(werr)
+// errorHandler returns Echo's error handler: every error a handler or
+// middleware returns is answered with its status and a JSON error body, and
+// server errors are logged.
+func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
+	return func(err error, c echo.Context) {
+		if httpStatus(err) >= 500 {
+			log.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path,
+				"request_id", c.Response().Header().Get(echo.HeaderXRequestID), "err", err)
+		}
+		if c.Response().Committed {
+			return
+		}
+		_ = writeError(c, err)
 	}
 }
+
+// handleError answers errors with the default logger (for tests that build
+// a bare Echo).
+func handleError(err error, c echo.Context) { errorHandler(slog.Default())(err, c) }
 
 // writeError answers with err's status and a JSON error body.
 func writeError(c echo.Context, err error) error {
@@ -69,7 +79,6 @@ func writeError(c echo.Context, err error) error {
 		}
 	}
 	if status >= 500 {
-		c.Logger().Error(err)
 		msg = http.StatusText(status)
 	}
 	return c.JSON(status, errorBody{Error: msg})

@@ -35,10 +35,12 @@ func observeLatency(reg prometheus.Registerer) echo.MiddlewareFunc {
 }
 
 // queueCollector exports every queue's depth and totals at scrape time, read
-// from the store, so the figures survive restarts and never drift.
+// from the store, so the figures survive restarts and never drift, and the
+// broker's operation totals by kind.
 type queueCollector struct {
 	b    *broker.Broker
 	desc map[string]*prometheus.Desc
+	ops  *prometheus.Desc
 }
 
 // NewQueueCollector returns a collector of per-queue metrics.
@@ -54,18 +56,28 @@ func NewQueueCollector(b *broker.Broker) prometheus.Collector {
 		"delivered": d("delivered_total", "Messages handed out: gets, leases and live deliveries."),
 		"acked":     d("acked_total", "Leases acknowledged."),
 		"dead":      d("dead_lettered_total", "Messages moved to the dead-letter queue."),
-	}}
+	}, ops: prometheus.NewDesc("tabreduce_broker_operations_total",
+		"Broker operations since start, by kind: push, take (hard get), peek (soft get), lease, live (COMET/WebSocket delivery), ack, nack, expired (TTL).",
+		[]string{"op"}, nil)}
 }
 
 func (q *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range q.desc {
 		ch <- d
 	}
+	ch <- q.ops
 }
 
 func (q *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	c := q.b.Counters()
+	for op, v := range map[string]int64{
+		"push": c.Pushes, "take": c.Takes, "peek": c.Peeks, "lease": c.Leases,
+		"live": c.LiveDeliveries, "ack": c.Acks, "nack": c.Nacks, "expired": c.Expired,
+	} {
+		ch <- prometheus.MustNewConstMetric(q.ops, prometheus.CounterValue, float64(v), op)
+	}
 	qs, err := q.b.List(ctx)
 	if err != nil {
 		return

@@ -74,8 +74,8 @@ type presenceResponse struct {
 // closes.
 func pubsubSubscribe(h *pubsub.Hub, log *slog.Logger) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		name := c.Param("channel")
-		if err := broker.CheckQueueName(name); err != nil {
+		name, err := channelParam(c)
+		if err != nil {
 			return err
 		}
 		r := c.Request()
@@ -116,8 +116,8 @@ func pubsubSubscribe(h *pubsub.Hub, log *slog.Logger) echo.HandlerFunc {
 // of the channel as one message from "http".
 func pubsubPublish(h *pubsub.Hub) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		name := c.Param("channel")
-		if err := broker.CheckQueueName(name); err != nil {
+		name, err := channelParam(c)
+		if err != nil {
 			return err
 		}
 		maxLen := h.Config().MaxMessage
@@ -145,13 +145,23 @@ func pubsubPublish(h *pubsub.Hub) echo.HandlerFunc {
 // order they joined; an unknown channel has none.
 func pubsubPresence(h *pubsub.Hub) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		name := c.Param("channel")
+		name, err := channelParam(c)
+		if err != nil {
+			return err
+		}
 		members, err := h.Members(name)
 		if err != nil {
 			return err
 		}
 		return c.JSON(http.StatusOK, presenceResponse{Channel: name, Members: members})
 	}
+}
+
+// channelParam returns the :channel path parameter, or a 400 error if it is
+// not a valid channel name.
+func channelParam(c echo.Context) (string, error) {
+	name := c.Param("channel")
+	return name, broker.CheckQueueName(name)
 }
 
 // subscriberConn carries one Subscriber over one WebSocket, in the manner of

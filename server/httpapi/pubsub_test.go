@@ -23,22 +23,14 @@ import (
 // hanging it.
 const psWait = 5 * time.Second
 
-// wireEvent is a pub/sub frame as a client decodes it.
-type wireEvent struct {
-	Type    string         `json:"type"`
-	Channel string         `json:"channel"`
-	From    string         `json:"from"`
-	Data    *string        `json:"data"`
-	DataB64 *string        `json:"data_b64"`
-	Member  *pubsub.Member `json:"member"`
-}
-
 // pubsubServer serves the three pub/sub routes on a real loopback listener.
 type pubsubServer struct {
 	hub *pubsub.Hub
 	url string
 }
 
+// newPubsubServer starts a Hub with cfg behind a test server; both close at
+// the end of the test.
 func newPubsubServer(t *testing.T, cfg pubsub.Config) *pubsubServer {
 	t.Helper()
 	h := pubsub.New(cfg)
@@ -76,8 +68,8 @@ func (s *pubsubServer) dial(t *testing.T, channel, agent string) *websocket.Conn
 func (s *pubsubServer) join(t *testing.T, channel, agent string) (*websocket.Conn, string) {
 	t.Helper()
 	c := s.dial(t, channel, agent)
-	ev := readEvent(t, c)
-	if ev.Type != "join" || ev.Member == nil || ev.Member.UserAgent != agent {
+	ev := psReadEvent(t, c)
+	if ev.Type != pubsub.EventJoin || ev.Member == nil || ev.Member.UserAgent != agent {
 		t.Fatalf("first frame %+v, want own join", ev)
 	}
 	return c, ev.Member.ID
@@ -89,6 +81,7 @@ func (s *pubsubServer) post(t *testing.T, channel, body string) (int, string) {
 	return s.do(t, http.MethodPost, "/pub/"+channel, body)
 }
 
+// do sends one request and returns the status and response body.
 func (s *pubsubServer) do(t *testing.T, method, path, body string) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, s.url+path, strings.NewReader(body))
@@ -121,7 +114,8 @@ func (s *pubsubServer) presence(t *testing.T, channel string) []pubsub.Member {
 	return p.Members
 }
 
-func readEvent(t *testing.T, c *websocket.Conn) wireEvent {
+// psReadEvent reads the next frame as an envelope, failing on anything else.
+func psReadEvent(t *testing.T, c *websocket.Conn) pubsub.Envelope {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), psWait)
 	defer cancel()
@@ -129,40 +123,40 @@ func readEvent(t *testing.T, c *websocket.Conn) wireEvent {
 	if err != nil {
 		t.Fatalf("read: %v", err)
 	}
-	var ev wireEvent
+	var ev pubsub.Envelope
 	if err := json.Unmarshal(b, &ev); typ != websocket.MessageText || err != nil {
 		t.Fatalf("frame %q (type %v) is not a JSON text frame: %v", b, typ, err)
 	}
 	return ev
 }
 
-// expectMessage reads the next frame and checks it is a message from from
+// psExpectMessage reads the next frame and checks it is a message from from
 // whose "data" (or, if b64, "data_b64") is data.
-func expectMessage(t *testing.T, c *websocket.Conn, from, data string, b64 bool) {
+func psExpectMessage(t *testing.T, c *websocket.Conn, from, data string, b64 bool) {
 	t.Helper()
-	ev := readEvent(t, c)
+	ev := psReadEvent(t, c)
 	got := ev.Data
 	if b64 {
 		got = ev.DataB64
 	}
-	if ev.Type != "message" || ev.Channel != "room" || ev.From != from || got == nil || *got != data {
+	if ev.Type != pubsub.EventMessage || ev.Channel != "room" || ev.From != from || got == nil || *got != data {
 		t.Fatalf("frame %+v, want message %q from %s", ev, data, from)
 	}
 }
 
-// expectMember reads the next frame and checks it is a join or leave of id.
-func expectMember(t *testing.T, c *websocket.Conn, typ, id string) *pubsub.Member {
+// psExpectMember reads the next frame and checks it is a join or leave of id.
+func psExpectMember(t *testing.T, c *websocket.Conn, typ pubsub.EventType, id string) *pubsub.Member {
 	t.Helper()
-	ev := readEvent(t, c)
+	ev := psReadEvent(t, c)
 	if ev.Type != typ || ev.Member == nil || ev.Member.ID != id {
 		t.Fatalf("frame %+v, want %s of %s", ev, typ, id)
 	}
 	return ev.Member
 }
 
-// expectClose reads until the connection ends and checks its close status
+// psExpectClose reads until the connection ends and checks its close status
 // and reason.
-func expectClose(t *testing.T, c *websocket.Conn, code websocket.StatusCode, reason string) {
+func psExpectClose(t *testing.T, c *websocket.Conn, code websocket.StatusCode, reason string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), psWait)
 	defer cancel()
@@ -179,7 +173,8 @@ func expectClose(t *testing.T, c *websocket.Conn, code websocket.StatusCode, rea
 	}
 }
 
-func write(t *testing.T, c *websocket.Conn, typ websocket.MessageType, p []byte) {
+// psWrite sends one frame, failing on error.
+func psWrite(t *testing.T, c *websocket.Conn, typ websocket.MessageType, p []byte) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), psWait)
 	defer cancel()
@@ -192,22 +187,22 @@ func TestPubsubBroadcast(t *testing.T) {
 	s := newPubsubServer(t, pubsub.Config{})
 	a, aID := s.join(t, "room", "ua-a")
 	b, bID := s.join(t, "room", "ua-b")
-	expectMember(t, a, "join", bID)
+	psExpectMember(t, a, "join", bID)
 
 	status, body := s.post(t, "room", "hello")
 	if status != http.StatusOK || body != `{"channel":"room","delivered":2}`+"\n" {
 		t.Fatalf("POST /pub: %d %s", status, body)
 	}
-	expectMessage(t, a, "http", "hello", false)
-	expectMessage(t, b, "http", "hello", false)
+	psExpectMessage(t, a, "http", "hello", false)
+	psExpectMessage(t, b, "http", "hello", false)
 
-	write(t, a, websocket.MessageText, []byte("hi from a"))
-	expectMessage(t, a, aID, "hi from a", false) // the sender hears itself
-	expectMessage(t, b, aID, "hi from a", false)
+	psWrite(t, a, websocket.MessageText, []byte("hi from a"))
+	psExpectMessage(t, a, aID, "hi from a", false) // the sender hears itself
+	psExpectMessage(t, b, aID, "hi from a", false)
 
-	write(t, b, websocket.MessageBinary, []byte{0, 1, 2})
-	expectMessage(t, a, bID, "AAEC", true)
-	expectMessage(t, b, bID, "AAEC", true)
+	psWrite(t, b, websocket.MessageBinary, []byte{0, 1, 2})
+	psExpectMessage(t, a, bID, "AAEC", true)
+	psExpectMessage(t, b, bID, "AAEC", true)
 
 	status, body = s.post(t, "empty", "nobody listens")
 	if status != http.StatusOK || body != `{"channel":"empty","delivered":0}`+"\n" {
@@ -222,7 +217,7 @@ func TestPubsubPresence(t *testing.T) {
 	}
 	a, aID := s.join(t, "room", "ua-a")
 	b, bID := s.join(t, "room", "ua-b")
-	joinB := expectMember(t, a, "join", bID)
+	joinB := psExpectMember(t, a, "join", bID)
 	if joinB.UserAgent != "ua-b" || !strings.HasPrefix(joinB.RemoteAddr, "127.0.0.1:") || joinB.Joined.IsZero() {
 		t.Errorf("join member = %+v", joinB)
 	}
@@ -238,7 +233,7 @@ func TestPubsubPresence(t *testing.T) {
 	if err := b.Close(websocket.StatusNormalClosure, "bye"); err != nil {
 		t.Fatalf("close b: %v", err)
 	}
-	leave := expectMember(t, a, "leave", bID)
+	leave := psExpectMember(t, a, "leave", bID)
 	if leave.UserAgent != "ua-b" || leave.RemoteAddr != joinB.RemoteAddr {
 		t.Errorf("leave member = %+v, want %+v", leave, joinB)
 	}
@@ -286,21 +281,21 @@ func TestPubsubOversizedFrameClosesOnlyTheSender(t *testing.T) {
 	s := newPubsubServer(t, pubsub.Config{MaxMessage: 1024})
 	big, bigID := s.join(t, "room", "big")
 	ok, okID := s.join(t, "room", "ok")
-	expectMember(t, big, "join", okID)
+	psExpectMember(t, big, "join", okID)
 
 	atLimit := strings.Repeat("y", 1024)
-	write(t, ok, websocket.MessageText, []byte(atLimit))
-	expectMessage(t, ok, okID, atLimit, false)
-	expectMessage(t, big, okID, atLimit, false)
+	psWrite(t, ok, websocket.MessageText, []byte(atLimit))
+	psExpectMessage(t, ok, okID, atLimit, false)
+	psExpectMessage(t, big, okID, atLimit, false)
 
-	write(t, big, websocket.MessageText, []byte(strings.Repeat("x", 1025)))
-	expectClose(t, big, websocket.StatusMessageTooBig, "message exceeds 1024 bytes")
-	expectMember(t, ok, "leave", bigID)
+	psWrite(t, big, websocket.MessageText, []byte(strings.Repeat("x", 1025)))
+	psExpectClose(t, big, websocket.StatusMessageTooBig, "message exceeds 1024 bytes")
+	psExpectMember(t, ok, "leave", bigID)
 
 	if status, body := s.post(t, "room", "still here"); status != http.StatusOK {
 		t.Fatalf("POST after the close: %d %s", status, body)
 	}
-	expectMessage(t, ok, "http", "still here", false)
+	psExpectMessage(t, ok, "http", "still here", false)
 }
 
 func TestPubsubSlowSubscriberIsDropped(t *testing.T) {
@@ -318,8 +313,8 @@ func TestPubsubSlowSubscriberIsDropped(t *testing.T) {
 				fastErr <- err
 				return
 			}
-			var ev wireEvent
-			if json.Unmarshal(b, &ev) == nil && ev.Type == "leave" && ev.Member.ID == slowID {
+			var ev pubsub.Envelope
+			if json.Unmarshal(b, &ev) == nil && ev.Type == pubsub.EventLeave && ev.Member.ID == slowID {
 				close(slowLeft)
 				fastErr <- nil
 				return
@@ -356,7 +351,7 @@ func TestPubsubSlowSubscriberIsDropped(t *testing.T) {
 	}
 	t.Logf("slow subscriber dropped after %d messages", posts)
 
-	expectClose(t, slow, websocket.StatusPolicyViolation, "too slow")
+	psExpectClose(t, slow, websocket.StatusPolicyViolation, "too slow")
 	if m := s.presence(t, "room"); len(m) != 1 || m[0].ID != fastID {
 		t.Errorf("presence after the drop = %+v", m)
 	}
@@ -378,7 +373,7 @@ func TestPubsubHubCloseSendsGoingAway(t *testing.T) {
 		close(closed)
 	}()
 	for _, c := range conns {
-		expectClose(t, c, websocket.StatusGoingAway, "shutting down")
+		psExpectClose(t, c, websocket.StatusGoingAway, "shutting down")
 	}
 	select {
 	case <-closed:
@@ -387,7 +382,7 @@ func TestPubsubHubCloseSendsGoingAway(t *testing.T) {
 	}
 
 	late := s.dial(t, "room0", "late")
-	expectClose(t, late, websocket.StatusGoingAway, "shutting down")
+	psExpectClose(t, late, websocket.StatusGoingAway, "shutting down")
 	if status, body := s.post(t, "room0", "x"); status != http.StatusServiceUnavailable {
 		t.Errorf("POST after Close: %d %s, want 503", status, body)
 	}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -19,11 +20,14 @@ func New(cfg Config, d Deps, reg prometheus.Registerer, gather prometheus.Gather
 	if cfg.FirstFrameWait <= 0 {
 		cfg.FirstFrameWait = 500 * time.Millisecond
 	}
+	if d.Log == nil {
+		d.Log = slog.Default()
+	}
 	a := &API{cfg: cfg, broker: d.Broker, kv: d.KV, hub: d.Hub, log: d.Log, started: time.Now(), landing: d.Landing}
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	e.HTTPErrorHandler = handleError
+	e.HTTPErrorHandler = errorHandler(d.Log)
 	e.Use(middleware.Recover())
 	e.Use(middleware.RequestID())
 	e.Use(observeLatency(reg))

@@ -51,8 +51,10 @@ type Event struct {
 	frame []byte
 }
 
-// envelope is the JSON form of an Event; see Event.Frame.
-type envelope struct {
+// Envelope is the JSON form of an Event, as Event.Frame encodes it and as
+// clients may decode it. Data is set for text messages, DataB64 (standard
+// base64) for binary ones, Member for joins and leaves.
+type Envelope struct {
 	Type    EventType `json:"type"`
 	Channel string    `json:"channel"`
 	From    string    `json:"from,omitempty"`
@@ -63,7 +65,7 @@ type envelope struct {
 
 // newEvent builds an event and encodes its frame once, for all receivers.
 func newEvent(e Event) *Event {
-	env := envelope{Type: e.Type, Channel: e.Channel}
+	env := Envelope{Type: e.Type, Channel: e.Channel}
 	switch e.Type {
 	case EventMessage:
 		env.From = e.From

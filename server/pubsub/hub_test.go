@@ -55,6 +55,7 @@ func subscribe(t *testing.T, h *Hub, name, agent string) *Subscriber {
 	return s
 }
 
+// newHub returns a Hub with cfg that closes at the end of the test.
 func newHub(t *testing.T, cfg Config) *Hub {
 	t.Helper()
 	h := New(cfg)
