@@ -60,6 +60,19 @@ type Store interface {
 	// LeaseReleaseAll returns every message in flight to its queue, keeping its
 	// Attempts; it runs at start-up, when no lease can still be held.
 	LeaseReleaseAll(ctx context.Context) (int, error)
+	// LeaseRelease returns leased messages to the head of their queue at once,
+	// keeping their Attempts: the holder went away, which is not the message's
+	// fault. Ids that are not live leases are returned in unknown.
+	LeaseRelease(ctx context.Context, queue string, leaseIDs []string) (unknown []string, err error)
+
+	// QueueScan returns up to limit ready messages with ids above afterID, in
+	// id order, without changing them (no count is raised).
+	QueueScan(ctx context.Context, queue string, afterID uint64, limit int) ([]Message, error)
+	// Commit applies groups of changes in one transaction. A group whose Ack
+	// names a lease that is not live is skipped whole, so a result that
+	// arrives twice (late, duplicated, from a backup copy) is applied once;
+	// applied reports which groups took effect.
+	Commit(ctx context.Context, p CommitParams) (applied []bool, err error)
 
 	// KVGet returns a key's value or ErrKeyNotFound.
 	KVGet(ctx context.Context, key string) (KVValue, error)
@@ -69,6 +82,10 @@ type Store interface {
 	KVSet(ctx context.Context, entries []KVEntry) error
 	// KVDelete deletes a key; it returns ErrKeyNotFound if it was absent.
 	KVDelete(ctx context.Context, key string) error
+	// KVScan returns every entry whose key starts with prefix, sorted by key.
+	KVScan(ctx context.Context, prefix string) ([]KVEntry, error)
+	// KVDeletePrefix deletes every key that starts with prefix.
+	KVDeletePrefix(ctx context.Context, prefix string) (int, error)
 
 	// Close flushes and closes the store.
 	Close() error
@@ -132,4 +149,31 @@ type KVEntry struct {
 	Key   string
 	Value KVValue
 	TTL   time.Duration // zero: never expires
+}
+
+// CommitParams are the arguments of Store.Commit.
+type CommitParams struct {
+	Groups []CommitGroup
+	Now    time.Time
+}
+
+// CommitGroup is one all-or-nothing unit of a Commit: ack a lease, push
+// messages, set and delete keys.
+type CommitGroup struct {
+	Ack      *LeaseRef // optional: the group applies only if this lease is live
+	Pushes   []QueuePush
+	KVSet    []KVEntry
+	KVDelete []string
+}
+
+// LeaseRef names one lease.
+type LeaseRef struct {
+	Queue   string
+	LeaseID string
+}
+
+// QueuePush is messages to append to one queue.
+type QueuePush struct {
+	Queue    string
+	Messages []NewMessage
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tidwall/buntdb"
@@ -78,18 +79,67 @@ func (s *Store) KVMGet(ctx context.Context, keys []string) ([]*broker.KVValue, e
 
 // KVSet stores every entry in one transaction.
 func (s *Store) KVSet(ctx context.Context, entries []broker.KVEntry) error {
-	return s.update(ctx, func(tx *buntdb.Tx) error {
-		for _, e := range entries {
-			var opts *buntdb.SetOptions
-			if e.TTL > 0 {
-				opts = &buntdb.SetOptions{Expires: true, TTL: e.TTL}
+	return s.update(ctx, func(tx *buntdb.Tx) error { return kvSetTx(tx, entries) })
+}
+
+func kvSetTx(tx *buntdb.Tx, entries []broker.KVEntry) error {
+	for _, e := range entries {
+		var opts *buntdb.SetOptions
+		if e.TTL > 0 {
+			opts = &buntdb.SetOptions{Expires: true, TTL: e.TTL}
+		}
+		if _, _, err := tx.Set(kvPrefix+e.Key, encodeKV(e.Value), opts); err != nil {
+			return fmt.Errorf("kv set %s: %w", e.Key, err)
+		}
+	}
+	return nil
+}
+
+// KVScan returns every entry whose key starts with prefix.
+func (s *Store) KVScan(ctx context.Context, prefix string) ([]broker.KVEntry, error) {
+	var out []broker.KVEntry
+	err := s.view(ctx, func(tx *buntdb.Tx) error {
+		keys, vals, err := scan(tx, kvPrefix+prefix, kvPrefix+prefix+"\xff", 0)
+		if err != nil {
+			return err
+		}
+		for i, k := range keys {
+			key := k[len(kvPrefix):]
+			if !strings.HasPrefix(key, prefix) {
+				continue
 			}
-			if _, _, err := tx.Set(kvPrefix+e.Key, encodeKV(e.Value), opts); err != nil {
-				return fmt.Errorf("kv set %s: %w", e.Key, err)
+			v, err := decodeKV(tx, key, vals[i])
+			if err != nil {
+				return err
 			}
+			out = append(out, broker.KVEntry{Key: key, Value: v})
 		}
 		return nil
 	})
+	return out, err
+}
+
+// KVDeletePrefix deletes every key that starts with prefix.
+func (s *Store) KVDeletePrefix(ctx context.Context, prefix string) (int, error) {
+	n := 0
+	err := s.update(ctx, func(tx *buntdb.Tx) error {
+		keys, _, err := scan(tx, kvPrefix+prefix, kvPrefix+prefix+"\xff", 0)
+		if err != nil {
+			return err
+		}
+		n = 0
+		for _, k := range keys {
+			if !strings.HasPrefix(k, kvPrefix+prefix) {
+				continue
+			}
+			if _, err := tx.Delete(k); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
 }
 
 // KVDelete deletes a key.

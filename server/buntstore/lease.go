@@ -342,3 +342,31 @@ func (s *Store) LeaseReleaseAll(ctx context.Context) (int, error) {
 	}
 	return n, nil
 }
+
+// LeaseRelease returns leased messages to the head of their queue, keeping
+// their Attempts.
+func (s *Store) LeaseRelease(ctx context.Context, queue string, leaseIDs []string) ([]string, error) {
+	var unknown []string
+	err := s.update(ctx, func(tx *buntdb.Tx) error {
+		unknown = unknown[:0]
+		mc := newMetaCache(tx, 0)
+		for _, l := range leaseIDs {
+			id, r, err := liveLease(tx, queue, l)
+			if errors.Is(err, broker.ErrLeaseNotFound) {
+				unknown = append(unknown, l)
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if err := requeue(tx, mc, queue, id, &r); err != nil {
+				return err
+			}
+		}
+		return mc.flush()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("release on %s: %w", queue, err)
+	}
+	return unknown, nil
+}

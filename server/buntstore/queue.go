@@ -15,31 +15,41 @@ import (
 // QueuePush appends messages to a queue.
 func (s *Store) QueuePush(ctx context.Context, p broker.QueuePushParams) ([]broker.Message, error) {
 	now := nanos(p.Now)
-	out := make([]broker.Message, 0, len(p.Messages))
+	var out []broker.Message
 	err := s.update(ctx, func(tx *buntdb.Tx) error {
-		out = out[:0]
-		m, err := loadMeta(tx, p.Queue, now)
-		if err != nil {
+		mc := newMetaCache(tx, now)
+		var err error
+		if out, err = pushTx(tx, mc, p.Queue, p.Messages, now); err != nil {
 			return err
 		}
-		for _, nm := range p.Messages {
-			m.LastID++
-			r := record{created: now, value: nm.Value}
-			if nm.TTL > 0 {
-				r.expires = now + int64(nm.TTL)
-			}
-			if err := putReady(tx, p.Queue, m.LastID, &r); err != nil {
-				return err
-			}
-			out = append(out, r.message(p.Queue, m.LastID))
-		}
-		m.Length += int64(len(p.Messages))
-		m.Pushed += int64(len(p.Messages))
-		return putMeta(tx, p.Queue, m)
+		return mc.flush()
 	})
 	if err != nil {
 		return nil, fmt.Errorf("push to %s: %w", p.Queue, err)
 	}
+	return out, nil
+}
+
+// pushTx appends messages to a queue inside a transaction.
+func pushTx(tx *buntdb.Tx, mc *metaCache, q string, msgs []broker.NewMessage, now int64) ([]broker.Message, error) {
+	m, err := mc.get(q)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]broker.Message, 0, len(msgs))
+	for _, nm := range msgs {
+		m.LastID++
+		r := record{created: now, value: nm.Value}
+		if nm.TTL > 0 {
+			r.expires = now + int64(nm.TTL)
+		}
+		if err := putReady(tx, q, m.LastID, &r); err != nil {
+			return nil, err
+		}
+		out = append(out, r.message(q, m.LastID))
+	}
+	m.Length += int64(len(msgs))
+	m.Pushed += int64(len(msgs))
 	return out, nil
 }
 
@@ -349,4 +359,33 @@ func (s *Store) MessageDelete(ctx context.Context, queue string, id uint64) erro
 		}
 		return putMeta(tx, queue, m)
 	})
+}
+
+// QueueScan returns ready messages after afterID without changing them.
+func (s *Store) QueueScan(ctx context.Context, queue string, afterID uint64, limit int) ([]broker.Message, error) {
+	var out []broker.Message
+	err := s.view(ctx, func(tx *buntdb.Tx) error {
+		_, hi := queueRange(readyPrefix, queue)
+		keys, vals, err := scan(tx, readyKey(queue, afterID+1), hi, limit)
+		if err != nil {
+			return err
+		}
+		out = make([]broker.Message, 0, len(keys))
+		for i, k := range keys {
+			r, err := decodeRecord(vals[i])
+			if err != nil {
+				return fmt.Errorf("%s: %w", k, err)
+			}
+			id, err := idOf(k)
+			if err != nil {
+				return err
+			}
+			out = append(out, r.message(queue, id))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("scan %s: %w", queue, err)
+	}
+	return out, nil
 }

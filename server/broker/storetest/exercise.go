@@ -51,6 +51,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) broker.Store) {
 		{"Reap", reapCases()},
 		{"KV", kvCases()},
 		{"Concurrency", concurrencyCases()},
+		{"Commit", commitCases()},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -1,0 +1,61 @@
+package buntstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/tidwall/buntdb"
+
+	"github.com/tabreduce/tabreduce/server/broker"
+)
+
+// Commit applies groups of changes in one transaction; a group whose lease
+// is not live is skipped whole.
+func (s *Store) Commit(ctx context.Context, p broker.CommitParams) ([]bool, error) {
+	now := nanos(p.Now)
+	applied := make([]bool, len(p.Groups))
+	err := s.update(ctx, func(tx *buntdb.Tx) error {
+		clear(applied)
+		mc := newMetaCache(tx, now)
+		for i, g := range p.Groups {
+			if g.Ack != nil {
+				id, r, err := liveLease(tx, g.Ack.Queue, g.Ack.LeaseID)
+				if errors.Is(err, broker.ErrLeaseNotFound) {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				if err := deleteFlight(tx, g.Ack.Queue, id, &r); err != nil {
+					return err
+				}
+				m, err := mc.get(g.Ack.Queue)
+				if err != nil {
+					return err
+				}
+				m.InFlight--
+				m.Acked++
+			}
+			for _, push := range g.Pushes {
+				if _, err := pushTx(tx, mc, push.Queue, push.Messages, now); err != nil {
+					return err
+				}
+			}
+			if err := kvSetTx(tx, g.KVSet); err != nil {
+				return err
+			}
+			for _, k := range g.KVDelete {
+				if _, err := tx.Delete(kvPrefix + k); err != nil && !errors.Is(err, buntdb.ErrNotFound) {
+					return err
+				}
+			}
+			applied[i] = true
+		}
+		return mc.flush()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("commit: %w", err)
+	}
+	return applied, nil
+}
