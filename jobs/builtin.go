@@ -1,0 +1,59 @@
+// Package jobs holds the example jobs (one package main per directory, built
+// to jobs/<name>.wasm by `make jobs`) and embeds the built modules so the
+// server can offer them as built-ins.
+package jobs
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"slices"
+	"strings"
+)
+
+// The pattern matches README.md as well as the *.wasm files, so that it
+// matches something on a fresh clone where no module has been built yet
+// (a //go:embed pattern that matches nothing fails the build).
+//
+//go:embed *.[mw][da]*
+var files embed.FS
+
+// names are the built-in jobs, whether built or not.
+var names = []string{"grep", "invertedindex", "kmeans", "noop", "pi", "primes", "wordcount"}
+
+// ErrNotBuilt is returned by Builtin when the job exists but its module was
+// not built before this binary was.
+var ErrNotBuilt = errors.New("not built: run make jobs")
+
+// ErrUnknown is returned by Builtin for a name that is not a built-in job.
+var ErrUnknown = errors.New("no such built-in job")
+
+// Names returns the names of the built-in jobs, sorted.
+func Names() []string { return slices.Clone(names) }
+
+// Builtin returns the wasm bytes of the named built-in job.
+func Builtin(name string) ([]byte, error) {
+	if !slices.Contains(names, name) {
+		return nil, fmt.Errorf("built-in job %q: %w (have %s)", name, ErrUnknown, strings.Join(names, ", "))
+	}
+	b, err := files.ReadFile(name + ".wasm")
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("built-in job %s is %w", name, ErrNotBuilt)
+	}
+	return b, err
+}
+
+// Load returns the module named by ref: a path to a .wasm file if ref ends in
+// ".wasm" or contains a path separator, else a built-in job's name.
+func Load(ref string) ([]byte, error) {
+	if strings.HasSuffix(ref, ".wasm") || strings.ContainsRune(ref, '/') || strings.ContainsRune(ref, os.PathSeparator) {
+		b, err := os.ReadFile(ref)
+		if err != nil {
+			return nil, fmt.Errorf("job module: %w", err)
+		}
+		return b, nil
+	}
+	return Builtin(ref)
+}

@@ -1,0 +1,30 @@
+package jobs
+
+import (
+	"errors"
+	"os"
+	"testing"
+)
+
+func TestBuiltin(t *testing.T) {
+	for _, name := range Names() {
+		t.Run(name, func(t *testing.T) {
+			if _, err := os.Stat(name + "/main.go"); err != nil {
+				t.Fatalf("built-in %s has no source: %v", name, err)
+			}
+			b, err := Builtin(name)
+			_, statErr := os.Stat(name + ".wasm")
+			switch {
+			case statErr == nil && err != nil:
+				t.Fatalf("module is built but Builtin fails: %v", err)
+			case statErr != nil && !errors.Is(err, ErrNotBuilt):
+				t.Fatalf("module is not built; err = %v, want ErrNotBuilt", err)
+			case err == nil && string(b[:4]) != "\x00asm":
+				t.Fatalf("not a wasm module: % x", b[:4])
+			}
+		})
+	}
+	if _, err := Builtin("nope"); !errors.Is(err, ErrUnknown) {
+		t.Fatalf("Builtin(nope) err = %v, want ErrUnknown", err)
+	}
+}

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/tabreduce/tabreduce/wasm/driver"
+	"github.com/tabreduce/tabreduce/wasm/wasmtest"
+)
+
+const pkg = "github.com/tabreduce/tabreduce/jobs/kmeans"
+
+// points returns n deterministic 2-D points around three clusters.
+func genPoints(n int) [][2]float64 {
+	centres := [][2]float64{{0, 0}, {10, 10}, {-5, 8}}
+	out := make([][2]float64, n)
+	s := uint32(7)
+	next := func() float64 { s = s*1664525 + 1013904223; return float64(s>>8)/float64(1<<24) - 0.5 }
+	for i := range out {
+		c := centres[i%3]
+		out[i] = [2]float64{c[0] + 3*next(), c[1] + 3*next()}
+	}
+	return out
+}
+
+// oracle assigns each point by brute force and averages; float sums may differ
+// in the last bits from the job's partial sums, so it compares with a
+// tolerance.
+func oracle(pts [][2]float64, cs [][]float64) func(driver.Output) string {
+	sums := make([][3]float64, len(cs))
+	for _, p := range pts {
+		best, bestD := 0, math.Inf(1)
+		for i, c := range cs {
+			if d := math.Hypot(p[0]-c[0], p[1]-c[1]); d < bestD {
+				best, bestD = i, d
+			}
+		}
+		sums[best][0] += p[0]
+		sums[best][1] += p[1]
+		sums[best][2]++
+	}
+	return func(got driver.Output) string {
+		if len(got.Pairs) != len(cs) {
+			return fmt.Sprintf("%d centroids, want %d", len(got.Pairs), len(cs))
+		}
+		for i, p := range got.Pairs {
+			if string(p.Key) != fmt.Sprintf("%04d", i) {
+				return fmt.Sprintf("key %q, want %04d", p.Key, i)
+			}
+			xy := strings.Split(string(p.Value), ",")
+			for j := range 2 {
+				v, err := strconv.ParseFloat(xy[j], 64)
+				want := sums[i][j] / sums[i][2]
+				if err != nil || math.Abs(v-want) > 1e-9*math.Max(1, math.Abs(want)) {
+					return fmt.Sprintf("centroid %d coordinate %d = %q, want %v", i, j, xy[j], want)
+				}
+			}
+		}
+		if got.Counters.Get("points") != int64(len(pts)) {
+			return fmt.Sprintf("points counter %d, want %d", got.Counters.Get("points"), len(pts))
+		}
+		return ""
+	}
+}
+
+func TestKmeans(t *testing.T) {
+	pts := genPoints(6000)
+	var in strings.Builder
+	for _, p := range pts {
+		fmt.Fprintf(&in, "%v,%v\n", p[0], p[1])
+	}
+	cs := [][]float64{{1, 1}, {9, 9}, {-4, 7}}
+	params := []byte(`{"centroids": [[1, 1], [9, 9], [-4, 7]]}`)
+	opts := driver.Options{ChunkSize: 16 << 10, Reducers: 2}
+	wasmtest.Check(t, pkg, Job, []byte(in.String()), params, opts, oracle(pts, cs))
+}

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"unicode"
+
+	"github.com/tabreduce/tabreduce/wasm/abi"
+	"github.com/tabreduce/tabreduce/wasm/driver"
+	"github.com/tabreduce/tabreduce/wasm/wasmtest"
+)
+
+const pkg = "github.com/tabreduce/tabreduce/jobs/wordcount"
+
+// oracle counts words the plain way: strings.FieldsFunc + ToLower + a map.
+func oracle(text string) driver.Output {
+	counts := map[string]int{}
+	total := 0
+	for _, w := range strings.FieldsFunc(text, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
+		counts[strings.ToLower(w)]++
+		total++
+	}
+	m := map[string]string{}
+	for w, n := range counts {
+		m[w] = strconv.Itoa(n)
+	}
+	out := driver.Output{Pairs: wasmtest.Pairs(m)}
+	if total > 0 {
+		out.Counters = abi.Counters{{Name: "words", Value: int64(total)}}
+	}
+	return out
+}
+
+func TestWordcount(t *testing.T) {
+	tests := []struct {
+		name  string
+		input string
+		opts  driver.Options
+	}{
+		{"empty", "", driver.Options{}},
+		{"simple", "the cat and THE hat\nthe end\n", driver.Options{}},
+		{"unicode", "Ünïcödé straße ΣΊΣΥΦΟΣ 東京 2024年 x²\n\xff broken \xc3 utf8\n", driver.Options{}},
+		{"no final newline", "a b a", driver.Options{}},
+		{"many chunks and reducers", generate(200 << 10), driver.Options{ChunkSize: 4 << 10, Reducers: 3}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want := oracle(tt.input)
+			wasmtest.Check(t, pkg, Job, []byte(tt.input), nil, tt.opts, wasmtest.Equals(want))
+		})
+	}
+}
+
+// generate returns about n bytes of text over a small vocabulary with mixed
+// case and punctuation.
+func generate(n int) string {
+	var b strings.Builder
+	for i := 0; b.Len() < n; i++ {
+		fmt.Fprintf(&b, "Word%d, word%d; ÉCOLE école. ", i%97, i%13)
+		if i%7 == 0 {
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,23 @@
+package mr
+
+import "bytes"
+
+// ForEachLine calls fn for every line of a map chunk, without its newline,
+// with the line's byte offset within the job's whole input (ChunkOffset plus
+// its position in the chunk) — a stable id for the line. It stops at the
+// first error fn returns.
+func ForEachLine(chunk []byte, fn func(line []byte, offset uint64) error) error {
+	base := ChunkOffset()
+	for pos := 0; pos < len(chunk); {
+		end := bytes.IndexByte(chunk[pos:], '\n')
+		next := pos + end + 1
+		if end < 0 {
+			end, next = len(chunk)-pos, len(chunk)
+		}
+		if err := fn(chunk[pos:pos+end], base+uint64(pos)); err != nil {
+			return err
+		}
+		pos = next
+	}
+	return nil
+}

@@ -1,0 +1,58 @@
+package wasmtest
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/tabreduce/tabreduce/wasm/driver"
+	"github.com/tabreduce/tabreduce/wasm/runner"
+)
+
+// VersusNative benchmarks a job module against a plain native Go twin on the
+// same input in the same run: each iteration times native(input) and then
+// the whole job (map, shuffle, reduce; one task at a time) under wazero. It
+// reports both throughputs in MB/s and the ratio wasm/native, so that the
+// machine's noise affects both sides alike. The module is compiled before
+// timing starts, as trusted (no termination checks) unless interruptible.
+func VersusNative(b *testing.B, pkg string, input, params []byte, opts driver.Options, interruptible bool, native func([]byte)) {
+	b.Helper()
+	r, err := runner.New(context.Background(), runner.Config{CacheDir: CacheDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close(context.Background())
+	compile := r.CompileTrusted
+	if interruptible {
+		compile = r.Compile
+	}
+	sha, err := compile(context.Background(), Module(b, pkg))
+	if err != nil {
+		b.Fatal(err)
+	}
+	exec := r.Executor(pkg, sha, params)
+	opts.Parallelism = 1
+	warm := input[:min(len(input), 1<<20)]
+	warm = warm[:bytes.LastIndexByte(warm, '\n')+1]
+	if _, err := driver.Run(context.Background(), exec, warm, opts); err != nil {
+		b.Fatal(err) // warm-up: instance started, parameters set
+	}
+	var tNative, tWasm time.Duration
+	b.ResetTimer()
+	for b.Loop() {
+		t0 := time.Now()
+		native(input)
+		t1 := time.Now()
+		if _, err := driver.Run(context.Background(), exec, input, opts); err != nil {
+			b.Fatal(err)
+		}
+		tNative += t1.Sub(t0)
+		tWasm += time.Since(t1)
+	}
+	mb := float64(len(input)) / 1e6 * float64(b.N)
+	b.ReportMetric(mb/tNative.Seconds(), "native-MB/s")
+	b.ReportMetric(mb/tWasm.Seconds(), "wasm-MB/s")
+	b.ReportMetric(tNative.Seconds()/tWasm.Seconds(), "wasm/native")
+	b.ReportMetric(0, "ns/op")
+}
