@@ -34,5 +34,21 @@ lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 	$(GO) vet ./...
 
+# Each fuzzer briefly (FUZZTIME each); what they find lands in the
+# package's testdata/fuzz/ and runs with every go test. Minimizing each new
+# input is capped, or it can take most of a short run.
+FUZZTIME ?= 20s
+FUZZ_TARGETS := \
+	./server/broker:FuzzCheckQueueName ./server/broker:FuzzParseKey ./server/broker:FuzzKeyRoundTrip \
+	./server/buntstore:FuzzRecordRoundTrip ./server/buntstore:FuzzDecodeRecord \
+	./server/httpapi:FuzzParseBatch ./server/httpapi:FuzzBatchRoundTrip ./server/httpapi:FuzzParseProtocolCmd \
+	./server:FuzzHTTP ./cmd/tabreduce:FuzzParseByteSize
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "== $${t#*:} ($${t%%:*})"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s $${t%%:*}; \
+	done
+
 clean:
 	rm -rf bin $(JOB_WASM)

@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -19,9 +21,13 @@ import (
 
 	"github.com/tabreduce/tabreduce/server/broker"
 	"github.com/tabreduce/tabreduce/server/buntstore"
+	"github.com/tabreduce/tabreduce/server/engine"
 	"github.com/tabreduce/tabreduce/server/httpapi"
 	"github.com/tabreduce/tabreduce/server/pubsub"
+	"github.com/tabreduce/tabreduce/server/workerproto"
 	"github.com/tabreduce/tabreduce/static"
+	"github.com/tabreduce/tabreduce/wasm/runner"
+	"github.com/tabreduce/tabreduce/wasm/worker"
 )
 
 // Config is the server's configuration; zero fields take the defaults.
@@ -30,11 +36,19 @@ type Config struct {
 	DataDir     string // directory of the buntdb file (default ./data)
 	Fsync       string // always, everysec (default) or never
 	MaxBody     int64  // bytes per request body (default 8 MiB)
+	MaxInput    int64  // bytes of a job submission (default 4 GiB)
 	Token       string // bearer token for writes and admin routes
 	Insecure    bool   // allow a non-loopback address without a token
 	JSONP       bool   // answer ?callback= on JSON GETs
 	PublicRead  []string
 	MaxAttempts int // failed leases before dead-lettering (default 5)
+	// LocalWorkers runs an in-process worker with this many slots, so the
+	// server finishes jobs with no other worker connected (0: none).
+	LocalWorkers int
+	// WasmCache is wazero's compilation cache directory (default
+	// os.UserCacheDir()/tabreduce/wazero): it makes compiling a module
+	// after the first time cheap, across restarts.
+	WasmCache string
 	// ShutdownTimeout bounds how long in-flight requests may take to finish
 	// on shutdown (default 10 s).
 	ShutdownTimeout time.Duration
@@ -50,6 +64,14 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxBody <= 0 {
 		c.MaxBody = 8 << 20
+	}
+	if c.MaxInput <= 0 {
+		c.MaxInput = httpapi.DefaultMaxInput
+	}
+	if c.WasmCache == "" {
+		if dir, err := os.UserCacheDir(); err == nil {
+			c.WasmCache = filepath.Join(dir, "tabreduce", "wazero")
+		}
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 10 * time.Second
@@ -89,12 +111,16 @@ type Server struct {
 	store  *buntstore.Store
 	broker *broker.Broker
 	hub    *pubsub.Hub
+	engine *engine.Engine
+	runner *runner.Runner
 	http   *http.Server
 	ln     net.Listener
 	done   chan error
 
-	closeOnce sync.Once
-	closeErr  error
+	closeOnce   sync.Once
+	closeErr    error
+	stopWorkers context.CancelFunc
+	workersDone chan struct{}
 }
 
 // Start opens the store, starts the broker and listens. It returns once the
@@ -117,10 +143,23 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(httpapi.NewQueueCollector(b))
+	run, err := runner.New(ctx, runner.Config{CacheDir: cfg.WasmCache, Logger: cfg.Logger})
+	if err != nil {
+		b.Close()
+		store.Close()
+		return nil, err
+	}
+	eng, err := engine.New(ctx, engine.Config{DataDir: cfg.DataDir, MaxInput: cfg.MaxInput, Logger: cfg.Logger}, store, run)
+	if err != nil {
+		run.Close(ctx)
+		b.Close()
+		store.Close()
+		return nil, err
+	}
 	e := httpapi.New(httpapi.Config{
-		MaxBody: cfg.MaxBody, Token: cfg.Token, PublicRead: cfg.PublicRead, JSONP: cfg.JSONP,
-	}, httpapi.Deps{Broker: b, KV: store, Hub: hub, Log: cfg.Logger, Landing: static.Landing()}, reg, reg)
-	s := &Server{cfg: cfg, log: cfg.Logger, store: store, broker: b, hub: hub, done: make(chan error, 1)}
+		MaxBody: cfg.MaxBody, MaxInput: cfg.MaxInput, Token: cfg.Token, PublicRead: cfg.PublicRead, JSONP: cfg.JSONP,
+	}, httpapi.Deps{Broker: b, KV: store, Hub: hub, Engine: eng, Log: cfg.Logger, Landing: static.Landing()}, reg, reg)
+	s := &Server{cfg: cfg, log: cfg.Logger, store: store, broker: b, hub: hub, engine: eng, runner: run, done: make(chan error, 1)}
 	s.http = &http.Server{
 		Handler:           e,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -130,14 +169,19 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	// Live consumers hold their requests open: end them when shutdown begins
 	// so Shutdown does not wait for them.
-	s.http.RegisterOnShutdown(func() { b.Close(); hub.Close() })
+	s.http.RegisterOnShutdown(func() { eng.Close(); b.Close(); hub.Close() })
 	s.ln, err = net.Listen("tcp", cfg.Addr)
 	if err != nil {
+		eng.Close()
+		run.Close(ctx)
 		b.Close()
 		store.Close()
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	go func() { s.done <- s.http.Serve(s.ln) }()
+	if cfg.LocalWorkers > 0 {
+		s.startLocalWorker(cfg.LocalWorkers)
+	}
 	s.log.Info("listening", "addr", s.Addr(), "data", cfg.DataDir, "fsync", cfg.Fsync, "token", cfg.Token != "")
 	return s, nil
 }
@@ -161,14 +205,22 @@ func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 		defer cancel()
+		if s.stopWorkers != nil {
+			s.stopWorkers()
+			<-s.workersDone
+		}
 		err := s.http.Shutdown(ctx)
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = s.http.Close()
 		}
+		s.engine.Close()
 		s.broker.Close()
 		s.hub.Close()
 		if serr := <-s.done; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
 			err = serr
+		}
+		if rerr := s.runner.Close(context.Background()); rerr != nil && err == nil {
+			err = rerr
 		}
 		if cerr := s.store.Close(); cerr != nil && err == nil {
 			err = cerr
@@ -177,4 +229,41 @@ func (s *Server) Close() error {
 		s.log.Info("stopped")
 	})
 	return s.closeErr
+}
+
+// Engine returns the map/reduce coordinator.
+func (s *Server) Engine() *engine.Engine { return s.engine }
+
+// startLocalWorker runs the worker loop in-process over a pipe, sharing the
+// engine's runner: built-in modules run on it without a fetch.
+func (s *Server) startLocalWorker(slots int) {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopWorkers, s.workersDone = cancel, make(chan struct{})
+	dial := func(ctx context.Context) (worker.Transport, error) {
+		serverEnd, workerEnd := worker.Pipe()
+		go func() {
+			if err := s.engine.ServeWorker(ctx, serverEnd, engine.Peer{RemoteAddr: "in-process", UserAgent: "tabreduce (in-process)", Trusted: true}); err != nil {
+				s.log.Debug("local worker session ended", "err", err)
+			}
+		}()
+		return workerEnd, nil
+	}
+	go func() {
+		defer close(s.workersDone)
+		err := worker.Run(ctx, worker.Options{
+			Dial: dial, Runner: s.runner, Modules: engineModules{s.engine}, Slots: slots,
+			Kind: workerproto.KindLocal, Name: "local", Logger: s.log,
+		})
+		if err != nil {
+			s.log.Error("local worker", "err", err)
+		}
+	}()
+}
+
+// engineModules prepares modules for the in-process worker: the engine
+// loads them into the runner they share.
+type engineModules struct{ e *engine.Engine }
+
+func (m engineModules) Prepare(ctx context.Context, _ *runner.Runner, sha string) error {
+	return m.e.LoadModule(ctx, sha)
 }

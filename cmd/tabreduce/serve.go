@@ -8,6 +8,7 @@ import (
 
 	"github.com/tabreduce/tabreduce/server"
 	"github.com/tabreduce/tabreduce/server/buntstore"
+	"github.com/tabreduce/tabreduce/server/httpapi"
 )
 
 func init() {
@@ -19,15 +20,19 @@ func serve(ctx context.Context, args []string, env *cliEnv) error {
 	var cfg server.Config
 	var publicRead string
 	maxBody := byteSizeFlag(8 << 20)
+	maxInput := byteSizeFlag(httpapi.DefaultMaxInput)
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "listen address; anything but loopback needs --token or --insecure")
 	fs.StringVar(&cfg.DataDir, "data", "./data", "data directory (the buntdb file lives inside)")
 	fs.StringVar(&cfg.Fsync, "fsync", buntstore.FsyncEverySec, "when to fsync: always, everysec or never")
 	fs.Var(&maxBody, "max-body", "largest request body (e.g. 8MiB, 512KiB, 1048576)")
+	fs.Var(&maxInput, "max-input", "largest job submission, input files included (e.g. 4GiB)")
 	fs.StringVar(&cfg.Token, "token", env.getenv("TABREDUCE_TOKEN"), "bearer token for writes and admin routes (default $TABREDUCE_TOKEN)")
 	fs.BoolVar(&cfg.Insecure, "insecure", false, "allow a non-loopback --addr without a token")
 	fs.BoolVar(&cfg.JSONP, "jsonp", false, "answer RestMQ's ?callback= JSONP (lets any web page read queues)")
 	fs.StringVar(&publicRead, "public-read", "", "comma-separated queue/channel/key patterns readable without the token (\"*\": all reads)")
 	fs.IntVar(&cfg.MaxAttempts, "max-attempts", 5, "failed leases before a message moves to its dead-letter queue")
+	fs.IntVar(&cfg.LocalWorkers, "local-workers", 0, "run an in-process worker with this many slots (0: none)")
+	fs.StringVar(&cfg.WasmCache, "wasm-cache", "", "wazero compilation cache directory (default: the user cache dir)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -38,6 +43,7 @@ func serve(ctx context.Context, args []string, env *cliEnv) error {
 		return err
 	}
 	cfg.MaxBody = int64(maxBody)
+	cfg.MaxInput = int64(maxInput)
 	for _, p := range strings.Split(publicRead, ",") {
 		if p = strings.TrimSpace(p); p != "" {
 			cfg.PublicRead = append(cfg.PublicRead, p)

@@ -85,6 +85,7 @@ type sharedLease struct {
 	lease   Lease
 	pending atomic.Int32
 	okCount atomic.Int32
+	reason  atomic.Pointer[string] // a consumer's explicit nack
 }
 
 // Consumer is a live COMET or WebSocket consumer of one queue. It reads
@@ -162,8 +163,18 @@ func (c *Consumer) Err() error {
 	return c.goneErr
 }
 
+// Fail reports that the client refused a delivery (an explicit nack): unless
+// another consumer took it, the message returns to its queue with its
+// attempts raised, and may be dead-lettered.
+func (c *Consumer) Fail(d Delivery, reason string) {
+	d.shared.reason.Store(&reason)
+	c.Done(d, false)
+}
+
 // Done reports the outcome of a delivery: ok means the message reached the
-// client (and, in ack mode, the client acked it).
+// client (and, in ack mode, the client acked it). A delivery that did not
+// reach the client returns to the head of its queue, its attempts unchanged:
+// the consumer went away, the message did not fail.
 func (c *Consumer) Done(d Delivery, ok bool) {
 	c.mu.Lock()
 	_, mine := c.outstanding[d.shared]
@@ -243,10 +254,15 @@ func (b *Broker) settle(queue string, s *sharedLease, ok bool) {
 		}
 		return
 	}
-	_, err := b.store.LeaseNack(ctx, LeaseNackParams{
-		Queue: queue, LeaseID: s.lease.ID, Error: "live consumer went away",
-		MaxAttempts: b.cfg.MaxAttempts, Now: b.now(),
-	})
+	var err error
+	if reason := s.reason.Load(); reason != nil {
+		_, err = b.store.LeaseNack(ctx, LeaseNackParams{
+			Queue: queue, LeaseID: s.lease.ID, Error: *reason,
+			MaxAttempts: b.cfg.MaxAttempts, Now: b.now(),
+		})
+	} else {
+		_, err = b.store.LeaseRelease(ctx, queue, []string{s.lease.ID})
+	}
 	if err != nil && !errors.Is(err, ErrLeaseNotFound) && !errors.Is(err, ErrClosed) {
 		b.log.Error("return live delivery", "queue", queue, "lease", s.lease.ID, "err", err)
 	}

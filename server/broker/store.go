@@ -68,10 +68,10 @@ type Store interface {
 	// QueueScan returns up to limit ready messages with ids above afterID, in
 	// id order, without changing them (no count is raised).
 	QueueScan(ctx context.Context, queue string, afterID uint64, limit int) ([]Message, error)
-	// Commit applies groups of changes in one transaction. A group whose Ack
-	// names a lease that is not live is skipped whole, so a result that
-	// arrives twice (late, duplicated, from a backup copy) is applied once;
-	// applied reports which groups took effect.
+	// Commit applies groups of changes in one transaction. A group any of
+	// whose Acks names a lease that is not live is skipped whole, so a result
+	// that arrives twice (late, duplicated, from a backup copy) is applied
+	// once; applied reports which groups took effect.
 	Commit(ctx context.Context, p CommitParams) (applied []bool, err error)
 
 	// KVGet returns a key's value or ErrKeyNotFound.
@@ -157,10 +157,10 @@ type CommitParams struct {
 	Now    time.Time
 }
 
-// CommitGroup is one all-or-nothing unit of a Commit: ack a lease, push
+// CommitGroup is one all-or-nothing unit of a Commit: ack leases, push
 // messages, set and delete keys.
 type CommitGroup struct {
-	Ack      *LeaseRef // optional: the group applies only if this lease is live
+	Acks     []LeaseRef // the group applies only if every one is live
 	Pushes   []QueuePush
 	KVSet    []KVEntry
 	KVDelete []string

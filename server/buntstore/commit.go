@@ -19,18 +19,22 @@ func (s *Store) Commit(ctx context.Context, p broker.CommitParams) ([]bool, erro
 		clear(applied)
 		mc := newMetaCache(tx, now)
 		for i, g := range p.Groups {
-			if g.Ack != nil {
-				id, r, err := liveLease(tx, g.Ack.Queue, g.Ack.LeaseID)
-				if errors.Is(err, broker.ErrLeaseNotFound) {
-					continue
-				}
+			live, err := allLive(tx, g.Acks)
+			if err != nil {
+				return err
+			}
+			if !live {
+				continue
+			}
+			for _, a := range g.Acks {
+				id, r, err := liveLease(tx, a.Queue, a.LeaseID)
 				if err != nil {
 					return err
 				}
-				if err := deleteFlight(tx, g.Ack.Queue, id, &r); err != nil {
+				if err := deleteFlight(tx, a.Queue, id, &r); err != nil {
 					return err
 				}
-				m, err := mc.get(g.Ack.Queue)
+				m, err := mc.get(a.Queue)
 				if err != nil {
 					return err
 				}
@@ -58,4 +62,18 @@ func (s *Store) Commit(ctx context.Context, p broker.CommitParams) ([]bool, erro
 		return nil, fmt.Errorf("commit: %w", err)
 	}
 	return applied, nil
+}
+
+// allLive reports whether every lease is live.
+func allLive(tx *buntdb.Tx, acks []broker.LeaseRef) (bool, error) {
+	for _, a := range acks {
+		_, _, err := liveLease(tx, a.Queue, a.LeaseID)
+		if errors.Is(err, broker.ErrLeaseNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+	}
+	return true, nil
 }

@@ -34,7 +34,7 @@ func deleteFlight(tx *buntdb.Tx, q string, id uint64, r *record) error {
 // liveLease returns the in-flight record that leaseID names, or
 // ErrLeaseNotFound.
 func liveLease(tx *buntdb.Tx, q, lease string) (uint64, record, error) {
-	id, seq, ok := parseLeaseID(lease)
+	id, seq, created, ok := parseLeaseID(lease)
 	if !ok {
 		return 0, record{}, broker.ErrLeaseNotFound
 	}
@@ -49,7 +49,7 @@ func liveLease(tx *buntdb.Tx, q, lease string) (uint64, record, error) {
 	if err != nil {
 		return 0, record{}, fmt.Errorf("lease %s: %w", lease, err)
 	}
-	if r.released || r.leaseSeq != seq {
+	if r.released || r.leaseSeq != seq || r.created != created {
 		return 0, record{}, broker.ErrLeaseNotFound
 	}
 	return id, r, nil
@@ -325,6 +325,9 @@ func (s *Store) LeaseReleaseAll(ctx context.Context) (int, error) {
 			r, err := decodeRecord(vals[i])
 			if err != nil {
 				return fmt.Errorf("%s: %w", k, err)
+			}
+			if r.released {
+				continue // nacked with a delay: the reaper returns it when the delay ends
 			}
 			id, err := idOf(k)
 			if err != nil {

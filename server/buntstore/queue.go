@@ -206,7 +206,7 @@ func (s *Store) QueueLease(ctx context.Context, p broker.QueueLeaseParams) ([]br
 				return err
 			}
 			out = append(out, broker.Lease{
-				ID:       leaseID(g.id, g.rec.leaseSeq),
+				ID:       leaseID(g.id, &g.rec),
 				Message:  g.rec.message(p.Queue, g.id),
 				Deadline: fromNanos(deadline),
 			})

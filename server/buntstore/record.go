@@ -107,20 +107,29 @@ func (r *record) message(queue string, id uint64) broker.Message {
 
 func (r *record) expired(now int64) bool { return r.expires != 0 && now >= r.expires }
 
-// leaseID names one hand-out of a message: the id and the count at that time,
-// so a lease that expired and was handed out again is no longer valid.
-func leaseID(id uint64, seq int64) string {
-	return strconv.FormatUint(id, 10) + "." + strconv.FormatInt(seq, 10)
+// leaseID names one hand-out of a message: its id, the count at that time
+// (so a lease that expired and was handed out again is no longer valid) and
+// its creation time in base 36 (so a lease from before a purge never names
+// the message that later takes the same id).
+func leaseID(id uint64, r *record) string {
+	return strconv.FormatUint(id, 10) + "." + strconv.FormatInt(r.leaseSeq, 10) + "." + strconv.FormatInt(r.created, 36)
 }
 
-func parseLeaseID(s string) (id uint64, seq int64, ok bool) {
-	a, b, found := strings.Cut(s, ".")
+// parseLeaseID splits a lease id; ok is false for anything leaseID cannot
+// have made.
+func parseLeaseID(s string) (id uint64, seq, created int64, ok bool) {
+	a, rest, found := strings.Cut(s, ".")
 	if !found {
-		return 0, 0, false
+		return 0, 0, 0, false
+	}
+	b, c, found := strings.Cut(rest, ".")
+	if !found {
+		return 0, 0, 0, false
 	}
 	id, err1 := strconv.ParseUint(a, 10, 64)
 	seq, err2 := strconv.ParseInt(b, 10, 64)
-	return id, seq, err1 == nil && err2 == nil
+	created, err3 := strconv.ParseInt(c, 36, 64)
+	return id, seq, created, err1 == nil && err2 == nil && err3 == nil
 }
 
 func nanos(t time.Time) int64 {

@@ -1,7 +1,8 @@
 // Package httpapi is the broker's HTTP surface: RestMQ's routes, the
 // at-least-once lease API, live COMET and WebSocket consumers, pub/sub,
-// key/value, stats and metrics. Handlers translate HTTP to calls on the
-// broker and the store; every route is listed in routes.go.
+// key/value, the map/reduce job API, stats and metrics. Handlers translate
+// HTTP to calls on the broker, the store and the job engine; every route is
+// listed in routes.go.
 package httpapi
 
 import (
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tabreduce/tabreduce/server/broker"
+	"github.com/tabreduce/tabreduce/server/engine"
 	"github.com/tabreduce/tabreduce/server/pubsub"
 )
 
@@ -26,7 +28,20 @@ type Config struct {
 	// FirstFrameWait is how long a WebSocket consumer may take to send its
 	// optional first frame before delivery starts (default 500 ms).
 	FirstFrameWait time.Duration
+	// MaxInput bounds a job submission's body, input files included
+	// (default DefaultMaxInput); MaxBody does not apply to it.
+	MaxInput int64
+	// MaxModule bounds an uploaded wasm module (default DefaultMaxModule).
+	MaxModule int64
+	// MaxWorkerFrame bounds one worker-protocol frame (default 65 MiB).
+	MaxWorkerFrame int
 }
+
+// Defaults of Config's job limits.
+const (
+	DefaultMaxInput  = 4 << 30
+	DefaultMaxModule = 32 << 20
+)
 
 // KVStore is what the key/value routes need of the store.
 type KVStore interface {
@@ -42,6 +57,7 @@ type API struct {
 	broker  *broker.Broker
 	kv      KVStore
 	hub     *pubsub.Hub
+	engine  *engine.Engine
 	log     *slog.Logger
 	started time.Time
 	landing []byte // GET / without ?queue=
@@ -52,6 +68,7 @@ type Deps struct {
 	Broker  *broker.Broker
 	KV      KVStore
 	Hub     *pubsub.Hub
+	Engine  *engine.Engine // the job routes' coordinator; required
 	Log     *slog.Logger
 	Landing []byte // the landing page's HTML
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tabreduce/tabreduce/server/broker"
+	"github.com/tabreduce/tabreduce/server/engine"
 )
 
 // errorBody is every error response: {"error": "..."}.
@@ -27,6 +28,11 @@ var statusOf = []struct {
 	{broker.ErrLeaseNotFound, http.StatusNotFound},
 	{broker.ErrKeyNotFound, http.StatusNotFound},
 	{broker.ErrClosed, http.StatusServiceUnavailable},
+	{engine.ErrJobNotFound, http.StatusNotFound},
+	{engine.ErrModuleNotFound, http.StatusNotFound},
+	{engine.ErrNotDone, http.StatusConflict},
+	{engine.ErrFinished, http.StatusConflict},
+	{engine.ErrInputTooLarge, http.StatusRequestEntityTooLarge},
 }
 
 // httpStatus returns the status an error should be answered with.

@@ -37,6 +37,11 @@ func parseForm(c echo.Context) error {
 	} else {
 		err = r.ParseForm()
 	}
+	var he *echo.HTTPError
+	var maxErr *http.MaxBytesError
+	if errors.As(err, &he) || errors.As(err, &maxErr) { // the body was too large
+		return bodyError(err)
+	}
 	if err != nil {
 		return badRequest("malformed form: %v", err)
 	}

@@ -21,10 +21,16 @@ const (
 )
 
 // kvKey returns the key of a /kv/{key} route (which may contain '/').
+// Echo matches routes on the escaped path only when the URL has one that
+// differs from the plain path (RawPath); otherwise the key is unescaped
+// already and must not be unescaped twice ("100%25" is the key "100%").
 func kvKey(c echo.Context) (string, error) {
-	k, err := url.PathUnescape(c.Param("*"))
-	if err != nil {
-		return "", badRequest("malformed key: %v", err)
+	k := c.Param("*")
+	if c.Request().URL.RawPath != "" {
+		var err error
+		if k, err = url.PathUnescape(k); err != nil {
+			return "", badRequest("malformed key: %v", err)
+		}
 	}
 	return k, checkKVKey(k)
 }

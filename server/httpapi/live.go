@@ -2,9 +2,14 @@ package httpapi
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/url"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -29,7 +34,16 @@ func (a *API) comet(c echo.Context) error {
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	w.Flush()
-	rc := http.NewResponseController(w.Writer)
+	cw := &cometWriter{rc: http.NewResponseController(w.Writer), timeout: a.cfg.WriteTimeout}
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		select {
+		case <-cons.Gone():
+			cw.cut()
+		case <-stop:
+		}
+	}()
 	enc := json.NewEncoder(w)
 	ctx := c.Request().Context()
 	for {
@@ -39,16 +53,62 @@ func (a *API) comet(c echo.Context) error {
 		case <-cons.Gone():
 			return nil
 		case d := <-cons.C():
-			_ = rc.SetWriteDeadline(time.Now().Add(a.cfg.WriteTimeout))
+			if !cw.begin() {
+				cons.Done(d, false)
+				return nil
+			}
 			err := enc.Encode(toMessageJSON(d.Message))
 			if err == nil {
-				err = rc.Flush()
+				err = cw.rc.Flush()
 			}
+			cw.end()
 			cons.Done(d, err == nil)
 			if err != nil {
 				return nil
 			}
 		}
+	}
+}
+
+// cometWriter bounds each write of a COMET stream, and lets the broker's
+// dropping of the consumer (purge, shutdown) fail a write stalled on a client
+// that does not read, so that shutdown need not wait out the write timeout.
+type cometWriter struct {
+	rc      *http.ResponseController
+	timeout time.Duration
+
+	mu      sync.Mutex
+	writing bool
+	gone    bool
+}
+
+// begin arms the timeout of one message's write; false means the consumer
+// is gone and nothing more is to be written.
+func (w *cometWriter) begin() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.gone {
+		return false
+	}
+	w.writing = true
+	_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
+	return true
+}
+
+func (w *cometWriter) end() {
+	w.mu.Lock()
+	w.writing = false
+	w.mu.Unlock()
+}
+
+// cut fails the write in progress, if any; between writes the stream ends
+// cleanly instead.
+func (w *cometWriter) cut() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.gone = true
+	if w.writing {
+		_ = w.rc.SetWriteDeadline(time.Now())
 	}
 }
 
@@ -75,6 +135,9 @@ func (a *API) websocket(c echo.Context) error {
 	if err := broker.CheckQueueName(queue); err != nil {
 		return err
 	}
+	if err := checkUpgrade(c); err != nil {
+		return err
+	}
 	conn, err := websocket.Accept(c.Response(), c.Request(), nil)
 	if err != nil {
 		return nil // Accept has answered the request
@@ -94,6 +157,46 @@ func (a *API) websocket(c echo.Context) error {
 	status, reason := s.run(ctx, frames)
 	conn.Close(status, reason)
 	return nil
+}
+
+// checkUpgrade refuses a request that is not a WebSocket handshake with a
+// JSON error, before websocket.Accept would answer it in plain text.
+func checkUpgrade(c echo.Context) error {
+	h := c.Request().Header
+	if !headerHasToken(h, "Connection", "upgrade") || !headerHasToken(h, "Upgrade", "websocket") {
+		c.Response().Header().Set("Connection", "Upgrade")
+		c.Response().Header().Set("Upgrade", "websocket")
+		return echo.NewHTTPError(http.StatusUpgradeRequired, "this route needs a WebSocket handshake (Connection: Upgrade, Upgrade: websocket)")
+	}
+	if h.Get("Sec-WebSocket-Version") != "13" {
+		c.Response().Header().Set("Sec-WebSocket-Version", "13")
+		return badRequest("unsupported WebSocket version %q: want 13", truncate(h.Get("Sec-WebSocket-Version"), 16))
+	}
+	if k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(h.Get("Sec-WebSocket-Key"))); err != nil || len(k) != 16 || len(h.Values("Sec-WebSocket-Key")) != 1 {
+		return badRequest("the WebSocket handshake needs one Sec-WebSocket-Key of 16 base64 bytes")
+	}
+	// The same rule websocket.Accept applies by default: a browser page of
+	// another origin may not open our sockets.
+	if o := h.Get("Origin"); o != "" {
+		u, err := url.Parse(o)
+		if err != nil || !strings.EqualFold(u.Host, c.Request().Host) {
+			return echo.NewHTTPError(http.StatusForbidden, fmt.Sprintf("WebSocket from origin %q refused: only pages of this server may connect", truncate(o, 80)))
+		}
+	}
+	return nil
+}
+
+// headerHasToken reports whether a comma-separated header holds token, in
+// any case.
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // wsFirstFrame waits briefly for the client's optional hello, then keeps
@@ -241,7 +344,11 @@ func (s *wsSession) clientFrame(r wsRead) (websocket.StatusCode, string) {
 	}
 	if p, ok := s.pending[f.Nack]; ok && f.Nack != "" {
 		delete(s.pending, f.Nack)
-		s.cons.Done(p.d, false)
+		reason := f.Error
+		if reason == "" {
+			reason = "nacked by consumer"
+		}
+		s.cons.Fail(p.d, reason)
 	}
 	return 0, ""
 }

@@ -78,6 +78,9 @@ func pubsubSubscribe(h *pubsub.Hub, log *slog.Logger) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
+		if err := checkUpgrade(c); err != nil {
+			return err
+		}
 		r := c.Request()
 		conn, err := websocket.Accept(c.Response(), r, nil)
 		if err != nil {

@@ -40,6 +40,9 @@ func wantsJSON(r *http.Request) bool {
 
 // take is GET /q/{queue}: hard get, 204 when empty (or paused).
 func (a *API) take(c echo.Context) error {
+	if err := a.checkCallback(c); err != nil {
+		return err
+	}
 	m, err := a.broker.Take(c.Request().Context(), c.Param("queue"))
 	if err := emptyAs(c, err, http.StatusNoContent); err != nil || m.ID == 0 {
 		return err
@@ -95,6 +98,9 @@ func (a *API) root(c echo.Context) error {
 		return c.HTMLBlob(http.StatusOK, a.landing)
 	}
 	return a.auth(true)(func(c echo.Context) error {
+		if err := a.checkCallback(c); err != nil {
+			return err
+		}
 		m, err := a.broker.Take(c.Request().Context(), q)
 		if errors.Is(err, broker.ErrQueueEmpty) || errors.Is(err, broker.ErrQueuePaused) {
 			return echo.NewHTTPError(http.StatusNotFound, "queue "+q+" has no message ready")

@@ -17,13 +17,22 @@ func New(cfg Config, d Deps, reg prometheus.Registerer, gather prometheus.Gather
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 10 * time.Second
 	}
+	if cfg.MaxWorkerFrame <= 0 {
+		cfg.MaxWorkerFrame = 65 << 20
+	}
 	if cfg.FirstFrameWait <= 0 {
 		cfg.FirstFrameWait = 500 * time.Millisecond
+	}
+	if cfg.MaxInput <= 0 {
+		cfg.MaxInput = DefaultMaxInput
+	}
+	if cfg.MaxModule <= 0 {
+		cfg.MaxModule = DefaultMaxModule
 	}
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
-	a := &API{cfg: cfg, broker: d.Broker, kv: d.KV, hub: d.Hub, log: d.Log, started: time.Now(), landing: d.Landing}
+	a := &API{cfg: cfg, broker: d.Broker, kv: d.KV, hub: d.Hub, engine: d.Engine, log: d.Log, started: time.Now(), landing: d.Landing}
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -31,7 +40,11 @@ func New(cfg Config, d Deps, reg prometheus.Registerer, gather prometheus.Gather
 	e.Use(middleware.Recover())
 	e.Use(middleware.RequestID())
 	e.Use(observeLatency(reg))
-	e.Use(middleware.BodyLimit(byteSize(cfg.MaxBody)))
+	// Routes that take large bodies set their own limit (limitBody).
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
+		Limit:   byteSize(cfg.MaxBody),
+		Skipper: func(c echo.Context) bool { return ownBodyLimit[c.Request().Method+" "+c.Path()] },
+	}))
 
 	write := a.auth(false) // token whenever one is set
 	read := a.auth(true)   // token unless the name is public
@@ -63,6 +76,9 @@ func New(cfg Config, d Deps, reg prometheus.Registerer, gather prometheus.Gather
 	e.POST("/api/v1/queues/:queue/nack", a.nack, write)
 	e.POST("/api/v1/queues/:queue/extend", a.extend, write)
 
+	// Workers: anonymous, no token (a trusted worker presents one).
+	e.GET("/ws/worker", a.workerSession)
+
 	// Pub/sub with presence.
 	e.GET("/ws/pubsub/:channel", pubsubSubscribe(d.Hub, d.Log), read)
 	e.POST("/pub/:channel", pubsubPublish(d.Hub), write)
@@ -75,9 +91,44 @@ func New(cfg Config, d Deps, reg prometheus.Registerer, gather prometheus.Gather
 	e.POST("/kv/mget", a.kvMGet, read)
 	e.POST("/kv/mset", a.kvMSet, write)
 
+	// Map/reduce jobs. Modules are content-addressed and open to everyone,
+	// since volunteers' browsers fetch them without a token.
+	e.POST("/api/v1/modules", a.uploadModule, write, limitBody(cfg.MaxModule))
+	e.GET("/api/v1/modules", a.listModules, read)
+	e.GET("/modules/:file", a.serveModule)
+	e.POST("/api/v1/jobs", a.submitJob, write, limitBody(cfg.MaxInput))
+	e.GET("/api/v1/jobs", a.listJobs, read)
+	e.GET("/api/v1/jobs/:id", a.getJob, read)
+	e.DELETE("/api/v1/jobs/:id", a.cancelJob, write)
+	e.GET("/api/v1/jobs/:id/output", a.jobOutput, read)
+	e.GET("/api/v1/workers", a.listWorkers, read)
+
 	return e
+}
+
+// ownBodyLimit lists the routes ("METHOD path") whose limitBody replaces
+// the global MaxBody limit.
+var ownBodyLimit = map[string]bool{
+	"POST /api/v1/modules": true,
+	"POST /api/v1/jobs":    true,
 }
 
 func (a *API) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"status": "ok", "uptime_seconds": time.Since(a.started).Seconds()})
+}
+
+// limitBody bounds a route's request body to n bytes: a larger
+// Content-Length is refused at once, and reading past n fails with an
+// *http.MaxBytesError that bodyError answers with a 413.
+func limitBody(n int64) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			r := c.Request()
+			if r.ContentLength > n {
+				return bodyError(&http.MaxBytesError{Limit: n})
+			}
+			r.Body = http.MaxBytesReader(c.Response(), r.Body, n)
+			return next(c)
+		}
+	}
 }

@@ -20,14 +20,23 @@ func (a *API) respondJSON(c echo.Context, status int, v any) error {
 	if !a.cfg.JSONP || cb == "" {
 		return c.JSON(status, v)
 	}
-	if !callbackRE.MatchString(cb) {
-		return badRequest("callback must be a JavaScript identifier")
+	if err := a.checkCallback(c); err != nil {
+		return err
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
 	return c.Blob(status, "application/javascript; charset=UTF-8", []byte(cb+"("+string(b)+");"))
+}
+
+// checkCallback refuses a malformed ?callback= (when JSONP is on). Handlers
+// that remove a message call it first, so a refused request takes nothing.
+func (a *API) checkCallback(c echo.Context) error {
+	if cb := c.QueryParam("callback"); a.cfg.JSONP && cb != "" && !callbackRE.MatchString(cb) {
+		return badRequest("callback must be a JavaScript identifier")
+	}
+	return nil
 }
 
 // allStats is GET /stats.

@@ -51,6 +51,9 @@ const (
 	// StatusBadInput means the module could not decode what the host sent;
 	// the output buffer holds a UTF-8 message. It is a host bug.
 	StatusBadInput Status = 2
+	// StatusNoCombiner is what tr_combine returns in a module that has no
+	// combiner; the host then uses the map output as it is.
+	StatusNoCombiner Status = 3
 )
 
 // WASIModule is the only module a job may import from.

@@ -57,7 +57,17 @@ func (r *reader) u64(what string) uint64 {
 
 // bytes reads a length-prefixed field. The result aliases the buffer and has
 // its capacity clipped so appending to it cannot overwrite what follows.
+// The length's label is built only on failure: this runs once per key and
+// value, and concatenating on every call allocated each time.
 func (r *reader) bytes(what string) []byte {
-	n := r.u32(what + " length")
+	if r.err != nil {
+		return nil
+	}
+	if len(r.buf)-r.off < 4 {
+		r.fail(what + " length")
+		return nil
+	}
+	n := binary.LittleEndian.Uint32(r.buf[r.off:])
+	r.off += 4
 	return r.take(uint64(n), what)
 }

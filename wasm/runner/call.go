@@ -94,6 +94,8 @@ func statusError(st abi.Status, out []byte) error {
 		return fmt.Errorf("%w: %s", ErrJob, out)
 	case abi.StatusBadInput:
 		return fmt.Errorf("%w: %s", ErrBadInput, out)
+	case abi.StatusNoCombiner:
+		return ErrNoCombiner
 	}
 	return fmt.Errorf("%w: unknown status %d", ErrBadOutput, st)
 }

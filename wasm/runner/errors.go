@@ -34,6 +34,8 @@ var (
 	ErrJob = errors.New("job error")
 	// ErrBadInput: the module rejected the framing the host sent.
 	ErrBadInput = errors.New("module rejected input")
+	// ErrNoCombiner: Combine was called on a module without a combiner.
+	ErrNoCombiner = errors.New("the module has no combiner")
 )
 
 // TaskError says which task failed, doing what, on which module.

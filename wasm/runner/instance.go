@@ -91,7 +91,8 @@ func (r *Runner) acquire(ctx context.Context, m *module, task string) (*instance
 func (r *Runner) release(m *module, inst *instance, callErr error) {
 	reason := ""
 	switch {
-	case callErr != nil && !errors.Is(callErr, ErrJob) && !errors.Is(callErr, ErrBadInput) && !errors.Is(callErr, ErrOutputTooLarge):
+	case callErr != nil && !errors.Is(callErr, ErrJob) && !errors.Is(callErr, ErrBadInput) &&
+		!errors.Is(callErr, ErrOutputTooLarge) && !errors.Is(callErr, ErrNoCombiner):
 		reason = "call failed"
 	case inst.mod.IsClosed():
 		reason = "closed"

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tabreduce/tabreduce/wasm/abi"
 	"github.com/tabreduce/tabreduce/wasm/driver"
 	"github.com/tabreduce/tabreduce/wasm/runner"
 )
@@ -14,8 +15,10 @@ import (
 // same input in the same run: each iteration times native(input) and then
 // the whole job (map, shuffle, reduce; one task at a time) under wazero. It
 // reports both throughputs in MB/s and the ratio wasm/native, so that the
-// machine's noise affects both sides alike. The module is compiled before
-// timing starts, as trusted (no termination checks) unless interruptible.
+// machine's noise affects both sides alike, and splits the wasm time into
+// map tasks, reduce tasks and the host's shuffle (seconds per run). The
+// module is compiled before timing starts, as trusted (no termination
+// checks) unless interruptible.
 func VersusNative(b *testing.B, pkg string, input, params []byte, opts driver.Options, interruptible bool, native func([]byte)) {
 	b.Helper()
 	r, err := runner.New(context.Background(), runner.Config{CacheDir: CacheDir()})
@@ -31,7 +34,7 @@ func VersusNative(b *testing.B, pkg string, input, params []byte, opts driver.Op
 	if err != nil {
 		b.Fatal(err)
 	}
-	exec := r.Executor(pkg, sha, params)
+	exec := &timedExecutor{Executor: r.Executor(pkg, sha, params)}
 	opts.Parallelism = 1
 	warm := input[:min(len(input), 1<<20)]
 	warm = warm[:bytes.LastIndexByte(warm, '\n')+1]
@@ -39,6 +42,7 @@ func VersusNative(b *testing.B, pkg string, input, params []byte, opts driver.Op
 		b.Fatal(err) // warm-up: instance started, parameters set
 	}
 	var tNative, tWasm time.Duration
+	exec.tMap, exec.tReduce = 0, 0
 	b.ResetTimer()
 	for b.Loop() {
 		t0 := time.Now()
@@ -54,5 +58,29 @@ func VersusNative(b *testing.B, pkg string, input, params []byte, opts driver.Op
 	b.ReportMetric(mb/tNative.Seconds(), "native-MB/s")
 	b.ReportMetric(mb/tWasm.Seconds(), "wasm-MB/s")
 	b.ReportMetric(tNative.Seconds()/tWasm.Seconds(), "wasm/native")
+	n := float64(b.N)
+	b.ReportMetric(exec.tMap.Seconds()/n, "map-s")
+	b.ReportMetric(exec.tReduce.Seconds()/n, "reduce-s")
+	b.ReportMetric((tWasm-exec.tMap-exec.tReduce).Seconds()/n, "shuffle-s")
 	b.ReportMetric(0, "ns/op")
+}
+
+// timedExecutor adds up the time spent in map and in reduce tasks (module
+// calls plus the runner's framing), so that a benchmark can tell them from
+// the host's shuffle. Parallelism must be 1.
+type timedExecutor struct {
+	driver.Executor
+	tMap, tReduce time.Duration
+}
+
+func (x *timedExecutor) Map(ctx context.Context, c abi.Chunk) (abi.Result, error) {
+	t0 := time.Now()
+	defer func() { x.tMap += time.Since(t0) }()
+	return x.Executor.Map(ctx, c)
+}
+
+func (x *timedExecutor) Reduce(ctx context.Context, groups []byte) (abi.Result, error) {
+	t0 := time.Now()
+	defer func() { x.tReduce += time.Since(t0) }()
+	return x.Executor.Reduce(ctx, groups)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 
 	"github.com/tabreduce/tabreduce/server/workerproto"
@@ -18,10 +19,10 @@ import (
 // errResultTooLarge: a task's partitions exceed Welcome.MaxResultBytes.
 var errResultTooLarge = errors.New("result too large")
 
-// Progress a running task reports in heartbeats. The runner cannot see
-// inside a call, so these mark the stages of a task, not bytes processed.
+// Progress a running task reports in heartbeats (0 while the module maps or
+// reduces). The runner cannot see inside a call, so these mark the stages of
+// a task, not bytes processed.
 const (
-	progressStarted   = 0
 	progressCombining = 50
 	progressSorting   = 90
 )
@@ -33,6 +34,9 @@ type executor struct {
 	modules ModuleSource // nil: the runner has every module already
 	// maxResult bounds the partition bytes of one result; 0 is no bound.
 	maxResult int
+	// noCombiner holds the modules (sha) found to have no combiner, whose
+	// map output is then sent without sorting it for a combine call.
+	noCombiner sync.Map
 }
 
 // scratch is one slot's reusable memory, so that a slot running task after
@@ -103,12 +107,19 @@ func (x *executor) mapTask(ctx context.Context, rt runner.Task, t *workerproto.T
 	if err != nil || t.Flags&workerproto.FlagCombine == 0 || len(res.Pairs) == 0 {
 		return res, err
 	}
+	if _, none := x.noCombiner.Load(t.Module); none {
+		return res, nil
+	}
 	progress.Store(progressCombining)
 	if _, err := sc.load(res.Pairs, 1); err != nil {
 		return abi.Result{}, err
 	}
 	sc.groups = appendGroups(sc.groups[:0], sc.items)
 	comb, err := x.r.Combine(ctx, rt, sc.groups)
+	if errors.Is(err, runner.ErrNoCombiner) {
+		x.noCombiner.Store(t.Module, true)
+		return res, nil // the map output goes as it is
+	}
 	if err != nil {
 		return abi.Result{}, err
 	}

@@ -13,9 +13,10 @@ import (
 // engine.Transport, so either end of a Pipe serves as one.
 //
 // Send and Recv may be called concurrently with each other, but neither
-// concurrently with itself. Send must not keep frame after it returns: the
-// caller reuses the buffer. Recv returns a frame the caller owns. Close ends
-// the connection for both sides; pending and later calls fail.
+// concurrently with itself. The worker never reuses a frame it sent, so a
+// transport may keep it; Recv returns a frame the caller owns (decoded tasks
+// alias it). Close ends the connection for both sides; pending and later
+// calls fail.
 type Transport interface {
 	Send(ctx context.Context, frame []byte) error
 	Recv(ctx context.Context) ([]byte, error)

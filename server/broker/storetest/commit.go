@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/tabreduce/tabreduce/server/broker"
 )
@@ -16,7 +17,7 @@ func commitCases() []storeCase {
 			push(t, s, "tasks", at(0), "t1")
 			l := leaseOne(t, s, "tasks", at(0))
 			applied, err := s.Commit(ctx, broker.CommitParams{Now: at(1), Groups: []broker.CommitGroup{{
-				Ack: &broker.LeaseRef{Queue: "tasks", LeaseID: l.ID},
+				Acks: []broker.LeaseRef{{Queue: "tasks", LeaseID: l.ID}},
 				Pushes: []broker.QueuePush{
 					{Queue: "out.0", Messages: []broker.NewMessage{{Value: []byte("a")}, {Value: []byte("b")}}},
 					{Queue: "out.1", Messages: []broker.NewMessage{{Value: []byte("c")}}},
@@ -38,9 +39,9 @@ func commitCases() []storeCase {
 			ls := lease(t, s, "tasks", 2, at(0))
 			ack(t, s, "tasks", ls[0].ID) // the first result already committed
 			groups := []broker.CommitGroup{
-				{Ack: &broker.LeaseRef{Queue: "tasks", LeaseID: ls[0].ID}, Pushes: []broker.QueuePush{{Queue: "out", Messages: []broker.NewMessage{{Value: []byte("dup")}}}},
+				{Acks: []broker.LeaseRef{{Queue: "tasks", LeaseID: ls[0].ID}}, Pushes: []broker.QueuePush{{Queue: "out", Messages: []broker.NewMessage{{Value: []byte("dup")}}}},
 					KVSet: []broker.KVEntry{{Key: "dup", Value: broker.KVValue{Data: []byte("1")}}}},
-				{Ack: &broker.LeaseRef{Queue: "tasks", LeaseID: ls[1].ID}, Pushes: []broker.QueuePush{{Queue: "out", Messages: []broker.NewMessage{{Value: []byte("second")}}}}},
+				{Acks: []broker.LeaseRef{{Queue: "tasks", LeaseID: ls[1].ID}}, Pushes: []broker.QueuePush{{Queue: "out", Messages: []broker.NewMessage{{Value: []byte("second")}}}}},
 				{Pushes: []broker.QueuePush{{Queue: "out", Messages: []broker.NewMessage{{Value: []byte("free")}}}}},
 			}
 			applied, err := s.Commit(ctx, broker.CommitParams{Now: at(1), Groups: groups})
@@ -54,6 +55,20 @@ func commitCases() []storeCase {
 			must(t, "second Commit", err)
 			sameSlice(t, "applied again", applied, []bool{false})
 			wantEmpty(t, s, "out", at(4))
+		}},
+		{"CommitNeedsEveryLeaseOfAGroup", func(t *testing.T, s broker.Store) {
+			push(t, s, "in", at(0), "a", "b")
+			ls := lease(t, s, "in", 2, at(0))
+			ack(t, s, "in", ls[1].ID)
+			g := broker.CommitGroup{
+				Acks:   []broker.LeaseRef{{Queue: "in", LeaseID: ls[0].ID}, {Queue: "in", LeaseID: ls[1].ID}},
+				Pushes: []broker.QueuePush{{Queue: "out", Messages: []broker.NewMessage{{Value: []byte("x")}}}},
+			}
+			applied, err := s.Commit(ctx, broker.CommitParams{Now: at(1), Groups: []broker.CommitGroup{g}})
+			must(t, "Commit", err)
+			sameSlice(t, "applied", applied, []bool{false})
+			depth(t, s, "in", 0, 1) // the live lease was not acked
+			wantEmpty(t, s, "out", at(2))
 		}},
 		{"CommitDeletesKeys", func(t *testing.T, s broker.Store) {
 			must(t, "KVSet", s.KVSet(ctx, []broker.KVEntry{{Key: "a", Value: broker.KVValue{Data: []byte("1")}}}))
@@ -74,6 +89,30 @@ func commitCases() []storeCase {
 			equal(t, "attempts after release", m.Attempts, 0)
 			unknown = ack(t, s, "q", ls[1].ID)
 			sameSlice(t, "ack of a released lease", unknown, []string{ls[1].ID})
+		}},
+		{"ReleaseAllKeepsNackDelays", func(t *testing.T, s broker.Store) {
+			push(t, s, "q", at(0), "a", "b")
+			ls := lease(t, s, "q", 2, at(0))
+			nack(t, s, ls[0], at(1), "later", manyAttempt) // delay 0: back at once
+			_, err := s.LeaseNack(ctx, broker.LeaseNackParams{Queue: "q", LeaseID: ls[1].ID, Delay: time.Hour, Error: "wait", MaxAttempts: manyAttempt, Now: at(1)})
+			must(t, "LeaseNack with delay", err)
+			n, err := s.LeaseReleaseAll(ctx)
+			must(t, "LeaseReleaseAll", err)
+			equal(t, "released", n, 0)
+			equal(t, "ready after release", string(take(t, s, "q", at(2)).Value), "a")
+			wantEmpty(t, s, "q", at(3))
+			reap(t, s, at(time.Hour+time.Second), manyAttempt)
+			equal(t, "ready after the delay", string(take(t, s, "q", at(time.Hour+2*time.Second)).Value), "b")
+		}},
+		{"LeaseIDsOutliveAPurge", func(t *testing.T, s broker.Store) {
+			push(t, s, "q", at(0), "a")
+			old := leaseOne(t, s, "q", at(0))
+			must(t, "QueuePurge", s.QueuePurge(ctx, "q"))
+			push(t, s, "q", at(1), "b")
+			fresh := leaseOne(t, s, "q", at(1))
+			equal(t, "same id after purge", fresh.Message.ID, old.Message.ID)
+			sameSlice(t, "ack of the lease from before the purge", ack(t, s, "q", old.ID), []string{old.ID})
+			depth(t, s, "q", 0, 1)
 		}},
 		{"QueueScanReadsWithoutChanging", func(t *testing.T, s broker.Store) {
 			msgs := push(t, s, "q", at(0), "a", "b", "c", "d")

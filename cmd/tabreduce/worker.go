@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime"
+
+	"github.com/tabreduce/tabreduce/wasm/runner"
+	"github.com/tabreduce/tabreduce/wasm/worker"
+)
+
+func init() {
+	register("worker", "run tasks for a server as a native worker", runWorker)
+}
+
+// runWorker is `tabreduce worker`: a native worker that connects to a
+// server's /ws/worker, runs its tasks on the wasm runner and reconnects when
+// the connection drops, until interrupted.
+func runWorker(ctx context.Context, args []string, env *cliEnv) error {
+	fs := newFlagSet("worker", env)
+	server := fs.String("server", envOr(env, "TABREDUCE_SERVER", "http://127.0.0.1:8080"), "server base URL (default $TABREDUCE_SERVER)")
+	slots := fs.Int("slots", runtime.GOMAXPROCS(0), "tasks run at once")
+	name := fs.String("name", "", "label shown in the server's worker list")
+	cache := fs.String("cache", compileCacheDir(env), "wazero compilation cache directory (default $TABREDUCE_CACHE or the user cache dir)")
+	token := fs.String("token", env.getenv("TABREDUCE_TOKEN"), "bearer token for the server (default $TABREDUCE_TOKEN)")
+	memMiB := fs.Uint("memory-mb", runner.DefaultMemoryLimitPages/16, "linear memory cap per instance, MiB")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *slots < 1 {
+		return fmt.Errorf("--slots must be at least 1")
+	}
+	log := slog.New(slog.NewTextHandler(env.stderr, nil))
+	r, err := runner.New(ctx, runner.Config{
+		CacheDir:         *cache,
+		MemoryLimitPages: uint32(*memMiB * 16),
+		MaxIdle:          *slots,
+		Logger:           log,
+	})
+	if err != nil {
+		return err
+	}
+	defer r.Close(context.Background())
+	header := http.Header{}
+	if *token != "" {
+		header.Set("Authorization", "Bearer "+*token)
+	}
+	log.Info("worker starting", "server", *server, "slots", *slots, "name", *name, "cache", *cache)
+	return worker.Run(ctx, worker.Options{
+		Server: *server,
+		Header: header,
+		Runner: r,
+		Slots:  *slots,
+		Name:   *name,
+		Logger: log,
+	})
+}
+
+// envOr returns the environment variable key, or def if it is unset.
+func envOr(env *cliEnv, key, def string) string {
+	if env.getenv != nil {
+		if v := env.getenv(key); v != "" {
+			return v
+		}
+	}
+	return def
+}

@@ -1,0 +1,69 @@
+package apiclient
+
+import (
+	"context"
+	"io"
+	"net/http"
+
+	"github.com/tabreduce/tabreduce/server/broker"
+	"github.com/tabreduce/tabreduce/server/engine"
+)
+
+// Module is a module the server registered.
+type Module struct {
+	SHA256 string `json:"sha256"`
+	Size   int64  `json:"size"`
+}
+
+// UploadModule registers a wasm module and returns its sha256, which a
+// job's spec may name as its Module. A module the server refuses is a 400
+// *Error that names the problem.
+func (c *Client) UploadModule(ctx context.Context, wasm io.Reader) (Module, error) {
+	var m Module
+	err := c.call(ctx, http.MethodPost, "/api/v1/modules", wasm, "application/wasm", http.StatusCreated, &m)
+	return m, err
+}
+
+// Modules lists the registered modules, built-ins first.
+func (c *Client) Modules(ctx context.Context) ([]engine.ModuleInfo, error) {
+	var body struct {
+		Modules []engine.ModuleInfo `json:"modules"`
+	}
+	err := c.get(ctx, "/api/v1/modules", &body)
+	return body.Modules, err
+}
+
+// Workers lists the connected workers.
+func (c *Client) Workers(ctx context.Context) ([]engine.WorkerInfo, error) {
+	var body struct {
+		Workers []engine.WorkerInfo `json:"workers"`
+	}
+	err := c.get(ctx, "/api/v1/workers", &body)
+	return body.Workers, err
+}
+
+// Stats is GET /stats: every queue's statistics.
+type Stats struct {
+	Queues        []broker.Stats `json:"queues"`
+	UptimeSeconds float64        `json:"uptime_seconds"`
+}
+
+// Stats returns the server's queue statistics.
+func (c *Client) Stats(ctx context.Context) (Stats, error) {
+	var st Stats
+	err := c.get(ctx, "/stats", &st)
+	return st, err
+}
+
+// Health is GET /healthz.
+type Health struct {
+	Status        string  `json:"status"`
+	UptimeSeconds float64 `json:"uptime_seconds"`
+}
+
+// Health checks that the server is up.
+func (c *Client) Health(ctx context.Context) (Health, error) {
+	var h Health
+	err := c.get(ctx, "/healthz", &h)
+	return h, err
+}

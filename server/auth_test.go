@@ -1,0 +1,179 @@
+package server_test
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/tabreduce/tabreduce/server"
+)
+
+const testToken = "s3cret-token"
+
+// route is one request of the auth table.
+type route struct {
+	method, path, ctype, body string
+}
+
+func (s *testServer) send(r route) response {
+	s.t.Helper()
+	return s.do(r.method, r.path, strings.NewReader(r.body), "Content-Type", r.ctype)
+}
+
+const formType = "application/x-www-form-urlencoded"
+
+// writeRoutes need the token whenever one is set.
+var writeRoutes = []route{
+	{"POST", "/q/pub.x", "text/plain", "v"},
+	{"DELETE", "/q/pub.x", "", ""},
+	{"POST", "/", formType, "queue=pub.x&value=v"},
+	{"POST", "/queue", "application/json", `{"cmd":"add","queue":"pub.x","value":"v"}`},
+	{"POST", "/control/pub.x", formType, "status=start"},
+	{"POST", "/p/pub.x", formType, "policy=roundrobin"},
+	{"POST", "/api/v1/queues/pub.x/messages", "application/json", `["v"]`},
+	{"POST", "/api/v1/queues/pub.x/lease", "", ""},
+	{"POST", "/api/v1/queues/pub.x/ack", "application/json", `{"lease":"1"}`},
+	{"POST", "/api/v1/queues/pub.x/nack", "application/json", `{"lease":"1"}`},
+	{"POST", "/api/v1/queues/pub.x/extend", "application/json", `{"lease":"1"}`},
+	{"PUT", "/kv/pub.x", "application/json", `1`},
+	{"DELETE", "/kv/pub.x", "", ""},
+	{"POST", "/kv/mset", "application/json", `{"pub.x":1}`},
+	{"GET", "/metrics", "", ""},
+}
+
+// Reads need the token unless PublicRead opens them: publicReadRoutes name
+// the queue (or key) pub.x, the others name nothing or "other".
+var (
+	publicReadRoutes = []route{
+		{"GET", "/q/pub.x", "", ""},
+		{"GET", "/?queue=pub.x", "", ""},
+		{"GET", "/p/pub.x", "", ""},
+		{"GET", "/control/pub.x", "", ""},
+		{"GET", "/stats/pub.x", "", ""},
+		{"GET", "/kv/pub.x", "", ""},
+	}
+	privateReadRoutes = []route{
+		{"GET", "/q/other", "", ""},
+		{"GET", "/?queue=other", "", ""},
+		{"GET", "/stats/other", "", ""},
+		{"GET", "/kv/other", "", ""},
+		{"GET", "/q", "", ""},
+		{"GET", "/stats", "", ""},
+		{"POST", "/kv/mget", "application/json", `["pub.x"]`},
+	}
+	// liveRoutes are only checked locked: open, they would stream.
+	liveRoutes = []route{
+		{"GET", "/c/other", "", ""},
+		{"GET", "/ws/other", "", ""},
+	}
+	openRoutes = []route{
+		{"GET", "/healthz", "", ""},
+		{"GET", "/", "", ""},
+	}
+)
+
+// wantAuth checks that each route answers 401 with a JSON error when
+// locked, and anything but 401 otherwise.
+func wantAuth(t *testing.T, s *testServer, locked bool, routes []route) {
+	t.Helper()
+	for _, r := range routes {
+		got := s.send(r)
+		switch {
+		case locked:
+			got.wantError(t, http.StatusUnauthorized, "Bearer")
+		case got.Status == http.StatusUnauthorized:
+			t.Errorf("%v: want it open, got 401", got)
+		}
+	}
+}
+
+func TestAuthToken(t *testing.T) {
+	s := startServer(t, server.Config{Token: testToken})
+	all := [][]route{writeRoutes, publicReadRoutes, privateReadRoutes, liveRoutes}
+	for _, tc := range []struct {
+		name  string
+		token string
+	}{{"no token", ""}, {"wrong token", "guess"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, routes := range all {
+				wantAuth(t, s.as(tc.token), true, routes)
+			}
+			wantAuth(t, s.as(tc.token), false, openRoutes)
+		})
+	}
+	t.Run("right token", func(t *testing.T) {
+		for _, routes := range [][]route{writeRoutes, publicReadRoutes, privateReadRoutes, openRoutes} {
+			wantAuth(t, s, false, routes)
+		}
+	})
+	t.Run("not a bearer", func(t *testing.T) {
+		s.as("").get("/q", "Authorization", "Basic "+testToken).wantError(t, http.StatusUnauthorized)
+		s.as("").get("/q", "Authorization", testToken).wantError(t, http.StatusUnauthorized)
+	})
+}
+
+func TestPublicRead(t *testing.T) {
+	tests := []struct {
+		name        string
+		patterns    []string
+		openPrivate bool // whether the reads of other names open too
+	}{
+		{"pattern", []string{"pub.*"}, false},
+		{"star", []string{"*"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := startServer(t, server.Config{Token: testToken, PublicRead: tt.patterns})
+			anon := s.as("")
+			wantAuth(t, anon, false, publicReadRoutes)
+			wantAuth(t, anon, true, writeRoutes)
+			wantAuth(t, anon, false, openRoutes)
+			if tt.openPrivate {
+				wantAuth(t, anon, false, privateReadRoutes)
+			} else {
+				wantAuth(t, anon, true, privateReadRoutes)
+				wantAuth(t, anon, true, liveRoutes)
+			}
+		})
+	}
+	t.Run("live consumer of a public queue", func(t *testing.T) {
+		s := startServer(t, server.Config{Token: testToken, PublicRead: []string{"pub.*"}})
+		c := s.as("").comet("pub.live")
+		s.push("pub.live", "hi")
+		if m := c.next(t); m.Value != "hi" {
+			t.Errorf("want hi, got %+v", m)
+		}
+	})
+}
+
+func TestConfigValidation(t *testing.T) {
+	tests := []struct {
+		name    string
+		cfg     server.Config
+		wantErr string // "" when Start must succeed
+	}{
+		{"public address without a token", server.Config{Addr: "0.0.0.0:0"}, "--token"},
+		{"public address with a token", server.Config{Addr: "0.0.0.0:0", Token: testToken}, ""},
+		{"public address, insecure", server.Config{Addr: "0.0.0.0:0", Insecure: true}, ""},
+		{"loopback without a token", server.Config{Addr: "127.0.0.1:0"}, ""},
+		{"bad fsync", server.Config{Addr: "127.0.0.1:0", Fsync: "sometimes"}, "fsync"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.cfg.DataDir = t.TempDir()
+			tt.cfg.Logger = slog.New(slog.DiscardHandler)
+			srv, err := server.Start(context.Background(), tt.cfg)
+			if err == nil {
+				defer srv.Close()
+			}
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("want Start to succeed, got %v", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Errorf("want an error mentioning %q, got %v", tt.wantErr, err)
+			}
+		})
+	}
+}

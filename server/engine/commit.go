@@ -1,0 +1,303 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tabreduce/tabreduce/server/broker"
+	wp "github.com/tabreduce/tabreduce/server/workerproto"
+	"github.com/tabreduce/tabreduce/wasm/abi"
+)
+
+// The commit loop is the one goroutine that changes task state: it commits
+// results (many per store transaction), fails and releases tasks, and moves
+// jobs on when a phase completes.
+
+type reqKind int
+
+const (
+	reqResult  reqKind = iota // a worker's result for copies[0]
+	reqFailure                // copies[0] failed with message
+	reqRelease                // copies' worker left: give their tasks back
+)
+
+type commitReq struct {
+	kind    reqKind
+	copies  []*taskCopy
+	result  *wp.Result
+	message string
+	worker  string
+}
+
+// maxCommitBatch bounds the results committed in one transaction.
+const maxCommitBatch = 512
+
+func (e *Engine) submitReq(r commitReq) {
+	select {
+	case e.commitC <- r:
+	case <-e.ctx.Done():
+	}
+}
+
+func (e *Engine) commitLoop() {
+	defer e.wg.Done()
+	batch := make([]commitReq, 0, maxCommitBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case <-e.ctx.Done():
+			return
+		case r := <-e.commitC:
+			batch = append(batch, r)
+		}
+	fill:
+		for len(batch) < maxCommitBatch {
+			select {
+			case r := <-e.commitC:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		if err := e.commitBatch(e.ctx, batch); err != nil && e.ctx.Err() == nil {
+			e.log.Error("commit task results", "err", err)
+		}
+	}
+}
+
+// commitBatch handles one batch: results first, in one transaction; then
+// failures and releases; then the jobs they touched are advanced.
+func (e *Engine) commitBatch(ctx context.Context, batch []commitReq) error {
+	touched := map[*job]bool{}
+	var results []commitReq
+	var groups []broker.CommitGroup
+	for _, r := range batch {
+		if r.kind != reqResult {
+			continue
+		}
+		t := r.copies[0].task
+		g, err := e.resultGroup(t, r)
+		if err != nil {
+			e.failTask(ctx, r.copies[0], "bad result: "+err.Error(), touched)
+			continue
+		}
+		results = append(results, r)
+		groups = append(groups, g)
+	}
+	if len(groups) > 0 {
+		applied, err := e.store.Commit(ctx, broker.CommitParams{Now: time.Now(), Groups: groups})
+		if err != nil {
+			return err
+		}
+		for i, r := range results {
+			if applied[i] {
+				e.taskDone(r, &groups[i], touched)
+			}
+		}
+	}
+	for _, r := range batch {
+		switch r.kind {
+		case reqFailure:
+			e.failTask(ctx, r.copies[0], r.message, touched)
+		case reqRelease:
+			e.releaseCopies(ctx, r.copies, touched)
+		}
+	}
+	for j := range touched {
+		if err := e.advance(ctx, j); err != nil {
+			e.log.Error("advance job", "job", j.rec.ID, "err", err)
+		}
+	}
+	e.kick()
+	return nil
+}
+
+// resultGroup is the transaction group that commits one result: the ack of
+// the task's lease, its output, and its task record.
+func (e *Engine) resultGroup(t *task, r commitReq) (broker.CommitGroup, error) {
+	j := t.job
+	res := r.result
+	tr := taskRecord{Micros: res.Elapsed.Microseconds(), Worker: r.worker, BytesIn: int64(len(t.input))}
+	if len(res.Counters) > 0 {
+		tr.Counters = make(map[string]int64, len(res.Counters))
+		for _, c := range res.Counters {
+			tr.Counters[c.Name] = c.Value
+		}
+	}
+	g := broker.CommitGroup{Acks: []broker.LeaseRef{{Queue: j.queue(t.phase), LeaseID: t.lease.ID}}}
+	switch {
+	case j.rec.Spec.Stream:
+		msgs, n, err := streamMessages(res.Partitions)
+		if err != nil {
+			return g, err
+		}
+		tr.Records, tr.BytesOut = n, int64(len(msgs))
+		if len(msgs) > 0 {
+			g.Pushes = []broker.QueuePush{{Queue: outQueue(j.rec.ID), Messages: msgs}}
+		}
+		return g, nil // a stream keeps no task records: it never ends
+	case t.phase == PhaseMap:
+		for p, stream := range res.Partitions {
+			if len(stream) > 0 {
+				g.Pushes = append(g.Pushes, broker.QueuePush{Queue: partQueue(j.rec.ID, p), Messages: []broker.NewMessage{{Value: stream}}})
+				tr.BytesOut += int64(len(stream))
+			}
+		}
+	default:
+		stream := res.Partitions[0]
+		g.Pushes = []broker.QueuePush{{Queue: outQueue(j.rec.ID), Messages: []broker.NewMessage{{Value: stream}}}}
+		tr.BytesOut = int64(len(stream))
+		n, err := countPairs(stream)
+		if err != nil {
+			return g, err
+		}
+		tr.Records = n
+	}
+	g.KVSet = []broker.KVEntry{tr.entry(j.rec.ID, t.phase, t.lease.Message.ID)}
+	return g, nil
+}
+
+// streamMessages turns a streaming job's map output into one output message
+// per pair: {"key": ..., "value": ...}.
+func streamMessages(parts [][]byte) ([]broker.NewMessage, int64, error) {
+	var msgs []broker.NewMessage
+	for _, stream := range parts {
+		pr := abi.NewPairReader(stream)
+		for {
+			k, v, ok := pr.Next()
+			if !ok {
+				break
+			}
+			b, err := json.Marshal(map[string]string{"key": string(k), "value": string(v)})
+			if err != nil {
+				return nil, 0, err
+			}
+			msgs = append(msgs, broker.NewMessage{Value: b})
+		}
+		if err := pr.Err(); err != nil {
+			return nil, 0, err
+		}
+	}
+	return msgs, int64(len(msgs)), nil
+}
+
+func countPairs(stream []byte) (int64, error) {
+	pr := abi.NewPairReader(stream)
+	n := int64(0)
+	for {
+		if _, _, ok := pr.Next(); !ok {
+			return n, pr.Err()
+		}
+		n++
+	}
+}
+
+// taskDone records a committed result: the task leaves the running set, its
+// other copies are cancelled, and its sums join the job's.
+func (e *Engine) taskDone(r commitReq, g *broker.CommitGroup, touched map[*job]bool) {
+	t := r.copies[0].task
+	j := t.job
+	var tr taskRecord
+	if len(g.KVSet) > 0 {
+		_ = json.Unmarshal(g.KVSet[0].Value.Data, &tr)
+	} else { // stream: no record, count what was pushed
+		for _, p := range g.Pushes {
+			tr.Records += int64(len(p.Messages))
+		}
+		tr.Micros = r.result.Elapsed.Microseconds()
+		for _, c := range r.result.Counters {
+			if tr.Counters == nil {
+				tr.Counters = map[string]int64{}
+			}
+			tr.Counters[c.Name] = c.Value
+		}
+	}
+	e.tasksDone.Add(1)
+	e.bytesDone.Add(int64(len(t.input)))
+	e.mu.Lock()
+	delete(j.running, t.lease.ID)
+	others := t.otherCopies(r.copies[0])
+	j.addResult(t.phase, &tr)
+	e.mu.Unlock()
+	for _, c := range others {
+		c.session.cancelTask(c.id)
+	}
+	touched[j] = true
+}
+
+// otherCopies detaches and returns the task's copies other than c. e.mu held.
+func (t *task) otherCopies(c *taskCopy) []*taskCopy {
+	var out []*taskCopy
+	for _, o := range t.copies {
+		if o != c {
+			out = append(out, o)
+		}
+	}
+	t.copies = map[uint64]*taskCopy{}
+	return out
+}
+
+// failTask handles a failed copy: if no other copy of the task is still
+// running, the task's lease is nacked, and when it has failed MaxAttempts
+// times the job fails with its error.
+func (e *Engine) failTask(ctx context.Context, c *taskCopy, msg string, touched map[*job]bool) {
+	t := c.task
+	j := t.job
+	e.mu.Lock()
+	delete(t.copies, c.id)
+	delete(e.copies, c.id)
+	if j.running[t.lease.ID] != t || len(t.copies) > 0 {
+		e.mu.Unlock()
+		return // done meanwhile, or a backup copy may still succeed
+	}
+	delete(j.running, t.lease.ID)
+	j.failed[t.phase]++
+	e.mu.Unlock()
+	e.log.Warn("task failed", "job", j.rec.ID, "task", t.name(), "attempt", t.lease.Message.Attempts+1, "err", msg)
+	dead, err := e.store.LeaseNack(ctx, broker.LeaseNackParams{
+		Queue: j.queue(t.phase), LeaseID: t.lease.ID, Error: msg,
+		MaxAttempts: j.rec.Spec.MaxAttempts, Now: time.Now(),
+	})
+	if errors.Is(err, broker.ErrLeaseNotFound) {
+		return
+	}
+	if err != nil {
+		e.log.Error("return failed task", "task", t.name(), "err", err)
+		return
+	}
+	if dead && !j.rec.Spec.Stream {
+		why := fmt.Sprintf("%s task %s failed %d times: %s", t.phase, t.lease.Message.Key(), t.lease.Message.Attempts+1, msg)
+		if err := e.end(ctx, j, StateFailed, why); err != nil {
+			e.log.Error("fail job", "job", j.rec.ID, "err", err)
+		}
+	}
+	touched[j] = true
+}
+
+// releaseCopies returns the tasks of a departed worker: a task with no other
+// copy running goes back to the head of its queue at once, its attempts
+// unchanged (the worker left; the task did not fail).
+func (e *Engine) releaseCopies(ctx context.Context, copies []*taskCopy, touched map[*job]bool) {
+	byQueue := map[string][]string{}
+	e.mu.Lock()
+	for _, c := range copies {
+		t := c.task
+		delete(t.copies, c.id)
+		delete(e.copies, c.id)
+		if t.job.running[t.lease.ID] == t && len(t.copies) == 0 {
+			delete(t.job.running, t.lease.ID)
+			q := t.job.queue(t.phase)
+			byQueue[q] = append(byQueue[q], t.lease.ID)
+			touched[t.job] = true
+		}
+	}
+	e.mu.Unlock()
+	for q, ids := range byQueue {
+		if _, err := e.store.LeaseRelease(ctx, q, ids); err != nil {
+			e.log.Error("return tasks of a departed worker", "queue", q, "err", err)
+		}
+	}
+}

@@ -1,0 +1,280 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tabreduce/tabreduce/server/broker"
+	"github.com/tabreduce/tabreduce/wasm/runner"
+)
+
+// Config bounds the engine. Zero fields take the defaults.
+type Config struct {
+	DataDir           string        // job inputs under jobs/, modules under modules/
+	MaxInput          int64         // bytes of input per job (default 4 GiB)
+	MaxTaskBytes      int           // largest task input or result (default 64 MiB)
+	HeartbeatInterval time.Duration // what workers are told (default 5 s); 3 missed drop a worker
+	PrefetchPerSlot   int           // tasks sent beyond a worker's free slots (default 1)
+	Logger            *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.MaxInput <= 0 {
+		c.MaxInput = 4 << 30
+	}
+	if c.MaxTaskBytes <= 0 {
+		c.MaxTaskBytes = 64 << 20
+	}
+	if c.HeartbeatInterval <= 0 {
+		c.HeartbeatInterval = 5 * time.Second
+	}
+	if c.PrefetchPerSlot <= 0 {
+		c.PrefetchPerSlot = 1
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Engine is the map/reduce coordinator.
+type Engine struct {
+	cfg    Config
+	store  broker.Store
+	runner *runner.Runner
+	mods   *modules
+	log    *slog.Logger
+
+	mu       sync.Mutex
+	jobs     map[string]*job
+	sessions map[string]*session
+	copies   map[uint64]*taskCopy
+	copySeq  uint64
+	closed   bool
+
+	tasksDone atomic.Int64 // committed tasks since start
+	bytesDone atomic.Int64 // their input bytes
+
+	kickC   chan struct{}
+	commitC chan commitReq
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// New starts the engine on store, resuming every job that was running when
+// the server last stopped.
+func New(ctx context.Context, cfg Config, store broker.Store, r *runner.Runner) (*Engine, error) {
+	cfg.setDefaults()
+	e := &Engine{
+		cfg: cfg, store: store, runner: r, log: cfg.Logger,
+		jobs: map[string]*job{}, sessions: map[string]*session{}, copies: map[uint64]*taskCopy{},
+		kickC: make(chan struct{}, 1), commitC: make(chan commitReq, 1024),
+	}
+	var err error
+	if e.mods, err = newModules(filepath.Join(cfg.DataDir, "modules"), r, cfg.Logger); err != nil {
+		return nil, err
+	}
+	if err := e.recover(ctx); err != nil {
+		return nil, fmt.Errorf("resume jobs: %w", err)
+	}
+	e.ctx, e.cancel = context.WithCancel(context.Background())
+	e.wg.Add(3)
+	go e.dispatchLoop()
+	go e.commitLoop()
+	go e.watchLoop()
+	e.kick()
+	return e, nil
+}
+
+// Close ends every worker session and stops the engine's goroutines.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	sessions := make([]*session, 0, len(e.sessions))
+	for _, s := range e.sessions {
+		sessions = append(sessions, s)
+	}
+	e.mu.Unlock()
+	for _, s := range sessions {
+		s.close("server shutting down")
+	}
+	e.cancel()
+	e.wg.Wait()
+	return nil
+}
+
+// kick wakes the dispatcher.
+func (e *Engine) kick() {
+	select {
+	case e.kickC <- struct{}{}:
+	default:
+	}
+}
+
+// AddModule validates and registers a module, returning its sha256.
+func (e *Engine) AddModule(ctx context.Context, wasm []byte) (string, error) {
+	return e.mods.put(ctx, wasm)
+}
+
+// ModulePath returns the file of a registered module, for serving.
+func (e *Engine) ModulePath(sha string) (string, error) { return e.mods.path(sha) }
+
+// Modules lists the registered modules, built-ins first.
+func (e *Engine) Modules() []ModuleInfo { return e.mods.list() }
+
+// Job returns one job's status.
+func (e *Engine) Job(ctx context.Context, id string) (Status, error) {
+	e.mu.Lock()
+	j := e.jobs[id]
+	e.mu.Unlock()
+	if j == nil {
+		return Status{}, fmt.Errorf("%w: %s", ErrJobNotFound, truncate(id, 64))
+	}
+	return e.status(ctx, j), nil
+}
+
+// Jobs returns every job's status, newest first.
+func (e *Engine) Jobs(ctx context.Context) ([]Status, error) {
+	e.mu.Lock()
+	js := make([]*job, 0, len(e.jobs))
+	for _, j := range e.jobs {
+		js = append(js, j)
+	}
+	e.mu.Unlock()
+	sort.Slice(js, func(a, b int) bool { return js[a].rec.Submitted.After(js[b].rec.Submitted) })
+	out := make([]Status, len(js))
+	for i, j := range js {
+		out[i] = e.status(ctx, j)
+	}
+	return out, nil
+}
+
+// status builds a job's Status; pending counts come from its queues.
+func (e *Engine) status(ctx context.Context, j *job) Status {
+	e.mu.Lock()
+	st := Status{
+		ID: j.rec.ID, State: j.rec.State, Spec: j.rec.Spec, ModuleSHA: j.rec.Module,
+		BytesIn: j.rec.BytesIn, BytesOut: j.bytesOut, Records: j.records,
+		Counters: map[string]int64{}, Error: j.rec.Error,
+		Submitted: j.rec.Submitted, Started: j.rec.Started, MapDone: j.rec.MapDone, Finished: j.rec.Finished,
+		OutputQueue: outQueue(j.rec.ID), Phases: map[Phase]PhaseCounts{},
+	}
+	for k, v := range j.counters {
+		st.Counters[k] = v
+	}
+	running := map[Phase]int{}
+	for _, t := range j.running {
+		running[t.phase]++
+	}
+	for _, p := range []Phase{PhaseMap, PhaseReduce} {
+		st.Phases[p] = PhaseCounts{Total: j.total(p), Running: running[p], Done: j.done[p], Failed: j.failed[p]}
+	}
+	e.mu.Unlock()
+	for _, p := range []Phase{PhaseMap, PhaseReduce} {
+		pc := st.Phases[p]
+		if !st.State.Finished() {
+			pc.Pending = max(pc.Total-pc.Done-pc.Running, 0)
+		}
+		if j.rec.Spec.Stream && p == PhaseMap {
+			if info, err := e.store.QueueGet(ctx, j.rec.Spec.InputQueue); err == nil {
+				pc.Pending = int(info.Length)
+			}
+		}
+		st.Phases[p] = pc
+	}
+	return st
+}
+
+// newJobID returns a short id that sorts by time: base-36 milliseconds and
+// four random hex digits, safe in queue names.
+func newJobID() string {
+	var b [2]byte
+	_, _ = rand.Read(b[:])
+	return strconv.FormatInt(time.Now().UnixMilli(), 36) + hex.EncodeToString(b[:])
+}
+
+// recover loads every job record and resumes unfinished jobs: leases held
+// before the restart were released by the broker, so their tasks are simply
+// pending again; committed tasks keep their results.
+func (e *Engine) recover(ctx context.Context) error {
+	recs, err := e.store.KVScan(ctx, "job/")
+	if err != nil {
+		return err
+	}
+	for _, kv := range recs {
+		var rec jobRecord
+		if err := json.Unmarshal(kv.Value.Data, &rec); err != nil {
+			return fmt.Errorf("%s: %w", kv.Key, err)
+		}
+		j := newJob(rec, filepath.Join(e.cfg.DataDir, "jobs", rec.ID))
+		if err := e.loadTaskRecords(ctx, j); err != nil {
+			return err
+		}
+		e.jobs[rec.ID] = j
+		if !rec.State.Finished() {
+			e.log.Info("resuming job", "job", rec.ID, "state", rec.State,
+				"map_done", j.done[PhaseMap], "reduce_done", j.done[PhaseReduce])
+		}
+	}
+	for _, j := range e.jobs {
+		if err := e.advance(ctx, j); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loadTaskRecords sums a job's committed task records.
+func (e *Engine) loadTaskRecords(ctx context.Context, j *job) error {
+	recs, err := e.store.KVScan(ctx, taskKeyPrefix(j.rec.ID))
+	if err != nil {
+		return err
+	}
+	for _, kv := range recs {
+		var tr taskRecord
+		if err := json.Unmarshal(kv.Value.Data, &tr); err != nil {
+			return fmt.Errorf("%s: %w", kv.Key, err)
+		}
+		p := PhaseMap
+		if len(kv.Key) > len(taskKeyPrefix(j.rec.ID)) && kv.Key[len(taskKeyPrefix(j.rec.ID))] == 'r' {
+			p = PhaseReduce
+		}
+		j.addResult(p, &tr)
+	}
+	return nil
+}
+
+var errStopped = errors.New("engine stopped")
+
+// LoadModule loads a registered module into the engine's runner, which
+// in-process workers share with it.
+func (e *Engine) LoadModule(ctx context.Context, sha string) error {
+	return e.mods.ensureCompiled(ctx, sha)
+}
+
+// Totals are the engine's throughput counters since it started.
+type Totals struct {
+	TasksDone int64 `json:"tasks_done"`
+	BytesDone int64 `json:"bytes_done"` // input bytes of the committed tasks
+}
+
+// Totals returns the engine's throughput counters; rates are their
+// differences over time.
+func (e *Engine) Totals() Totals {
+	return Totals{TasksDone: e.tasksDone.Load(), BytesDone: e.bytesDone.Load()}
+}

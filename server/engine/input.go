@@ -1,0 +1,158 @@
+package engine
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+)
+
+// inputFile is one received input file, relative to the job's directory.
+type inputFile struct {
+	Name string `json:"name"`
+	Path string `json:"path"`
+	Size int64  `json:"size"`
+}
+
+// NewInput starts receiving a new job's input in a directory of its own.
+func (e *Engine) NewInput() (*Input, error) {
+	id := newJobID()
+	dir := filepath.Join(e.cfg.DataDir, "jobs", id)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("job input: %w", err)
+	}
+	return &Input{e: e, jobID: id, dir: dir}, nil
+}
+
+// AddFile streams r to disk as the next input file. The whole input may not
+// exceed the engine's MaxInput.
+func (in *Input) AddFile(name string, r io.Reader) (int64, error) {
+	rel := "input-" + strconv.Itoa(len(in.files))
+	f, err := os.Create(filepath.Join(in.dir, rel))
+	if err != nil {
+		return 0, fmt.Errorf("job input: %w", err)
+	}
+	limit := in.e.cfg.MaxInput - in.size
+	n, err := io.Copy(f, io.LimitReader(r, limit+1))
+	if err == nil && n > limit {
+		err = fmt.Errorf("%w: the input is larger than %d bytes", ErrInputTooLarge, in.e.cfg.MaxInput)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return n, err
+	}
+	in.files = append(in.files, inputFile{Name: name, Path: rel, Size: n})
+	in.size += n
+	return n, nil
+}
+
+// Discard removes everything received: the submission failed.
+func (in *Input) Discard() {
+	if in != nil {
+		os.RemoveAll(in.dir)
+	}
+}
+
+// Size is the number of bytes received so far.
+func (in *Input) Size() int64 { return in.size }
+
+// splitFile cuts one input file into map tasks of about size bytes, each
+// ending just after a newline (the last where the file ends): a record is
+// never split, and a line longer than size makes a longer chunk.
+func splitFile(path string, fileIndex int, fileSize, size int64, global uint64) ([]mapTask, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []mapTask
+	for off := int64(0); off < fileSize; {
+		end := min(off+size, fileSize)
+		if end < fileSize {
+			nl, err := nextNewline(f, end-1)
+			if err != nil {
+				return nil, err
+			}
+			if nl < 0 {
+				end = fileSize
+			} else {
+				end = nl + 1
+			}
+		}
+		out = append(out, mapTask{File: fileIndex, Offset: off, Length: end - off, Global: global + uint64(off)})
+		off = end
+	}
+	return out, nil
+}
+
+// nextNewline returns the offset of the first '\n' at or after from, or -1.
+func nextNewline(f *os.File, from int64) (int64, error) {
+	r := bufio.NewReaderSize(io.NewSectionReader(f, from, 1<<62), 64<<10)
+	pos := from
+	for {
+		b, err := r.ReadSlice('\n')
+		pos += int64(len(b))
+		if err == nil {
+			return pos - 1, nil
+		}
+		if errors.Is(err, io.EOF) {
+			return -1, nil
+		}
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return 0, err
+		}
+	}
+}
+
+// readChunk reads one map task's bytes. The job's input files stay open
+// while it runs (closed by closeInputs).
+func (j *job) readChunk(t mapTask) ([]byte, error) {
+	f, err := j.inputFile(t.File)
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, t.Length)
+	if _, err := f.ReadAt(b, t.Offset); err != nil {
+		return nil, fmt.Errorf("read input chunk: %w", err)
+	}
+	return b, nil
+}
+
+func (j *job) inputFile(i int) (*os.File, error) {
+	j.filesMu.Lock()
+	defer j.filesMu.Unlock()
+	if i < 0 || i >= len(j.rec.Files) {
+		return nil, fmt.Errorf("map task names input file %d of %d", i, len(j.rec.Files))
+	}
+	if j.open == nil {
+		j.open = make([]*os.File, len(j.rec.Files))
+	}
+	if j.open[i] == nil {
+		f, err := os.Open(filepath.Join(j.dir, j.rec.Files[i].Path))
+		if err != nil {
+			return nil, err
+		}
+		j.open[i] = f
+	}
+	return j.open[i], nil
+}
+
+// closeInputs closes the job's open input files.
+func (j *job) closeInputs() {
+	j.filesMu.Lock()
+	defer j.filesMu.Unlock()
+	for _, f := range j.open {
+		if f != nil {
+			f.Close()
+		}
+	}
+	j.open = nil
+}

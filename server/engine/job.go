@@ -1,0 +1,105 @@
+// Package engine is the map/reduce coordinator: it turns a submitted job into
+// map tasks, hands tasks to connected workers under leases, commits each
+// result with the ack of its lease in one store transaction, shuffles map
+// output into partition queues, runs the reduce tasks and keeps the final
+// output in the job's output queue. It knows nothing of HTTP: workers reach it
+// through a Transport (a WebSocket, or an in-process pipe).
+package engine
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/tabreduce/tabreduce/wasm/abi"
+)
+
+// State is where a job is in its life.
+type State string
+
+// Job states. A job moves queued → mapping → reducing → done, or ends failed
+// or cancelled; a streaming job stays mapping until cancelled.
+const (
+	StateQueued    State = "queued"
+	StateMapping   State = "mapping"
+	StateReducing  State = "reducing"
+	StateDone      State = "done"
+	StateFailed    State = "failed"
+	StateCancelled State = "cancelled"
+)
+
+// Finished reports whether the state is final.
+func (s State) Finished() bool {
+	return s == StateDone || s == StateFailed || s == StateCancelled
+}
+
+// Phase is map or reduce.
+type Phase string
+
+// Phases.
+const (
+	PhaseMap    Phase = "map"
+	PhaseReduce Phase = "reduce"
+)
+
+// Spec is what a submitter asks for. Zero fields take the defaults.
+type Spec struct {
+	// Module is a built-in job's name or a registered module's sha256.
+	Module string `json:"module"`
+	// Params is the JSON handed to the module (e.g. grep's pattern).
+	Params json.RawMessage `json:"params,omitempty"`
+	// ChunkSize is the map input per task in bytes, cut at newlines (1 MiB).
+	ChunkSize int64 `json:"chunk_size,omitempty"`
+	// Reducers is R, the number of reduce partitions (4).
+	Reducers int `json:"reducers,omitempty"`
+	// MaxAttempts is how many times a task may fail before the job fails (4).
+	MaxAttempts int `json:"max_attempts,omitempty"`
+	// TaskTimeout bounds one task on a worker, in seconds (60).
+	TaskTimeout float64 `json:"task_timeout,omitempty"`
+	// InputQueue names a broker queue whose messages are the input: drained
+	// at submission (one record per message), or, for a streaming job,
+	// consumed as they arrive.
+	InputQueue string `json:"input_queue,omitempty"`
+	// Stream makes a streaming job: every message on InputQueue is mapped and
+	// the map output pushed to the output queue, until cancelled.
+	Stream bool `json:"stream,omitempty"`
+}
+
+// Defaults for Spec.
+const (
+	DefaultChunkSize   = 1 << 20
+	DefaultReducers    = 4
+	DefaultMaxAttempts = 4
+	DefaultTaskTimeout = 60 * time.Second
+)
+
+// PhaseCounts counts a phase's tasks.
+type PhaseCounts struct {
+	Total   int `json:"total"`
+	Pending int `json:"pending"`
+	Running int `json:"running"`
+	Done    int `json:"done"`
+	Failed  int `json:"failed"` // failed attempts (a task may fail and then succeed)
+}
+
+// Status is what the API shows of a job.
+type Status struct {
+	ID        string                `json:"id"`
+	State     State                 `json:"state"`
+	Spec      Spec                  `json:"spec"`
+	ModuleSHA string                `json:"module_sha256"`
+	Phases    map[Phase]PhaseCounts `json:"phases"`
+	BytesIn   int64                 `json:"bytes_in"`
+	BytesOut  int64                 `json:"bytes_out"`
+	Records   int64                 `json:"records_out"`
+	Counters  map[string]int64      `json:"counters"`
+	Error     string                `json:"error,omitempty"`
+	// Times: submitted, started (first task handed out), map done, finished.
+	Submitted   time.Time  `json:"submitted"`
+	Started     *time.Time `json:"started,omitempty"`
+	MapDone     *time.Time `json:"map_done,omitempty"`
+	Finished    *time.Time `json:"finished,omitempty"`
+	OutputQueue string     `json:"output_queue"`
+}
+
+// Pair is one output record.
+type Pair = abi.Pair

@@ -1,0 +1,114 @@
+package engine
+
+import (
+	"os"
+	"sync"
+	"time"
+
+	"github.com/tabreduce/tabreduce/server/broker"
+)
+
+// job is a job as the running engine holds it: its record plus what is in
+// flight and the sums of its committed tasks.
+type job struct {
+	rec      jobRecord
+	dir      string
+	timeout  time.Duration
+	running  map[string]*task // lease id → task being run
+	done     map[Phase]int
+	failed   map[Phase]int
+	counters map[string]int64
+	bytesOut int64
+	records  int64
+	avgTask  map[Phase]time.Duration // running mean of task durations
+
+	filesMu sync.Mutex
+	open    []*os.File // input files, opened on first read
+}
+
+func newJob(rec jobRecord, dir string) *job {
+	timeout := DefaultTaskTimeout
+	if rec.Spec.TaskTimeout > 0 {
+		timeout = time.Duration(rec.Spec.TaskTimeout * float64(time.Second))
+	}
+	return &job{
+		rec: rec, dir: dir, timeout: timeout,
+		running: map[string]*task{}, done: map[Phase]int{}, failed: map[Phase]int{},
+		counters: map[string]int64{}, avgTask: map[Phase]time.Duration{},
+	}
+}
+
+// total is the number of tasks of a phase (0 when not known yet).
+func (j *job) total(p Phase) int {
+	switch {
+	case j.rec.Spec.Stream && p == PhaseMap:
+		return j.done[p] + len(j.running)
+	case p == PhaseMap:
+		return j.rec.MapTasks
+	case j.rec.State == StateQueued || j.rec.State == StateMapping:
+		return 0
+	}
+	return j.rec.Spec.Reducers
+}
+
+// phase is the phase whose tasks the job hands out now.
+func (j *job) phase() Phase {
+	if j.rec.State == StateReducing {
+		return PhaseReduce
+	}
+	return PhaseMap
+}
+
+// queue is where the phase's tasks wait.
+func (j *job) queue(p Phase) string {
+	switch {
+	case j.rec.Spec.Stream:
+		return j.rec.Spec.InputQueue
+	case p == PhaseReduce:
+		return reduceQueue(j.rec.ID)
+	}
+	return mapQueue(j.rec.ID)
+}
+
+// addResult counts one committed task.
+func (j *job) addResult(p Phase, tr *taskRecord) {
+	j.done[p]++
+	for k, v := range tr.Counters {
+		j.counters[k] += v
+	}
+	if p == PhaseReduce || j.rec.Spec.Stream {
+		j.bytesOut += tr.BytesOut
+		j.records += tr.Records
+	}
+	d := time.Duration(tr.Micros) * time.Microsecond
+	if n := j.done[p]; n == 1 {
+		j.avgTask[p] = d
+	} else {
+		j.avgTask[p] += (d - j.avgTask[p]) / time.Duration(min(n, 100))
+	}
+}
+
+// task is one leased task and the copies of it workers are running (more
+// than one when a backup copy was sent near the end of a phase).
+type task struct {
+	job     *job
+	phase   Phase
+	lease   broker.Lease
+	input   []byte // the task's input as sent (a chunk or a grouped stream)
+	offset  uint64 // a map chunk's offset in the whole input
+	started time.Time
+	copies  map[uint64]*taskCopy
+}
+
+// name is how logs and errors name the task.
+func (t *task) name() string {
+	return t.job.rec.ID + "/" + string(t.phase) + "/" + t.lease.Message.Key()
+}
+
+// taskCopy is one copy of a task on one worker session.
+type taskCopy struct {
+	id      uint64
+	task    *task
+	session *session
+	sent    time.Time
+}

@@ -1,0 +1,135 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/tabreduce/tabreduce/server/broker"
+)
+
+// advance moves a job to its next state when its phase is complete: map done
+// → reduce tasks created (in the same transaction as the state change), all
+// reduces done → done. It also cleans up what a finished job left behind, so
+// calling it again after a crash finishes the work.
+func (e *Engine) advance(ctx context.Context, j *job) error {
+	e.mu.Lock()
+	rec := j.rec
+	mapDone := j.done[PhaseMap] >= rec.MapTasks && len(j.running) == 0
+	reduceDone := j.done[PhaseReduce] >= rec.Spec.Reducers && len(j.running) == 0
+	e.mu.Unlock()
+	now := time.Now().UTC()
+	switch {
+	case rec.State.Finished():
+		return e.cleanup(ctx, j)
+	case rec.Spec.Stream:
+		return nil
+	case (rec.State == StateQueued || rec.State == StateMapping) && mapDone:
+		rec.State, rec.MapDone = StateReducing, &now
+		msgs := make([]broker.NewMessage, rec.Spec.Reducers)
+		for r := range msgs {
+			msgs[r].Value, _ = json.Marshal(reduceTask{Partition: r})
+		}
+		g := broker.CommitGroup{
+			Pushes: []broker.QueuePush{{Queue: reduceQueue(rec.ID), Messages: msgs}},
+			KVSet:  []broker.KVEntry{rec.entry()},
+		}
+		if _, err := e.store.Commit(ctx, broker.CommitParams{Now: now, Groups: []broker.CommitGroup{g}}); err != nil {
+			return fmt.Errorf("job %s: start reduce: %w", rec.ID, err)
+		}
+		e.setRecord(j, rec)
+		e.log.Info("map phase done", "job", rec.ID, "tasks", rec.MapTasks)
+		e.kick()
+	case rec.State == StateReducing && reduceDone:
+		rec.State, rec.Finished = StateDone, &now
+		if err := e.store.KVSet(ctx, []broker.KVEntry{rec.entry()}); err != nil {
+			return fmt.Errorf("job %s: finish: %w", rec.ID, err)
+		}
+		e.setRecord(j, rec)
+		e.log.Info("job done", "job", rec.ID, "records", j.records, "seconds", now.Sub(rec.Submitted).Seconds())
+		return e.cleanup(ctx, j)
+	}
+	return nil
+}
+
+func (e *Engine) setRecord(j *job, rec jobRecord) {
+	e.mu.Lock()
+	j.rec = rec
+	e.mu.Unlock()
+}
+
+// end finishes a job as failed or cancelled: its record says why, workers
+// are told to abort its tasks, and its queues are purged.
+func (e *Engine) end(ctx context.Context, j *job, state State, why string) error {
+	now := time.Now().UTC()
+	e.mu.Lock()
+	if j.rec.State.Finished() {
+		e.mu.Unlock()
+		return nil
+	}
+	rec := j.rec
+	rec.State, rec.Error, rec.Finished = state, why, &now
+	j.rec = rec
+	var cancels []*taskCopy
+	for _, t := range j.running {
+		for _, c := range t.copies {
+			cancels = append(cancels, c)
+			delete(e.copies, c.id)
+		}
+	}
+	j.running = map[string]*task{}
+	e.mu.Unlock()
+	for _, c := range cancels {
+		c.session.cancelTask(c.id)
+	}
+	if err := e.store.KVSet(ctx, []broker.KVEntry{rec.entry()}); err != nil {
+		return fmt.Errorf("job %s: %s: %w", rec.ID, state, err)
+	}
+	e.log.Info("job ended", "job", rec.ID, "state", state, "error", why)
+	return e.cleanup(ctx, j)
+}
+
+// Cancel cancels a job: workers are told to abort its tasks and its queues
+// are purged.
+func (e *Engine) Cancel(ctx context.Context, id string) (Status, error) {
+	e.mu.Lock()
+	j := e.jobs[id]
+	e.mu.Unlock()
+	if j == nil {
+		return Status{}, fmt.Errorf("%w: %s", ErrJobNotFound, truncate(id, 64))
+	}
+	if j.rec.State.Finished() {
+		return e.status(ctx, j), fmt.Errorf("%w: %s is %s", ErrFinished, id, j.rec.State)
+	}
+	if err := e.end(ctx, j, StateCancelled, "cancelled"); err != nil {
+		return Status{}, err
+	}
+	return e.status(ctx, j), nil
+}
+
+// cleanup purges a finished job's work queues (and, unless it is done, its
+// output) and its input files. It is idempotent.
+func (e *Engine) cleanup(ctx context.Context, j *job) error {
+	id := j.rec.ID
+	queues := []string{mapQueue(id), reduceQueue(id)}
+	for r := range j.rec.Spec.Reducers {
+		queues = append(queues, partQueue(id, r))
+	}
+	if j.rec.State != StateDone && !j.rec.Spec.Stream { // a stream's output stays for its consumers
+		queues = append(queues, outQueue(id))
+	}
+	for _, q := range queues {
+		if err := e.store.QueuePurge(ctx, q); err != nil {
+			return fmt.Errorf("job %s: purge %s: %w", id, q, err)
+		}
+	}
+	if j.rec.State != StateDone {
+		if _, err := e.store.KVDeletePrefix(ctx, taskKeyPrefix(id)); err != nil {
+			return err
+		}
+	}
+	j.closeInputs()
+	return os.RemoveAll(j.dir)
+}

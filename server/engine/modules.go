@@ -1,0 +1,217 @@
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"sync"
+
+	"github.com/tabreduce/tabreduce/jobs"
+	"github.com/tabreduce/tabreduce/server/broker"
+	"github.com/tabreduce/tabreduce/wasm/runner"
+)
+
+var shaRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// modules is the content-addressed module registry: every module the server
+// accepted is a file <sha256>.wasm in dir, checked by the runner (imports,
+// exports, ABI version) before it is kept. Built-in jobs are registered by
+// name at start.
+type modules struct {
+	dir    string
+	runner *runner.Runner
+	log    *slog.Logger
+
+	mu       sync.Mutex
+	byName   map[string]string // built-in name → sha
+	trusted  map[string]bool   // built-ins run without termination checks
+	compiled map[string]bool   // loaded into the runner
+	sizes    map[string]int64
+}
+
+func newModules(dir string, r *runner.Runner, log *slog.Logger) (*modules, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("module dir: %w", err)
+	}
+	m := &modules{dir: dir, runner: r, log: log, byName: map[string]string{}, trusted: map[string]bool{},
+		compiled: map[string]bool{}, sizes: map[string]int64{}}
+	for _, name := range jobs.Names() {
+		wasm, err := jobs.Builtin(name)
+		if errors.Is(err, jobs.ErrNotBuilt) {
+			log.Warn("built-in job is not built into this binary (run make jobs)", "job", name)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		sha, err := m.store(wasm)
+		if err != nil {
+			return nil, fmt.Errorf("built-in job %s: %w", name, err)
+		}
+		m.byName[name] = sha
+		m.trusted[sha] = true // compiled on first use: start-up stays fast
+	}
+	return m, nil
+}
+
+// put validates, compiles and stores an uploaded module.
+func (m *modules) put(ctx context.Context, wasm []byte) (string, error) {
+	sha, err := m.runner.Compile(ctx, wasm)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", broker.ErrInvalid, err)
+	}
+	if _, err := m.store(wasm); err != nil {
+		return "", err
+	}
+	m.mu.Lock()
+	m.compiled[sha] = true
+	m.mu.Unlock()
+	return sha, nil
+}
+
+// store writes a module's file under its sha256 and returns the sha.
+func (m *modules) store(wasm []byte) (string, error) {
+	sum := sha256.Sum256(wasm)
+	sha := hex.EncodeToString(sum[:])
+	path := filepath.Join(m.dir, sha+".wasm")
+	if _, err := os.Stat(path); err != nil {
+		if err := writeFileSync(path, wasm); err != nil {
+			return "", fmt.Errorf("store module %s: %w", sha, err)
+		}
+	}
+	m.mu.Lock()
+	m.sizes[sha] = int64(len(wasm))
+	m.mu.Unlock()
+	return sha, nil
+}
+
+// ensureCompiled loads a stored module into the runner: built-ins on the
+// trusted runtime, everything else on the interruptible one.
+func (m *modules) ensureCompiled(ctx context.Context, sha string) error {
+	m.mu.Lock()
+	done, trusted := m.compiled[sha], m.trusted[sha]
+	m.mu.Unlock()
+	if done {
+		return nil
+	}
+	wasm, err := os.ReadFile(filepath.Join(m.dir, sha+".wasm"))
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%w: %s (upload it to /api/v1/modules first)", ErrModuleNotFound, sha)
+	}
+	if err != nil {
+		return err
+	}
+	if got := sha256.Sum256(wasm); hex.EncodeToString(got[:]) != sha {
+		return fmt.Errorf("module file %s is corrupt: its sha256 differs", sha)
+	}
+	compile := m.runner.Compile
+	if trusted {
+		compile = m.runner.CompileTrusted
+	}
+	if _, err := compile(ctx, wasm); err != nil {
+		return fmt.Errorf("module %s: %w", sha, err)
+	}
+	m.mu.Lock()
+	m.compiled[sha] = true
+	m.sizes[sha] = int64(len(wasm))
+	m.mu.Unlock()
+	return nil
+}
+
+// resolve returns the sha of a built-in name or a registered sha, loading a
+// module stored by an earlier run into the runner if needed.
+func (m *modules) resolve(ctx context.Context, ref string) (string, error) {
+	m.mu.Lock()
+	sha, ok := m.byName[ref]
+	m.mu.Unlock()
+	if !ok {
+		if !shaRE.MatchString(ref) {
+			return "", fmt.Errorf("%w: module %q is neither a built-in job (%s) nor a sha256", ErrModuleNotFound, truncate(ref, 80), m.builtinNames())
+		}
+		sha = ref
+	}
+	return sha, m.ensureCompiled(ctx, sha)
+}
+
+func (m *modules) builtinNames() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	names := make([]string, 0, len(m.byName))
+	for n := range m.byName {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	if len(names) == 0 {
+		return "none built"
+	}
+	return fmt.Sprint(names)
+}
+
+// path returns the file of a registered module.
+func (m *modules) path(sha string) (string, error) {
+	if !shaRE.MatchString(sha) {
+		return "", fmt.Errorf("%w: %q is not a sha256", ErrModuleNotFound, truncate(sha, 80))
+	}
+	p := filepath.Join(m.dir, sha+".wasm")
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("%w: %s", ErrModuleNotFound, sha)
+	}
+	return p, nil
+}
+
+func (m *modules) list() []ModuleInfo {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	names := map[string]string{}
+	for n, sha := range m.byName {
+		names[sha] = n
+	}
+	out := make([]ModuleInfo, 0, len(m.sizes))
+	for sha, size := range m.sizes {
+		out = append(out, ModuleInfo{Name: names[sha], SHA256: sha, Size: size, Builtin: names[sha] != ""})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Builtin != out[j].Builtin {
+			return out[i].Builtin
+		}
+		return out[i].Name+out[i].SHA256 < out[j].Name+out[j].SHA256
+	})
+	return out
+}
+
+// writeFileSync writes a file through a temporary name and fsyncs it, so a
+// crash never leaves a half-written file under the final name.
+func writeFileSync(path string, b []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err = f.Write(b); err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,75 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/tabreduce/tabreduce/server/broker"
+)
+
+// Keys and queues of a job. Job records live under "job/", task records
+// under "jobtask/", so a scan of one never returns the other.
+func jobKey(id string) string        { return "job/" + id }
+func taskKeyPrefix(id string) string { return "jobtask/" + id + "/" }
+func taskKey(id string, p Phase, n uint64) string {
+	return taskKeyPrefix(id) + string(p) + "/" + strconv.FormatUint(n, 10)
+}
+func mapQueue(id string) string         { return "job." + id + ".map" }
+func reduceQueue(id string) string      { return "job." + id + ".reduce" }
+func partQueue(id string, r int) string { return "job." + id + ".part." + strconv.Itoa(r) }
+func outQueue(id string) string         { return "job." + id + ".out" }
+
+// jobRecord is a job as stored: what it takes to resume it after a restart.
+type jobRecord struct {
+	ID       string      `json:"id"`
+	Spec     Spec        `json:"spec"`
+	Module   string      `json:"module"` // sha256
+	State    State       `json:"state"`
+	Error    string      `json:"error,omitempty"`
+	Files    []inputFile `json:"files,omitempty"`
+	MapTasks int         `json:"map_tasks"`
+	BytesIn  int64       `json:"bytes_in"`
+
+	Submitted time.Time  `json:"submitted"`
+	Started   *time.Time `json:"started,omitempty"`
+	MapDone   *time.Time `json:"map_done,omitempty"`
+	Finished  *time.Time `json:"finished,omitempty"`
+}
+
+func (r *jobRecord) entry() broker.KVEntry {
+	b, err := json.Marshal(r)
+	if err != nil {
+		panic(fmt.Sprintf("job record %s: %v", r.ID, err)) // only plain types: cannot fail
+	}
+	return broker.KVEntry{Key: jobKey(r.ID), Value: broker.KVValue{Data: b}}
+}
+
+// taskRecord is one committed task's result summary.
+type taskRecord struct {
+	Counters map[string]int64 `json:"counters,omitempty"`
+	BytesIn  int64            `json:"in"`
+	BytesOut int64            `json:"out"`
+	Records  int64            `json:"records"`
+	Micros   int64            `json:"us"`
+	Worker   string           `json:"worker"`
+}
+
+func (t *taskRecord) entry(job string, p Phase, n uint64) broker.KVEntry {
+	b, _ := json.Marshal(t)
+	return broker.KVEntry{Key: taskKey(job, p, n), Value: broker.KVValue{Data: b}}
+}
+
+// mapTask is a map task's message: where its chunk is in the input files.
+type mapTask struct {
+	File   int    `json:"f"`
+	Offset int64  `json:"o"` // within the file
+	Length int64  `json:"n"`
+	Global uint64 `json:"g"` // offset within the whole input
+}
+
+// reduceTask is a reduce task's message.
+type reduceTask struct {
+	Partition int `json:"p"`
+}

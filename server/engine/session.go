@@ -1,0 +1,341 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	wp "github.com/tabreduce/tabreduce/server/workerproto"
+)
+
+// Session limits.
+const (
+	helloTimeout = 10 * time.Second
+	sendTimeout  = 10 * time.Second
+	maxAbuse     = 10 // frames naming tasks a worker does not hold, before it is dropped
+)
+
+// session is one connected worker. Its credit (guarded by Engine.mu) is how
+// many more tasks it may be sent: slots × PrefetchPerSlot, less the tasks it
+// holds; the dispatcher never sends beyond it.
+type session struct {
+	e     *Engine
+	id    string
+	t     Transport
+	peer  Peer
+	hello wp.Hello
+	// Guarded by e.mu.
+	credit    int
+	copies    map[uint64]*taskCopy
+	cancelled map[uint64]struct{} // copies cancelled whose answer may still come
+	abuse     int
+
+	out       chan []byte
+	lastSeen  atomic.Int64 // unix ns
+	connected time.Time
+	done      atomic.Int64
+	failed    atomic.Int64
+	bytesIn   atomic.Int64
+	closeOnce sync.Once
+	closed    chan struct{}
+}
+
+// ServeWorker runs one worker session until the worker leaves, breaks the
+// protocol, misses its heartbeats, or the engine closes. Every task the
+// worker held goes back to its queue at once.
+func (e *Engine) ServeWorker(ctx context.Context, t Transport, p Peer) error {
+	hctx, cancel := context.WithTimeout(ctx, helloTimeout)
+	frame, err := t.Recv(hctx)
+	cancel()
+	if err != nil {
+		t.Close("no hello")
+		return fmt.Errorf("worker hello: %w", err)
+	}
+	f, err := wp.DecodeLimit(frame, e.maxFrame())
+	hello, ok := f.(*wp.Hello)
+	if err == nil && !ok {
+		err = fmt.Errorf("%w: first frame is %s, want HELLO", wp.ErrInvalid, f.Type())
+	}
+	if err == nil && hello.Protocol != wp.ProtocolVersion {
+		err = fmt.Errorf("%w: protocol %d, this server speaks %d", wp.ErrVersion, hello.Protocol, wp.ProtocolVersion)
+	}
+	if err != nil {
+		sendError(ctx, t, err)
+		return err
+	}
+	s := e.newSession(t, p, hello)
+	if s == nil {
+		sendError(ctx, t, fmt.Errorf("%w: server shutting down", errStopped))
+		return errStopped
+	}
+	defer e.endSession(s)
+	welcome := wp.Encode(&wp.Welcome{
+		WorkerID: s.id, HeartbeatInterval: e.cfg.HeartbeatInterval,
+		MaxResultBytes: uint32(e.cfg.MaxTaskBytes), PrefetchPerSlot: uint16(e.cfg.PrefetchPerSlot + 1),
+	})
+	s.out <- welcome
+	e.log.Info("worker connected", "worker", s.id, "kind", hello.Kind, "slots", hello.Slots,
+		"name", hello.Name, "remote", p.RemoteAddr)
+	go s.writeLoop()
+	e.kick()
+	return s.readLoop(ctx)
+}
+
+func (e *Engine) maxFrame() int { return e.cfg.MaxTaskBytes + 1<<20 }
+
+func sendError(ctx context.Context, t Transport, err error) {
+	sctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	_ = t.Send(sctx, wp.Encode(&wp.Error{Code: errorCode(err), Message: err.Error()}))
+	t.Close(err.Error())
+}
+
+func errorCode(err error) string {
+	if errors.Is(err, errStopped) {
+		return wp.CodeUnavailable
+	}
+	return wp.CodeOf(err)
+}
+
+func (e *Engine) newSession(t Transport, p Peer, h *wp.Hello) *session {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	s := &session{
+		e: e, id: "w" + hex.EncodeToString(b[:]), t: t, peer: p, hello: *h,
+		credit: int(h.Slots) * (e.cfg.PrefetchPerSlot + 1),
+		copies: map[uint64]*taskCopy{}, cancelled: map[uint64]struct{}{},
+		out: make(chan []byte, 256), connected: time.Now(), closed: make(chan struct{}),
+	}
+	s.lastSeen.Store(time.Now().UnixNano())
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil
+	}
+	e.sessions[s.id] = s
+	return s
+}
+
+// endSession forgets a session and returns every task it held.
+func (e *Engine) endSession(s *session) {
+	s.close("")
+	e.mu.Lock()
+	delete(e.sessions, s.id)
+	copies := make([]*taskCopy, 0, len(s.copies))
+	for _, c := range s.copies {
+		copies = append(copies, c)
+	}
+	e.mu.Unlock()
+	if len(copies) > 0 {
+		e.submitReq(commitReq{kind: reqRelease, copies: copies})
+	}
+	e.log.Info("worker left", "worker", s.id, "tasks_done", s.done.Load(), "returned", len(copies))
+}
+
+// close ends the session; the read loop returns and endSession cleans up.
+func (s *session) close(reason string) {
+	s.closeOnce.Do(func() {
+		close(s.closed)
+		s.t.Close(reason)
+	})
+}
+
+// send queues a frame; a worker whose outgoing queue is full cannot keep up
+// and is dropped.
+func (s *session) send(frame []byte) {
+	select {
+	case s.out <- frame:
+	case <-s.closed:
+	default:
+		s.e.log.Warn("worker too slow to take its frames", "worker", s.id)
+		s.close("too slow")
+	}
+}
+
+func (s *session) writeLoop() {
+	for {
+		select {
+		case <-s.closed:
+			return
+		case f := <-s.out:
+			ctx, cancel := context.WithTimeout(context.Background(), sendTimeout)
+			err := s.t.Send(ctx, f)
+			cancel()
+			if err != nil {
+				s.close("write failed")
+				return
+			}
+		}
+	}
+}
+
+// cancelTask tells the worker to abort one copy.
+func (s *session) cancelTask(id uint64) {
+	s.e.mu.Lock()
+	if c, ok := s.copies[id]; ok {
+		delete(s.copies, id)
+		s.credit++
+		_ = c
+	}
+	s.cancelled[id] = struct{}{}
+	if len(s.cancelled) > 10000 {
+		clear(s.cancelled)
+	}
+	s.e.mu.Unlock()
+	s.send(wp.Encode(&wp.Cancel{TaskIDs: []uint64{id}}))
+	s.e.kick()
+}
+
+// readLoop routes the worker's frames through one switch.
+func (s *session) readLoop(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-s.closed:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	for {
+		frame, err := s.t.Recv(ctx)
+		if err != nil {
+			return nil // the worker left, or we closed it
+		}
+		s.lastSeen.Store(time.Now().UnixNano())
+		s.bytesIn.Add(int64(len(frame)))
+		f, err := wp.DecodeLimit(frame, s.e.maxFrame())
+		if err != nil {
+			return s.violation(ctx, err)
+		}
+		switch f := f.(type) {
+		case *wp.Results:
+			err = s.results(f)
+		case *wp.Failures:
+			err = s.failures(f)
+		case *wp.Heartbeat:
+			// lastSeen is all a heartbeat updates; progress is informational.
+		default:
+			err = fmt.Errorf("%w: a worker may not send %s", wp.ErrInvalid, f.Type())
+		}
+		if err != nil {
+			return s.violation(ctx, err)
+		}
+	}
+}
+
+func (s *session) violation(ctx context.Context, err error) error {
+	s.e.log.Warn("worker broke the protocol", "worker", s.id, "err", err)
+	sendError(ctx, s.t, err)
+	s.close(err.Error())
+	return err
+}
+
+// take removes a copy the worker answers for. It returns nil for a copy the
+// worker does not hold: one cancelled meanwhile is ignored quietly, anything
+// else counts as abuse, and too much abuse ends the session.
+func (s *session) take(id uint64) (*taskCopy, error) {
+	e := s.e
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, ok := s.copies[id]
+	if !ok {
+		if _, was := s.cancelled[id]; was {
+			delete(s.cancelled, id)
+			return nil, nil
+		}
+		s.abuse++
+		e.log.Warn("worker answered for a task it does not hold", "worker", s.id, "task", id)
+		if s.abuse > maxAbuse {
+			return nil, fmt.Errorf("%w: %d answers for tasks it does not hold", wp.ErrInvalid, s.abuse)
+		}
+		return nil, nil
+	}
+	delete(s.copies, id)
+	delete(e.copies, id)
+	s.credit++
+	return c, nil
+}
+
+func (s *session) results(f *wp.Results) error {
+	for i := range f.Results {
+		r := &f.Results[i]
+		c, err := s.take(r.TaskID)
+		if err != nil {
+			return err
+		}
+		if c == nil {
+			continue
+		}
+		t := c.task
+		phase := wp.PhaseMap
+		if t.phase == PhaseReduce {
+			phase = wp.PhaseReduce
+		}
+		size := 0
+		for _, p := range r.Partitions {
+			size += len(p)
+		}
+		if err := wp.CheckPartitions(phase, t.job.rec.Spec.Reducers, r.Partitions); err != nil || size > s.e.cfg.MaxTaskBytes {
+			if err == nil {
+				err = fmt.Errorf("result of %d bytes exceeds %d", size, s.e.cfg.MaxTaskBytes)
+			}
+			s.abuseLocked()
+			s.e.submitReq(commitReq{kind: reqFailure, copies: []*taskCopy{c}, message: "worker " + s.id + " sent a malformed result: " + err.Error()})
+			continue
+		}
+		s.done.Add(1)
+		s.e.submitReq(commitReq{kind: reqResult, copies: []*taskCopy{c}, result: r, worker: s.id})
+	}
+	s.e.kick()
+	return nil
+}
+
+func (s *session) abuseLocked() {
+	s.e.mu.Lock()
+	s.abuse++
+	s.e.mu.Unlock()
+}
+
+func (s *session) failures(f *wp.Failures) error {
+	for _, fl := range f.Failures {
+		c, err := s.take(fl.TaskID)
+		if err != nil {
+			return err
+		}
+		if c == nil {
+			continue
+		}
+		s.failed.Add(1)
+		s.e.submitReq(commitReq{kind: reqFailure, copies: []*taskCopy{c}, message: fl.Message})
+	}
+	s.e.kick()
+	return nil
+}
+
+// Workers lists the connected workers.
+func (e *Engine) Workers() []WorkerInfo {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]WorkerInfo, 0, len(e.sessions))
+	for _, s := range e.sessions {
+		wi := WorkerInfo{
+			ID: s.id, Kind: s.hello.Kind.String(), Name: s.hello.Name, UserAgent: s.hello.UserAgent,
+			RemoteAddr: s.peer.RemoteAddr, Slots: int(s.hello.Slots), Running: []string{},
+			TasksDone: s.done.Load(), TasksFailed: s.failed.Load(), BytesIn: s.bytesIn.Load(),
+			Connected: s.connected, LastSeen: time.Unix(0, s.lastSeen.Load()),
+		}
+		for _, c := range s.copies {
+			wi.Running = append(wi.Running, c.task.name())
+		}
+		out = append(out, wi)
+	}
+	return out
+}
+
+func encodeCancel(ids ...uint64) []byte { return wp.Encode(&wp.Cancel{TaskIDs: ids}) }

@@ -1,0 +1,210 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/tabreduce/tabreduce/server/broker"
+)
+
+// Limits of a Spec.
+const (
+	minChunk, maxChunk = 1, 64 << 20 // 1 byte: one task per line, for compute-heavy jobs
+	maxReducers        = 1024
+	maxAttemptsLimit   = 100
+	maxTaskTimeout     = 3600
+)
+
+// normalize fills defaults and checks every field of a spec.
+func (s *Spec) normalize() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{broker.ErrInvalid}, args...)...)
+	}
+	if s.ChunkSize == 0 {
+		s.ChunkSize = DefaultChunkSize
+	}
+	if s.Reducers == 0 {
+		s.Reducers = DefaultReducers
+	}
+	if s.MaxAttempts == 0 {
+		s.MaxAttempts = DefaultMaxAttempts
+	}
+	if s.TaskTimeout == 0 {
+		s.TaskTimeout = DefaultTaskTimeout.Seconds()
+	}
+	switch {
+	case s.Module == "":
+		return bad("module is required: a built-in job's name or a module's sha256")
+	case s.ChunkSize < minChunk || s.ChunkSize > maxChunk:
+		return bad("chunk_size %d is outside %d..%d", s.ChunkSize, minChunk, maxChunk)
+	case s.Reducers < 1 || s.Reducers > maxReducers:
+		return bad("reducers %d is outside 1..%d", s.Reducers, maxReducers)
+	case s.MaxAttempts < 1 || s.MaxAttempts > maxAttemptsLimit:
+		return bad("max_attempts %d is outside 1..%d", s.MaxAttempts, maxAttemptsLimit)
+	case !(s.TaskTimeout >= 1 && s.TaskTimeout <= maxTaskTimeout):
+		return bad("task_timeout %g is outside 1..%d seconds", s.TaskTimeout, maxTaskTimeout)
+	case len(s.Params) > 0 && !json.Valid(s.Params):
+		return bad("params must be JSON")
+	case s.Stream && s.InputQueue == "":
+		return bad("a streaming job needs input_queue")
+	}
+	if s.InputQueue != "" {
+		if err := broker.CheckQueueName(s.InputQueue); err != nil {
+			return err
+		}
+	}
+	if len(s.Params) == 0 {
+		s.Params = json.RawMessage("{}")
+	}
+	return nil
+}
+
+// Submit creates a job from spec and its input: the files received in in, or
+// the messages of spec.InputQueue (in may then be nil). The job record and
+// its map tasks are written in one transaction; on error nothing of the job
+// is left behind.
+func (e *Engine) Submit(ctx context.Context, spec Spec, in *Input) (st Status, err error) {
+	if in == nil {
+		if in, err = e.NewInput(); err != nil {
+			return Status{}, err
+		}
+	}
+	defer func() {
+		if err != nil {
+			in.Discard()
+		}
+	}()
+	if err := spec.normalize(); err != nil {
+		return Status{}, err
+	}
+	sha, err := e.mods.resolve(ctx, spec.Module)
+	if err != nil {
+		return Status{}, err
+	}
+	now := time.Now().UTC()
+	rec := jobRecord{ID: in.jobID, Spec: spec, Module: sha, State: StateQueued, Submitted: now}
+	group := broker.CommitGroup{}
+	switch {
+	case spec.Stream:
+		if len(in.files) > 0 {
+			return Status{}, fmt.Errorf("%w: a streaming job takes its input from input_queue, not files", broker.ErrInvalid)
+		}
+		rec.State = StateMapping
+	default:
+		if spec.InputQueue != "" {
+			leases, err := e.drainQueue(ctx, spec.InputQueue, in)
+			if err != nil {
+				return Status{}, err
+			}
+			group.Acks = leases
+		}
+		if in.size == 0 {
+			return Status{}, fmt.Errorf("%w: the input is empty", broker.ErrInvalid)
+		}
+		tasks, err := in.split(spec.ChunkSize)
+		if err != nil {
+			return Status{}, err
+		}
+		msgs := make([]broker.NewMessage, len(tasks))
+		for i, t := range tasks {
+			msgs[i].Value, _ = json.Marshal(t)
+		}
+		group.Pushes = []broker.QueuePush{{Queue: mapQueue(rec.ID), Messages: msgs}}
+		rec.Files, rec.MapTasks, rec.BytesIn = in.files, len(tasks), in.size
+	}
+	group.KVSet = []broker.KVEntry{rec.entry()}
+	applied, err := e.store.Commit(ctx, broker.CommitParams{Now: now, Groups: []broker.CommitGroup{group}})
+	if err != nil {
+		return Status{}, err
+	}
+	if !applied[0] {
+		return Status{}, fmt.Errorf("input queue %s changed while it was drained: submit again", spec.InputQueue)
+	}
+	j := newJob(rec, in.dir)
+	e.mu.Lock()
+	e.jobs[rec.ID] = j
+	e.mu.Unlock()
+	e.log.Info("job submitted", "job", rec.ID, "module", sha[:12], "map_tasks", rec.MapTasks,
+		"bytes", rec.BytesIn, "reducers", spec.Reducers, "stream", spec.Stream)
+	e.kick()
+	return e.status(ctx, j), nil
+}
+
+// split cuts every input file into map tasks.
+func (in *Input) split(chunk int64) ([]mapTask, error) {
+	var out []mapTask
+	global := uint64(0)
+	for i, f := range in.files {
+		ts, err := splitFile(filepath.Join(in.dir, f.Path), i, f.Size, chunk, global)
+		if err != nil {
+			return nil, fmt.Errorf("split input %s: %w", f.Name, err)
+		}
+		out = append(out, ts...)
+		global += uint64(f.Size)
+	}
+	return out, nil
+}
+
+// drainQueue leases every message of queue and writes them, one record per
+// message, as an input file. The leases are acked in the transaction that
+// creates the job, so a crash before it returns the messages to the queue.
+func (e *Engine) drainQueue(ctx context.Context, queue string, in *Input) ([]broker.LeaseRef, error) {
+	rel := fmt.Sprintf("input-%d", len(in.files))
+	f, err := os.Create(filepath.Join(in.dir, rel))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var refs []broker.LeaseRef
+	var size int64
+	for {
+		ls, err := e.store.QueueLease(ctx, broker.QueueLeaseParams{Queue: queue, N: 1000, Visibility: 10 * time.Minute, Now: time.Now()})
+		if err != nil {
+			return nil, err
+		}
+		if len(ls) == 0 {
+			break
+		}
+		for _, l := range ls {
+			refs = append(refs, broker.LeaseRef{Queue: queue, LeaseID: l.ID})
+			v := l.Message.Value
+			if len(v) == 0 || v[len(v)-1] != '\n' {
+				v = append(v, '\n')
+			}
+			if size += int64(len(v)); size > e.cfg.MaxInput {
+				e.releaseRefs(ctx, refs)
+				return nil, fmt.Errorf("%w: queue %s holds more than %d bytes", ErrInputTooLarge, queue, e.cfg.MaxInput)
+			}
+			if _, err := f.Write(v); err != nil {
+				e.releaseRefs(ctx, refs)
+				return nil, err
+			}
+		}
+	}
+	if err := f.Sync(); err != nil {
+		e.releaseRefs(ctx, refs)
+		return nil, err
+	}
+	if size > 0 {
+		in.files = append(in.files, inputFile{Name: "queue:" + queue, Path: rel, Size: size})
+		in.size += size
+	}
+	return refs, nil
+}
+
+// releaseRefs returns leased messages to their queue.
+func (e *Engine) releaseRefs(ctx context.Context, refs []broker.LeaseRef) {
+	ids := make([]string, len(refs))
+	for i, r := range refs {
+		ids[i] = r.LeaseID
+	}
+	if len(refs) > 0 {
+		if _, err := e.store.LeaseRelease(ctx, refs[0].Queue, ids); err != nil {
+			e.log.Error("return drained messages", "queue", refs[0].Queue, "err", err)
+		}
+	}
+}

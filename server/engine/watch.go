@@ -1,0 +1,51 @@
+package engine
+
+import (
+	"time"
+)
+
+// watchLoop drops workers that missed three heartbeats and times out tasks
+// that ran past their job's task_timeout.
+func (e *Engine) watchLoop() {
+	defer e.wg.Done()
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.ctx.Done():
+			return
+		case <-t.C:
+			e.watch(time.Now())
+		}
+	}
+}
+
+func (e *Engine) watch(now time.Time) {
+	silent := now.Add(-3 * e.cfg.HeartbeatInterval).UnixNano()
+	var drop []*session
+	var late []*taskCopy
+	e.mu.Lock()
+	for _, s := range e.sessions {
+		if s.lastSeen.Load() < silent {
+			drop = append(drop, s)
+		}
+		for _, c := range s.copies {
+			if now.Sub(c.sent) > c.task.job.timeout {
+				late = append(late, c)
+			}
+		}
+	}
+	e.mu.Unlock()
+	for _, s := range drop {
+		e.log.Warn("worker missed its heartbeats", "worker", s.id)
+		s.close("missed heartbeats")
+	}
+	for _, c := range late {
+		s := c.session
+		if tc, err := s.take(c.id); err == nil && tc != nil {
+			s.send(encodeCancel(c.id))
+			e.submitReq(commitReq{kind: reqFailure, copies: []*taskCopy{tc},
+				message: "timed out after " + c.task.job.timeout.String() + " on worker " + s.id})
+		}
+	}
+}

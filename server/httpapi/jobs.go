@@ -1,0 +1,69 @@
+package httpapi
+
+import (
+	"net/http"
+	"net/url"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tabreduce/tabreduce/server/engine"
+)
+
+// jobJSON is every answer about a job: its status and where to find it.
+type jobJSON struct {
+	engine.Status
+	URLs jobURLs `json:"urls"`
+}
+
+// jobURLs are a job's routes, relative to the server.
+type jobURLs struct {
+	Self   string `json:"self"`
+	Output string `json:"output"`
+}
+
+func jobView(st engine.Status) jobJSON {
+	self := "/api/v1/jobs/" + url.PathEscape(st.ID)
+	return jobJSON{Status: st, URLs: jobURLs{Self: self, Output: self + "/output"}}
+}
+
+// listJobs is GET /api/v1/jobs: {"jobs": [...]}, newest first.
+func (a *API) listJobs(c echo.Context) error {
+	sts, err := a.engine.Jobs(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	jobs := make([]jobJSON, len(sts))
+	for i, st := range sts {
+		jobs[i] = jobView(st)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"jobs": jobs})
+}
+
+// getJob is GET /api/v1/jobs/{id}.
+func (a *API) getJob(c echo.Context) error {
+	st, err := a.engine.Job(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, jobView(st))
+}
+
+// cancelJob is DELETE /api/v1/jobs/{id}: the job is cancelled and its
+// status returned; a finished job is a 409.
+func (a *API) cancelJob(c echo.Context) error {
+	st, err := a.engine.Cancel(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	a.log.Info("job cancelled", "job", st.ID)
+	return c.JSON(http.StatusOK, jobView(st))
+}
+
+// listWorkers is GET /api/v1/workers: {"workers": [...]}.
+func (a *API) listWorkers(c echo.Context) error {
+	ws := a.engine.Workers()
+	if ws == nil {
+		ws = []engine.WorkerInfo{}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"workers": ws})
+}

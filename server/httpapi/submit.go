@@ -1,0 +1,312 @@
+package httpapi
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tabreduce/tabreduce/server/broker"
+	"github.com/tabreduce/tabreduce/server/engine"
+)
+
+// Bounds of a submission's settings. A zero in a Spec takes the engine's
+// default; a value given must lie within these.
+const (
+	minChunkSize   = 1 << 10
+	maxChunkSize   = 64 << 20
+	maxReducers    = 1024
+	maxAttempts    = 100
+	maxTaskTimeout = 3600    // seconds
+	maxJobField    = 1 << 20 // bytes of one multipart text field (params)
+)
+
+// wasmMagic starts every wasm module.
+var wasmMagic = []byte("\x00asm")
+
+// submission is a job request being read: its spec and its input so far.
+type submission struct {
+	spec  engine.Spec
+	in    *engine.Input // nil until the first non-empty input file
+	files int           // input files received, empty ones included
+}
+
+// jobRequest is the JSON form of a submission: the spec and, for small
+// inputs, the input inline.
+type jobRequest struct {
+	engine.Spec
+	Input *string `json:"input,omitempty"`
+}
+
+// submitJob is POST /api/v1/jobs, as multipart/form-data (fields module,
+// params, chunk_size, reducers, max_attempts, task_timeout, input_queue and
+// stream; file parts named input, streamed to disk one by one; a file part
+// named module registers that module with the job) or as a JSON jobRequest.
+// Everything is checked before the job is submitted; on any error the input
+// received so far is discarded.
+func (a *API) submitJob(c echo.Context) error {
+	sub := &submission{}
+	var err error
+	if mediaType(c.Request()) == "multipart/form-data" {
+		err = a.readMultipartJob(c, sub)
+	} else { // JSON, whatever the Content-Type says: curl -d sends it as a form
+		err = a.readJSONJob(c, sub)
+	}
+	if err == nil {
+		err = a.checkSubmission(sub)
+	}
+	var st engine.Status
+	if err == nil {
+		st, err = a.engine.Submit(c.Request().Context(), sub.spec, sub.in)
+	}
+	if err != nil {
+		if sub.in != nil {
+			sub.in.Discard()
+		}
+		return err
+	}
+	a.log.Info("job submitted", "job", st.ID, "module", st.ModuleSHA, "bytes_in", st.BytesIn, "input_queue", st.Spec.InputQueue)
+	return c.JSON(http.StatusCreated, jobView(st))
+}
+
+// readJSONJob reads a JSON jobRequest of at most MaxBody bytes.
+func (a *API) readJSONJob(c echo.Context, sub *submission) error {
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, a.cfg.MaxBody))
+	if err != nil {
+		return bodyError(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	var req jobRequest
+	if err := dec.Decode(&req); err != nil {
+		return badRequest("malformed JSON body: %v", err)
+	}
+	sub.spec = req.Spec
+	if req.Input == nil {
+		return nil
+	}
+	return a.addInput(sub, "input", strings.NewReader(*req.Input))
+}
+
+// readMultipartJob reads the parts in the order they come, so a client that
+// sends its fields before its files has them checked before any upload.
+func (a *API) readMultipartJob(c echo.Context, sub *submission) error {
+	mr, err := c.Request().MultipartReader()
+	if err != nil {
+		return badRequest("malformed multipart body: %v", err)
+	}
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return bodyError(err)
+		}
+		err = a.readJobPart(c.Request().Context(), sub, part)
+		part.Close()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (a *API) readJobPart(ctx context.Context, sub *submission, part *multipart.Part) error {
+	switch name := part.FormName(); name {
+	case "input":
+		return a.addInput(sub, part.FileName(), part)
+	case "module":
+		return a.readModulePart(ctx, sub, part)
+	default:
+		b, err := io.ReadAll(io.LimitReader(part, maxJobField+1))
+		if err != nil {
+			return bodyError(err)
+		}
+		if len(b) > maxJobField {
+			return badRequest("field %s is longer than %d bytes", truncate(name, 40), maxJobField)
+		}
+		return setSpecField(&sub.spec, name, string(b))
+	}
+}
+
+// readModulePart reads the module field: a built-in job's name or a
+// registered module's sha256, or else (a file part, or bytes that start
+// with wasm's magic) a module to register on the fly.
+func (a *API) readModulePart(ctx context.Context, sub *submission, part *multipart.Part) error {
+	b, err := readModule(part, a.cfg.MaxModule)
+	if err != nil {
+		return err
+	}
+	ref := strings.TrimSpace(string(b))
+	if part.FileName() != "" || bytes.HasPrefix(b, wasmMagic) {
+		m, err := a.addModule(ctx, b)
+		if err != nil {
+			return err
+		}
+		ref = m.SHA256
+	}
+	sub.spec.Module = ref
+	return a.checkModule(ref)
+}
+
+// addInput streams one input file into the job's input. An empty file adds
+// nothing, so a submission of empty files is refused before the engine
+// sees it.
+func (a *API) addInput(sub *submission, name string, r io.Reader) error {
+	sub.files++
+	if name == "" {
+		name = "input" + strconv.Itoa(sub.files)
+	}
+	br := bufio.NewReaderSize(r, 64<<10)
+	if _, err := br.Peek(1); errors.Is(err, io.EOF) {
+		return nil
+	} else if err != nil {
+		return inputError(name, err)
+	}
+	if sub.in == nil {
+		in, err := a.engine.NewInput()
+		if err != nil {
+			return err
+		}
+		sub.in = in
+	}
+	if _, err := sub.in.AddFile(name, br); err != nil {
+		return inputError(name, err)
+	}
+	return nil
+}
+
+// inputError maps a failure to receive an input file: the body's limit is a
+// 413, a body cut short a 400, anything else the engine's own error.
+func inputError(name string, err error) error {
+	var maxErr *http.MaxBytesError
+	var he *echo.HTTPError
+	switch {
+	case errors.As(err, &maxErr), errors.As(err, &he):
+		return bodyError(err)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return badRequest("input %s: the request body ended early", name)
+	}
+	return fmt.Errorf("input %s: %w", name, err)
+}
+
+// setSpecField sets one multipart field of the spec. An empty value leaves
+// the default (HTML forms send every field).
+func setSpecField(s *engine.Spec, name, v string) error {
+	if v == "" {
+		return nil
+	}
+	var err error
+	switch name {
+	case "params":
+		if !json.Valid([]byte(v)) {
+			return badRequest("params must be JSON, got %q", truncate(v, 40))
+		}
+		s.Params = json.RawMessage(v)
+		return nil
+	case "input_queue":
+		s.InputQueue = v
+		return nil
+	case "stream":
+		if s.Stream, err = strconv.ParseBool(v); err != nil {
+			return badRequest("stream must be true or false, got %q", truncate(v, 32))
+		}
+		return nil
+	case "chunk_size":
+		s.ChunkSize, err = strconv.ParseInt(v, 10, 64)
+	case "reducers":
+		s.Reducers, err = strconv.Atoi(v)
+	case "max_attempts":
+		s.MaxAttempts, err = strconv.Atoi(v)
+	case "task_timeout":
+		s.TaskTimeout, err = strconv.ParseFloat(v, 64)
+	default:
+		return badRequest("unknown field %q: want module, input, params, chunk_size, reducers, max_attempts, task_timeout, input_queue or stream", truncate(name, 40))
+	}
+	if err != nil {
+		return badRequest("%s must be a number, got %q", name, truncate(v, 32))
+	}
+	return checkSpecRanges(s, name)
+}
+
+// specRange is one numeric setting's bounds.
+type specRange struct {
+	name   string
+	v      float64
+	lo, hi float64
+	unit   string
+}
+
+func specRanges(s *engine.Spec) []specRange {
+	return []specRange{
+		{"chunk_size", float64(s.ChunkSize), minChunkSize, maxChunkSize, " bytes"},
+		{"reducers", float64(s.Reducers), 1, maxReducers, ""},
+		{"max_attempts", float64(s.MaxAttempts), 1, maxAttempts, ""},
+		{"task_timeout", s.TaskTimeout, 1, maxTaskTimeout, " seconds"},
+	}
+}
+
+// checkSpecRanges refuses a setting outside its bounds: only the one named,
+// which was given explicitly, or (only "") every one that is not zero.
+func checkSpecRanges(s *engine.Spec, only string) error {
+	for _, r := range specRanges(s) {
+		if only != "" && r.name != only || only == "" && r.v == 0 {
+			continue
+		}
+		if !(r.v >= r.lo && r.v <= r.hi) { // NaN too
+			f := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+			return badRequest("%s must be between %s and %s%s, got %s", r.name, f(r.lo), f(r.hi), r.unit, f(r.v))
+		}
+	}
+	return nil
+}
+
+// checkSubmission checks what the request asked for as a whole.
+func (a *API) checkSubmission(sub *submission) error {
+	s := &sub.spec
+	if string(s.Params) == "null" {
+		s.Params = nil
+	}
+	if err := checkSpecRanges(s, ""); err != nil {
+		return err
+	}
+	if s.InputQueue != "" {
+		if err := broker.CheckQueueName(s.InputQueue); err != nil {
+			return err
+		}
+	}
+	switch {
+	case s.Stream && s.InputQueue == "":
+		return badRequest("stream needs input_queue: a streaming job maps a queue's messages as they arrive")
+	case s.InputQueue != "" && sub.files > 0:
+		return badRequest("give input files or input_queue, not both")
+	case s.InputQueue == "" && sub.files == 0:
+		return badRequest("no input: send input files (multipart parts named input), inline \"input\", or input_queue")
+	case s.InputQueue == "" && sub.in == nil:
+		return badRequest("the input is empty")
+	}
+	return a.checkModule(s.Module)
+}
+
+// checkModule refuses a module that is neither a built-in job's name nor a
+// registered module's sha256.
+func (a *API) checkModule(ref string) error {
+	if ref == "" {
+		return badRequest("module is required: a built-in job's name or a registered module's sha256")
+	}
+	for _, m := range a.engine.Modules() {
+		if ref == m.SHA256 || ref == m.Name {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %q (GET /api/v1/modules lists them)", engine.ErrModuleNotFound, truncate(ref, 80))
+}

@@ -1,0 +1,124 @@
+package server_test
+
+import (
+	"context"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+	"unicode"
+
+	"github.com/tabreduce/tabreduce/server"
+	"github.com/tabreduce/tabreduce/server/engine"
+)
+
+// corpus returns deterministic text of about n bytes from a small
+// vocabulary, with punctuation and mixed case.
+func corpus(n int, seed uint64) string {
+	r := rand.New(rand.NewPCG(seed, 1))
+	words := []string{"alpha", "Beta", "gamma", "delta", "ε", "zeta42", "eta", "theta", "iota", "kappa"}
+	var b strings.Builder
+	for b.Len() < n {
+		b.WriteString(words[r.IntN(len(words))])
+		switch r.IntN(8) {
+		case 0:
+			b.WriteString(".\n")
+		case 1:
+			b.WriteString(", ")
+		default:
+			b.WriteByte(' ')
+		}
+	}
+	b.WriteByte('\n')
+	return b.String()
+}
+
+// wordcountOracle counts words as the job defines them, written plainly.
+func wordcountOracle(text string) map[string]string {
+	counts := map[string]int{}
+	for _, w := range strings.FieldsFunc(text, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
+		counts[strings.ToLower(w)]++
+	}
+	out := map[string]string{}
+	for w, n := range counts {
+		out[w] = strconv.Itoa(n)
+	}
+	return out
+}
+
+// runJob submits a job through the engine and waits until it ends.
+func runJob(t *testing.T, eng *engine.Engine, spec engine.Spec, input string) engine.Status {
+	t.Helper()
+	ctx := context.Background()
+	in, err := eng.NewInput()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.AddFile("input.txt", strings.NewReader(input)); err != nil {
+		t.Fatal(err)
+	}
+	st, err := eng.Submit(ctx, spec, in)
+	if err != nil {
+		t.Fatalf("submit: %v", err)
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for !st.State.Finished() {
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s still %s after 90 s: %+v", st.ID, st.State, st.Phases)
+		}
+		time.Sleep(20 * time.Millisecond)
+		if st, err = eng.Job(ctx, st.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return st
+}
+
+func jobOutput(t *testing.T, eng *engine.Engine, id string) (map[string]string, []string) {
+	t.Helper()
+	out := map[string]string{}
+	var keys []string
+	err := eng.Output(context.Background(), id, func(k, v []byte) error {
+		out[string(k)] = string(v)
+		keys = append(keys, string(k))
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("output: %v", err)
+	}
+	return out, keys
+}
+
+func TestWordcountOnLocalWorkers(t *testing.T) {
+	srv := startServer(t, server.Config{LocalWorkers: 2})
+	text := corpus(300_000, 7)
+	st := runJob(t, srv.Engine(), engine.Spec{Module: "wordcount", ChunkSize: 16 << 10, Reducers: 3}, text)
+	if st.State != engine.StateDone {
+		t.Fatalf("state %s, error %q", st.State, st.Error)
+	}
+	got, keys := jobOutput(t, srv.Engine(), st.ID)
+	want := wordcountOracle(text)
+	if !maps.Equal(got, want) {
+		t.Errorf("output differs from the oracle:\n got %v\nwant %v", got, want)
+	}
+	if !slices.IsSorted(keys) {
+		t.Errorf("output keys not sorted: %v", keys)
+	}
+	if m := st.Phases[engine.PhaseMap]; m.Done != m.Total || m.Total < 10 {
+		t.Errorf("map phase %+v: want every one of >= 10 tasks done", m)
+	}
+	if r := st.Phases[engine.PhaseReduce]; r.Done != 3 {
+		t.Errorf("reduce phase %+v: want 3 done", r)
+	}
+	total := 0
+	for _, n := range want {
+		c, _ := strconv.Atoi(n)
+		total += c
+	}
+	if st.Counters["words"] != int64(total) {
+		t.Errorf("counter words = %d, want %d", st.Counters["words"], total)
+	}
+}

@@ -1,0 +1,48 @@
+package workerproto
+
+import "errors"
+
+// Errors returned by Decode. Each wraps the field where decoding stopped;
+// CodeOf maps them to the code of the ERROR frame a server sends before it
+// closes the session.
+var (
+	// ErrTruncated: the frame ends inside a field, or a count promises more
+	// items than the bytes that remain can hold.
+	ErrTruncated = errors.New("workerproto: truncated frame")
+	// ErrTrailing: bytes remain after the last field of the body.
+	ErrTrailing = errors.New("workerproto: trailing bytes after frame body")
+	// ErrVersion: the frame's version byte is not Version.
+	ErrVersion = errors.New("workerproto: unsupported frame version")
+	// ErrUnknownType: the type byte names no frame.
+	ErrUnknownType = errors.New("workerproto: unknown frame type")
+	// ErrTooLarge: the frame, or one of its strings, exceeds its limit.
+	ErrTooLarge = errors.New("workerproto: frame too large")
+	// ErrInvalid: a field holds a value outside its range (an unknown phase,
+	// kind or flag, a module hash that is not 64 lower-case hex digits,
+	// unsorted counters).
+	ErrInvalid = errors.New("workerproto: invalid field")
+)
+
+// Error codes of ERROR frames. They are the codes of the HTTP API where the
+// two overlap, so a client learns one vocabulary.
+const (
+	CodeInvalid      = "invalid"      // malformed frame, or a frame out of turn
+	CodeTooLarge     = "too_large"    // a frame or result above a limit
+	CodeNotFound     = "not_found"    // a task or module the server does not know
+	CodeUnsupported  = "unsupported"  // frame or protocol version not spoken
+	CodeUnauthorized = "unauthorized" // the session lacks a required token
+	CodeUnavailable  = "unavailable"  // the server is shutting down
+	CodeInternal     = "internal"     // a server bug
+)
+
+// CodeOf returns the ERROR code for a decoding error: CodeTooLarge,
+// CodeUnsupported, or CodeInvalid for every other malformed frame.
+func CodeOf(err error) string {
+	switch {
+	case errors.Is(err, ErrTooLarge):
+		return CodeTooLarge
+	case errors.Is(err, ErrVersion):
+		return CodeUnsupported
+	}
+	return CodeInvalid
+}
