@@ -6,7 +6,7 @@ DATA    ?= ./data
 JOB_DIRS := $(patsubst jobs/%/main.go,%,$(wildcard jobs/*/main.go))
 JOB_WASM := $(patsubst %,jobs/%.wasm,$(JOB_DIRS))
 
-.PHONY: all build run test bench jobs lint fuzz clean
+.PHONY: all build run test bench jobs lint fuzz clean chromium
 
 all: build
 
@@ -21,9 +21,16 @@ build: jobs
 	$(GO) build -o $(BIN) ./cmd/tabreduce
 
 run: build
-	$(BIN) serve --addr $(ADDR) --data $(DATA)
+	$(BIN) serve --addr $(ADDR) --data $(DATA) --local-workers 1
 
-test: jobs
+# The browser tests (static/) drive Debian's chromium; install it when it
+# is missing (CI runs as root with no stdin).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: jobs chromium
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 9m ./...
 

@@ -55,6 +55,7 @@ func serve(ctx context.Context, args []string, env *cliEnv) error {
 		return err
 	}
 	fmt.Fprintf(env.stdout, "tabreduce listening on %s\n", srv.URL())
+	fmt.Fprintf(env.stdout, "dashboard: %s/dashboard   contribute a tab: %s/worker\n", srv.URL(), srv.URL())
 	<-ctx.Done()
 	return srv.Close()
 }

@@ -110,7 +110,9 @@ func (e *Engine) pickSession(free []*session, not *session) *session {
 
 // leaseTasks leases up to n of a job's pending tasks and builds their input.
 func (e *Engine) leaseTasks(ctx context.Context, j *job, n int) []*task {
+	e.mu.Lock()
 	p := j.phase()
+	e.mu.Unlock()
 	leases, err := e.store.QueueLease(ctx, broker.QueueLeaseParams{
 		Queue: j.queue(p), N: n, Visibility: j.timeout + leaseSlack, Now: time.Now(),
 	})
@@ -188,7 +190,7 @@ func (e *Engine) markStarted(ctx context.Context, j *job) {
 	if rec.State == StateQueued {
 		rec.State = StateMapping
 	}
-	j.rec = rec
+	j.setState(rec)
 	e.mu.Unlock()
 	if err := e.store.KVSet(ctx, []broker.KVEntry{rec.entry()}); err != nil {
 		e.log.Error("record job start", "job", rec.ID, "err", err)

@@ -190,8 +190,8 @@ func (e *Engine) status(ctx context.Context, j *job) Status {
 		if !st.State.Finished() {
 			pc.Pending = max(pc.Total-pc.Done-pc.Running, 0)
 		}
-		if j.rec.Spec.Stream && p == PhaseMap {
-			if info, err := e.store.QueueGet(ctx, j.rec.Spec.InputQueue); err == nil {
+		if st.Spec.Stream && p == PhaseMap {
+			if info, err := e.store.QueueGet(ctx, st.Spec.InputQueue); err == nil {
 				pc.Pending = int(info.Length)
 			}
 		}

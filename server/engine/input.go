@@ -66,26 +66,30 @@ func (in *Input) Size() int64 { return in.size }
 
 // splitFile cuts one input file into map tasks of about size bytes, each
 // ending just after a newline (the last where the file ends): a record is
-// never split, and a line longer than size makes a longer chunk.
+// never split, and a line longer than size makes a longer chunk. It reads
+// the file once, front to back.
 func splitFile(path string, fileIndex int, fileSize, size int64, global uint64) ([]mapTask, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	r := bufio.NewReaderSize(f, 1<<20)
 	var out []mapTask
 	for off := int64(0); off < fileSize; {
 		end := min(off+size, fileSize)
 		if end < fileSize {
-			nl, err := nextNewline(f, end-1)
+			// Skip to the chunk's last byte, then to the newline at or after it.
+			if _, err := r.Discard(int(end - 1 - off)); err != nil {
+				return nil, err
+			}
+			n, err := skipLine(r)
 			if err != nil {
 				return nil, err
 			}
-			if nl < 0 {
-				end = fileSize
-			} else {
-				end = nl + 1
-			}
+			end = end - 1 + n
+		} else if _, err := r.Discard(int(end - off)); err != nil {
+			return nil, err
 		}
 		out = append(out, mapTask{File: fileIndex, Offset: off, Length: end - off, Global: global + uint64(off)})
 		off = end
@@ -93,21 +97,18 @@ func splitFile(path string, fileIndex int, fileSize, size int64, global uint64) 
 	return out, nil
 }
 
-// nextNewline returns the offset of the first '\n' at or after from, or -1.
-func nextNewline(f *os.File, from int64) (int64, error) {
-	r := bufio.NewReaderSize(io.NewSectionReader(f, from, 1<<62), 64<<10)
-	pos := from
+// skipLine consumes bytes up to and including the next newline (or to the
+// end) and returns how many it consumed.
+func skipLine(r *bufio.Reader) (int64, error) {
+	n := int64(0)
 	for {
 		b, err := r.ReadSlice('\n')
-		pos += int64(len(b))
-		if err == nil {
-			return pos - 1, nil
-		}
-		if errors.Is(err, io.EOF) {
-			return -1, nil
-		}
-		if !errors.Is(err, bufio.ErrBufferFull) {
-			return 0, err
+		n += int64(len(b))
+		switch {
+		case err == nil, errors.Is(err, io.EOF):
+			return n, nil
+		case !errors.Is(err, bufio.ErrBufferFull):
+			return n, err
 		}
 	}
 }

@@ -51,7 +51,16 @@ func (j *job) total(p Phase) int {
 	return j.rec.Spec.Reducers
 }
 
-// phase is the phase whose tasks the job hands out now.
+// setState copies the mutable fields of rec (state, error, times) into the
+// job's record. The rest of a record never changes after submission, so it
+// may be read without the lock; these fields are read and written under
+// Engine.mu.
+func (j *job) setState(rec jobRecord) {
+	j.rec.State, j.rec.Error = rec.State, rec.Error
+	j.rec.Started, j.rec.MapDone, j.rec.Finished = rec.Started, rec.MapDone, rec.Finished
+}
+
+// phase is the phase whose tasks the job hands out now. Engine.mu held.
 func (j *job) phase() Phase {
 	if j.rec.State == StateReducing {
 		return PhaseReduce

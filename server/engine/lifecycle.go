@@ -54,9 +54,16 @@ func (e *Engine) advance(ctx context.Context, j *job) error {
 	return nil
 }
 
+// state returns a job's state.
+func (e *Engine) state(j *job) State {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return j.rec.State
+}
+
 func (e *Engine) setRecord(j *job, rec jobRecord) {
 	e.mu.Lock()
-	j.rec = rec
+	j.setState(rec)
 	e.mu.Unlock()
 }
 
@@ -71,7 +78,7 @@ func (e *Engine) end(ctx context.Context, j *job, state State, why string) error
 	}
 	rec := j.rec
 	rec.State, rec.Error, rec.Finished = state, why, &now
-	j.rec = rec
+	j.setState(rec)
 	var cancels []*taskCopy
 	for _, t := range j.running {
 		for _, c := range t.copies {
@@ -100,8 +107,8 @@ func (e *Engine) Cancel(ctx context.Context, id string) (Status, error) {
 	if j == nil {
 		return Status{}, fmt.Errorf("%w: %s", ErrJobNotFound, truncate(id, 64))
 	}
-	if j.rec.State.Finished() {
-		return e.status(ctx, j), fmt.Errorf("%w: %s is %s", ErrFinished, id, j.rec.State)
+	if st := e.state(j); st.Finished() {
+		return e.status(ctx, j), fmt.Errorf("%w: %s is %s", ErrFinished, id, st)
 	}
 	if err := e.end(ctx, j, StateCancelled, "cancelled"); err != nil {
 		return Status{}, err
@@ -112,12 +119,12 @@ func (e *Engine) Cancel(ctx context.Context, id string) (Status, error) {
 // cleanup purges a finished job's work queues (and, unless it is done, its
 // output) and its input files. It is idempotent.
 func (e *Engine) cleanup(ctx context.Context, j *job) error {
-	id := j.rec.ID
-	queues := []string{mapQueue(id), reduceQueue(id)}
+	id, state := j.rec.ID, e.state(j)
+	queues := []string{mapQueue(id), reduceQueue(id), broker.DeadQueue(mapQueue(id)), broker.DeadQueue(reduceQueue(id))}
 	for r := range j.rec.Spec.Reducers {
 		queues = append(queues, partQueue(id, r))
 	}
-	if j.rec.State != StateDone && !j.rec.Spec.Stream { // a stream's output stays for its consumers
+	if state != StateDone && !j.rec.Spec.Stream { // a stream's output stays for its consumers
 		queues = append(queues, outQueue(id))
 	}
 	for _, q := range queues {
@@ -125,7 +132,7 @@ func (e *Engine) cleanup(ctx context.Context, j *job) error {
 			return fmt.Errorf("job %s: purge %s: %w", id, q, err)
 		}
 	}
-	if j.rec.State != StateDone {
+	if state != StateDone {
 		if _, err := e.store.KVDeletePrefix(ctx, taskKeyPrefix(id)); err != nil {
 			return err
 		}

@@ -148,8 +148,8 @@ func (e *Engine) Output(ctx context.Context, id string, fn OutputFunc) error {
 	if j == nil {
 		return fmt.Errorf("%w: %s", ErrJobNotFound, truncate(id, 64))
 	}
-	if j.rec.State != StateDone {
-		return fmt.Errorf("%w: job %s is %s", ErrNotDone, id, j.rec.State)
+	if st := e.state(j); st != StateDone {
+		return fmt.Errorf("%w: job %s is %s", ErrNotDone, id, st)
 	}
 	runs, _, err := e.runs(ctx, outQueue(id))
 	if err != nil {

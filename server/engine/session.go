@@ -18,6 +18,9 @@ const (
 	helloTimeout = 10 * time.Second
 	sendTimeout  = 10 * time.Second
 	maxAbuse     = 10 // frames naming tasks a worker does not hold, before it is dropped
+	// outFrames bounds the frames waiting to be written to one worker: one
+	// TASKS frame per dispatch round (credit bounds its tasks) and CANCELs.
+	outFrames = 32
 )
 
 // session is one connected worker. Its credit (guarded by Engine.mu) is how
@@ -35,7 +38,9 @@ type session struct {
 	cancelled map[uint64]struct{} // copies cancelled whose answer may still come
 	abuse     int
 
-	out       chan []byte
+	outMu     sync.Mutex
+	out       [][]byte     // frames waiting to be written
+	writing   bool         // a writer goroutine is draining out
 	lastSeen  atomic.Int64 // unix ns
 	connected time.Time
 	done      atomic.Int64
@@ -43,15 +48,16 @@ type session struct {
 	bytesIn   atomic.Int64
 	closeOnce sync.Once
 	closed    chan struct{}
+	cancel    context.CancelFunc // ends the read loop's context
 }
 
 // ServeWorker runs one worker session until the worker leaves, breaks the
 // protocol, misses its heartbeats, or the engine closes. Every task the
 // worker held goes back to its queue at once.
 func (e *Engine) ServeWorker(ctx context.Context, t Transport, p Peer) error {
-	hctx, cancel := context.WithTimeout(ctx, helloTimeout)
+	hctx, hcancel := context.WithTimeout(ctx, helloTimeout)
 	frame, err := t.Recv(hctx)
-	cancel()
+	hcancel()
 	if err != nil {
 		t.Close("no hello")
 		return fmt.Errorf("worker hello: %w", err)
@@ -68,7 +74,9 @@ func (e *Engine) ServeWorker(ctx context.Context, t Transport, p Peer) error {
 		sendError(ctx, t, err)
 		return err
 	}
-	s := e.newSession(t, p, hello)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s := e.newSession(t, p, hello, cancel)
 	if s == nil {
 		sendError(ctx, t, fmt.Errorf("%w: server shutting down", errStopped))
 		return errStopped
@@ -78,10 +86,9 @@ func (e *Engine) ServeWorker(ctx context.Context, t Transport, p Peer) error {
 		WorkerID: s.id, HeartbeatInterval: e.cfg.HeartbeatInterval,
 		MaxResultBytes: uint32(e.cfg.MaxTaskBytes), PrefetchPerSlot: uint16(e.cfg.PrefetchPerSlot + 1),
 	})
-	s.out <- welcome
+	s.send(welcome)
 	e.log.Info("worker connected", "worker", s.id, "kind", hello.Kind, "slots", hello.Slots,
 		"name", hello.Name, "remote", p.RemoteAddr)
-	go s.writeLoop()
 	e.kick()
 	return s.readLoop(ctx)
 }
@@ -102,14 +109,14 @@ func errorCode(err error) string {
 	return wp.CodeOf(err)
 }
 
-func (e *Engine) newSession(t Transport, p Peer, h *wp.Hello) *session {
+func (e *Engine) newSession(t Transport, p Peer, h *wp.Hello, cancel context.CancelFunc) *session {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	s := &session{
 		e: e, id: "w" + hex.EncodeToString(b[:]), t: t, peer: p, hello: *h,
 		credit: int(h.Slots) * (e.cfg.PrefetchPerSlot + 1),
 		copies: map[uint64]*taskCopy{}, cancelled: map[uint64]struct{}{},
-		out: make(chan []byte, 256), connected: time.Now(), closed: make(chan struct{}),
+		connected: time.Now(), closed: make(chan struct{}), cancel: cancel,
 	}
 	s.lastSeen.Store(time.Now().UnixNano())
 	e.mu.Lock()
@@ -141,35 +148,59 @@ func (e *Engine) endSession(s *session) {
 func (s *session) close(reason string) {
 	s.closeOnce.Do(func() {
 		close(s.closed)
+		if s.cancel != nil {
+			s.cancel()
+		}
 		s.t.Close(reason)
 	})
 }
 
-// send queues a frame; a worker whose outgoing queue is full cannot keep up
-// and is dropped.
+// send queues a frame for the worker. A writer goroutine runs only while
+// frames wait, so an idle worker costs no goroutine of its own. A worker
+// whose queue is full cannot keep up and is dropped.
 func (s *session) send(frame []byte) {
+	s.outMu.Lock()
+	defer s.outMu.Unlock()
 	select {
-	case s.out <- frame:
 	case <-s.closed:
+		return
 	default:
+	}
+	if len(s.out) >= outFrames {
 		s.e.log.Warn("worker too slow to take its frames", "worker", s.id)
-		s.close("too slow")
+		go s.close("too slow")
+		return
+	}
+	s.out = append(s.out, frame)
+	if !s.writing {
+		s.writing = true
+		go s.flush()
 	}
 }
 
-func (s *session) writeLoop() {
+// flush writes queued frames until none is left, each within sendTimeout.
+func (s *session) flush() {
 	for {
-		select {
-		case <-s.closed:
+		s.outMu.Lock()
+		if len(s.out) == 0 {
+			s.writing = false
+			s.out = nil
+			s.outMu.Unlock()
 			return
-		case f := <-s.out:
-			ctx, cancel := context.WithTimeout(context.Background(), sendTimeout)
-			err := s.t.Send(ctx, f)
-			cancel()
-			if err != nil {
-				s.close("write failed")
-				return
-			}
+		}
+		f := s.out[0]
+		s.out[0] = nil
+		s.out = s.out[1:]
+		s.outMu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), sendTimeout)
+		err := s.t.Send(ctx, f)
+		cancel()
+		if err != nil {
+			s.close("write failed")
+			s.outMu.Lock()
+			s.writing, s.out = false, nil
+			s.outMu.Unlock()
+			return
 		}
 	}
 }
@@ -193,15 +224,6 @@ func (s *session) cancelTask(id uint64) {
 
 // readLoop routes the worker's frames through one switch.
 func (s *session) readLoop(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() {
-		select {
-		case <-s.closed:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	for {
 		frame, err := s.t.Recv(ctx)
 		if err != nil {

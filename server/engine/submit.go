@@ -129,7 +129,7 @@ func (e *Engine) Submit(ctx context.Context, spec Spec, in *Input) (st Status, e
 	e.jobs[rec.ID] = j
 	e.mu.Unlock()
 	e.log.Info("job submitted", "job", rec.ID, "module", sha[:12], "map_tasks", rec.MapTasks,
-		"bytes", rec.BytesIn, "reducers", spec.Reducers, "stream", spec.Stream)
+		"bytes", rec.BytesIn, "reducers", spec.Reducers, "input_queue", spec.InputQueue, "stream", spec.Stream)
 	e.kick()
 	return e.status(ctx, j), nil
 }

@@ -74,7 +74,6 @@ func (a *API) submitJob(c echo.Context) error {
 		}
 		return err
 	}
-	a.log.Info("job submitted", "job", st.ID, "module", st.ModuleSHA, "bytes_in", st.BytesIn, "input_queue", st.Spec.InputQueue)
 	return c.JSON(http.StatusCreated, jobView(st))
 }
 
