@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"strconv"
 	"testing"
 
 	"github.com/tabreduce/tabreduce/wasm/driver"
@@ -12,7 +11,7 @@ import (
 
 // BenchmarkKmeansVsNative: one iteration over 400,000 2-D points (≈ 15 MB of
 // CSV), the module under wazero (trusted) against a plain native loop that
-// parses, assigns and sums the same way.
+// parses (with the job's parsePoint), assigns and sums the same way.
 func BenchmarkKmeansVsNative(b *testing.B) {
 	var in []byte
 	for _, p := range genPoints(400_000) {
@@ -22,13 +21,12 @@ func BenchmarkKmeansVsNative(b *testing.B) {
 	params := []byte(`{"centroids": [[1, 1], [9, 9], [-4, 7]]}`)
 	wasmtest.VersusNative(b, pkg, in, params, driver.Options{}, false, func(in []byte) {
 		sums := make([][3]float64, len(cs))
+		var p []float64
 		for line := range bytes.Lines(in) {
-			x, y, _ := bytes.Cut(bytes.TrimSpace(line), []byte{','})
-			px, _ := strconv.ParseFloat(string(x), 64)
-			py, _ := strconv.ParseFloat(string(y), 64)
-			i := Nearest([]float64{px, py}, cs)
-			sums[i][0] += px
-			sums[i][1] += py
+			p, _ = parsePoint(p[:0], bytes.TrimSpace(line))
+			i := Nearest(p, cs)
+			sums[i][0] += p[0]
+			sums[i][1] += p[1]
 			sums[i][2]++
 		}
 		if sums[0][2]+sums[1][2]+sums[2][2] != 400_000 {

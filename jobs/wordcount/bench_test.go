@@ -1,7 +1,6 @@
 package main
 
 import (
-	"math/rand"
 	"sync"
 	"testing"
 
@@ -15,40 +14,10 @@ var (
 	zipfText []byte
 )
 
-// zipf64 returns 64 MB of text whose words follow a Zipf distribution (s =
-// 1.1) over a 100,000-word vocabulary, in lines of about 80 bytes, with
-// some capitals and punctuation. It is the same bytes on every run.
+// zipf64 returns the benchmarks' 64 MB Zipf corpus (wasmtest.ZipfText),
+// built once.
 func zipf64() []byte {
-	zipfOnce.Do(func() {
-		rng := rand.New(rand.NewSource(1))
-		vocab := make([][]byte, 100_000)
-		for i := range vocab {
-			w := make([]byte, 2+rng.Intn(9))
-			for j := range w {
-				w[j] = byte('a' + rng.Intn(26))
-			}
-			if i%10 == 0 {
-				w[0] -= 'a' - 'A'
-			}
-			vocab[i] = w
-		}
-		z := rand.NewZipf(rng, 1.1, 1, uint64(len(vocab)-1))
-		out := make([]byte, 0, 64<<20+100)
-		line := 0
-		for len(out) < 64<<20 {
-			out = append(out, vocab[z.Uint64()]...)
-			line++
-			switch {
-			case line%13 == 0:
-				out = append(out, ".\n"...)
-			case line%7 == 0:
-				out = append(out, ", "...)
-			default:
-				out = append(out, ' ')
-			}
-		}
-		zipfText = out
-	})
+	zipfOnce.Do(func() { zipfText = wasmtest.ZipfText(64 << 20) })
 	return zipfText
 }
 
@@ -56,7 +25,7 @@ func zipf64() []byte {
 // tokenizer and a map[string]int.
 func nativeWordcount(text []byte) map[string]int {
 	counts := map[string]int{}
-	scanWords(text, nil, func(w []byte) { counts[string(w)]++ })
+	scanWords(text, nil, nil, func(w, _ []byte) { counts[string(w)]++ })
 	return counts
 }
 

@@ -65,3 +65,27 @@ func generate(n int) string {
 	}
 	return b.String()
 }
+
+// FuzzScanWords checks the tokenizer's ASCII fast path against the plain
+// definition (runs of Unicode letters and digits, lower-cased), on any bytes.
+func FuzzScanWords(f *testing.F) {
+	for _, s := range []string{"", "the Cat", "straße STRASSE", "a\xffb \xc3 x²y", "ÉCOLE école.", "Ab—cd", "İstanbul ǅ",
+		"The quick brown Fox, jumps over 12 lazy dogs. abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQ x",
+		"seventeen-letters abcdefghijklmno abcdefghijklmnop abcdefgH ÉCOLE abcdefghé abcdefghijklmnoé end."} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var want []string
+		for _, w := range strings.FieldsFunc(s, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
+			want = append(want, strings.ToLower(w))
+		}
+		var got []string
+		_, n := scanWords([]byte(s), nil, nil, func(w, _ []byte) { got = append(got, string(w)) })
+		if n != len(got) {
+			t.Fatalf("count %d, %d words", n, len(got))
+		}
+		if strings.Join(got, "|") != strings.Join(want, "|") || len(got) != len(want) {
+			t.Fatalf("scanWords(%q) = %q, want %q", s, got, want)
+		}
+	})
+}

@@ -17,15 +17,24 @@ type engine struct {
 	paramsSet bool
 	out       []byte // the last result frame or error message
 	agg       aggregator
-	emitErr   error // first error met by emit (e.g. Sum on a non-integer)
 	mark      int
+	// emitMap is the Emit of map tasks: the aggregator's, with a combiner.
+	// Kept, like emitOut, so that a task does not allocate a method value.
+	emitMap, emitOut Emit
+	iter             valueIter // the Values of every Reduce and Combine call
 }
 
 func newEngine(job Job) *engine {
 	e := &engine{job: job}
+	e.emitOut = e.emitDirect
+	e.emitMap = e.emitOut
 	if job.Combine != nil {
 		_, sum := job.Combine.(Sum)
 		e.agg.init(job.Combine, sum)
+		e.emitMap = e.agg.add
+		if sum {
+			e.emitMap = e.agg.sumEmit()
+		}
 	}
 	return e
 }
@@ -72,14 +81,10 @@ func (e *engine) recoverInto(st *abi.Status) {
 
 func (e *engine) begin() {
 	resetCounters()
-	e.emitErr = nil
 	e.out, e.mark = abi.BeginResult(e.out[:0])
 }
 
 func (e *engine) finish() abi.Status {
-	if e.emitErr != nil {
-		return e.fail(e.emitErr)
-	}
 	e.out = abi.FinishResult(e.out, e.mark, snapshotCounters())
 	return abi.StatusOK
 }
@@ -87,13 +92,6 @@ func (e *engine) finish() abi.Status {
 // emitDirect appends a pair to the output (no combiner).
 func (e *engine) emitDirect(key, value []byte) {
 	e.out = abi.AppendPair(e.out, key, value)
-}
-
-// emitAggregate feeds a pair to the combining table.
-func (e *engine) emitAggregate(key, value []byte) {
-	if err := e.agg.add(key, value); err != nil && e.emitErr == nil {
-		e.emitErr = err
-	}
 }
 
 // runMap runs Map on one chunk.
@@ -104,15 +102,13 @@ func (e *engine) runMap(offset uint64, data []byte) (st abi.Status) {
 	}
 	e.begin()
 	chunkOffset = offset
-	emit := e.emitDirect
 	if e.job.Combine != nil {
 		e.agg.reset()
-		emit = e.emitAggregate
 	}
-	if err := e.job.Map(data, emit); err != nil {
+	if err := e.job.Map(data, e.emitMap); err != nil {
 		return e.fail(fmt.Errorf("map at offset %d: %w", offset, err))
 	}
-	if e.job.Combine != nil && e.emitErr == nil {
+	if e.job.Combine != nil {
 		var err error
 		if e.out, err = e.agg.flush(e.out); err != nil {
 			return e.fail(fmt.Errorf("combine: %w", err))
@@ -128,6 +124,10 @@ func (e *engine) runGroups(stream []byte, what string, fn func([]byte, Values, E
 		return e.fail(err)
 	}
 	if fn == nil {
+		if what == "combine" {
+			e.out = append(e.out[:0], "the job has no combiner"...)
+			return abi.StatusNoCombiner
+		}
 		return e.fail(fmt.Errorf("%s: the job has none", what))
 	}
 	e.begin()
@@ -137,7 +137,7 @@ func (e *engine) runGroups(stream []byte, what string, fn func([]byte, Values, E
 		if !ok {
 			break
 		}
-		if err := fn(key, newValues(vals, n), e.emitDirect); err != nil {
+		if err := fn(key, e.iter.reset(vals, n), e.emitOut); err != nil {
 			return e.fail(fmt.Errorf("%s key %q: %w", what, key, err))
 		}
 	}

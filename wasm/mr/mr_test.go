@@ -152,3 +152,55 @@ func TestCountersPerTask(t *testing.T) {
 		t.Fatalf("chunks = %d, want 10", got)
 	}
 }
+
+// TestAggregatorKeys checks the Sum table against a map over keys that
+// stress its packed-word equality: every length from 0 to 40, keys that
+// differ only past byte 16 or only in length (trailing zero bytes), and keys
+// sliced from a larger buffer (so that lookup loads past their end) as well
+// as keys with no spare capacity (its byte loop).
+func TestAggregatorKeys(t *testing.T) {
+	var a aggregator
+	a.init(Sum{}, true)
+	add := a.sumEmit()
+	want := map[string]int64{}
+	buf := make([]byte, 4096)
+	for i := range buf {
+		buf[i] = byte(i*7 + i/251)
+	}
+	for round := range 3 {
+		for i := range 2000 {
+			n := i % 41
+			off := (i * 13) % (len(buf) - 64)
+			key := buf[off : off+n]
+			if round == 1 {
+				key = bytes.Clone(key) // cap == len
+			}
+			if round == 2 && n > 0 {
+				key = append(make([]byte, 0, n), make([]byte, n-1)...) // zeros: differ only in length
+				key = append(key, byte(i%3))
+			}
+			v := int64(i%5 - 1)
+			add(key, appendInt(nil, v))
+			want[string(key)] += v
+		}
+	}
+	if a.err != nil {
+		t.Fatal(a.err)
+	}
+	out, err := a.flush(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pairs, err := abi.DecodePairs(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pairs) != len(want) {
+		t.Fatalf("%d keys, want %d", len(pairs), len(want))
+	}
+	for _, p := range pairs {
+		if got, _ := parseInt(p.Value); got != want[string(p.Key)] {
+			t.Fatalf("key %q = %s, want %d", p.Key, p.Value, want[string(p.Key)])
+		}
+	}
+}

@@ -19,8 +19,12 @@ type valueIter struct {
 	n   int
 }
 
-func newValues(framed []byte, n int) Values {
-	return Values{it: &valueIter{vr: abi.NewValueReader(framed), n: n}}
+// reset points the iterator at a new value frame and returns it as Values.
+// The engine and the aggregator each own one iterator and reuse it for every
+// group, so that a Reduce or Combine call allocates nothing.
+func (it *valueIter) reset(framed []byte, n int) Values {
+	*it = valueIter{vr: abi.NewValueReader(framed), n: n}
+	return Values{it: it}
 }
 
 // Next advances to the next value and reports whether there is one.
