@@ -71,8 +71,9 @@ type Store interface {
 	// Commit applies groups of changes in one transaction. A group any of
 	// whose Acks names a lease that is not live is skipped whole, so a result
 	// that arrives twice (late, duplicated, from a backup copy) is applied
-	// once; applied reports which groups took effect.
-	Commit(ctx context.Context, p CommitParams) (applied []bool, err error)
+	// once. The results say, per group, whether it took effect and which
+	// messages it pushed.
+	Commit(ctx context.Context, p CommitParams) ([]CommitResult, error)
 
 	// KVGet returns a key's value or ErrKeyNotFound.
 	KVGet(ctx context.Context, key string) (KVValue, error)
@@ -157,13 +158,26 @@ type CommitParams struct {
 	Now    time.Time
 }
 
-// CommitGroup is one all-or-nothing unit of a Commit: ack leases, push
-// messages, set and delete keys.
+// CommitGroup is one all-or-nothing unit of a Commit: ack leases, delete
+// messages, push messages, set and delete keys, in that order.
 type CommitGroup struct {
-	Acks     []LeaseRef // the group applies only if every one is live
+	Acks     []LeaseRef   // the group applies only if every one is live
+	Deletes  []MessageRef // messages to delete, ready or leased; missing ones are skipped
 	Pushes   []QueuePush
 	KVSet    []KVEntry
 	KVDelete []string
+}
+
+// CommitResult is what one group of a Commit did.
+type CommitResult struct {
+	Applied bool
+	Pushed  []Message // the messages its Pushes created, in order
+}
+
+// MessageRef names one message.
+type MessageRef struct {
+	Queue string
+	ID    uint64
 }
 
 // LeaseRef names one lease.

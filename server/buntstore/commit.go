@@ -12,11 +12,11 @@ import (
 
 // Commit applies groups of changes in one transaction; a group whose lease
 // is not live is skipped whole.
-func (s *Store) Commit(ctx context.Context, p broker.CommitParams) ([]bool, error) {
+func (s *Store) Commit(ctx context.Context, p broker.CommitParams) ([]broker.CommitResult, error) {
 	now := nanos(p.Now)
-	applied := make([]bool, len(p.Groups))
+	results := make([]broker.CommitResult, len(p.Groups))
 	err := s.update(ctx, func(tx *buntdb.Tx) error {
-		clear(applied)
+		clear(results)
 		mc := newMetaCache(tx, now)
 		for i, g := range p.Groups {
 			live, err := allLive(tx, g.Acks)
@@ -41,10 +41,17 @@ func (s *Store) Commit(ctx context.Context, p broker.CommitParams) ([]bool, erro
 				m.InFlight--
 				m.Acked++
 			}
-			for _, push := range g.Pushes {
-				if _, err := pushTx(tx, mc, push.Queue, push.Messages, now); err != nil {
+			for _, d := range g.Deletes {
+				if err := deleteTx(tx, mc, d.Queue, d.ID); err != nil && !errors.Is(err, broker.ErrMessageNotFound) {
 					return err
 				}
+			}
+			for _, push := range g.Pushes {
+				msgs, err := pushTx(tx, mc, push.Queue, push.Messages, now)
+				if err != nil {
+					return err
+				}
+				results[i].Pushed = append(results[i].Pushed, msgs...)
 			}
 			if err := kvSetTx(tx, g.KVSet); err != nil {
 				return err
@@ -54,14 +61,14 @@ func (s *Store) Commit(ctx context.Context, p broker.CommitParams) ([]bool, erro
 					return err
 				}
 			}
-			applied[i] = true
+			results[i].Applied = true
 		}
 		return mc.flush()
 	})
 	if err != nil {
 		return nil, fmt.Errorf("commit: %w", err)
 	}
-	return applied, nil
+	return results, nil
 }
 
 // allLive reports whether every lease is live.

@@ -320,45 +320,57 @@ func (s *Store) setMeta(ctx context.Context, queue string, change func(*meta)) e
 // MessageDelete deletes one message, ready or leased.
 func (s *Store) MessageDelete(ctx context.Context, queue string, id uint64) error {
 	return s.update(ctx, func(tx *buntdb.Tx) error {
-		m, ok, err := getMeta(tx, queue)
-		if err != nil {
+		mc := newMetaCache(tx, 0)
+		if err := deleteTx(tx, mc, queue, id); err != nil {
 			return err
 		}
-		if !ok {
-			return broker.ErrMessageNotFound
+		return mc.flush()
+	})
+}
+
+// deleteTx deletes one message, ready or leased, inside a transaction.
+func deleteTx(tx *buntdb.Tx, mc *metaCache, queue string, id uint64) error {
+	if _, ok, err := getMeta(tx, queue); err != nil || !ok {
+		if err == nil {
+			err = broker.ErrMessageNotFound
 		}
-		if v, err := tx.Get(readyKey(queue, id)); err == nil {
-			r, err := decodeRecord(v)
-			if err != nil {
-				return err
-			}
-			if err := deleteReady(tx, queue, id, &r); err != nil {
-				return err
-			}
-			m.Length--
-			return putMeta(tx, queue, m)
-		}
-		v, err := tx.Get(flightKey(queue, id))
-		if errors.Is(err, buntdb.ErrNotFound) {
-			return broker.ErrMessageNotFound
-		}
-		if err != nil {
-			return err
-		}
+		return err
+	}
+	m, err := mc.get(queue)
+	if err != nil {
+		return err
+	}
+	if v, err := tx.Get(readyKey(queue, id)); err == nil {
 		r, err := decodeRecord(v)
 		if err != nil {
 			return err
 		}
-		if err := deleteFlight(tx, queue, id, &r); err != nil {
+		if err := deleteReady(tx, queue, id, &r); err != nil {
 			return err
 		}
-		if r.released {
-			m.Length-- // delayed after a nack: counted as waiting
-		} else {
-			m.InFlight--
-		}
-		return putMeta(tx, queue, m)
-	})
+		m.Length--
+		return nil
+	}
+	v, err := tx.Get(flightKey(queue, id))
+	if errors.Is(err, buntdb.ErrNotFound) {
+		return broker.ErrMessageNotFound
+	}
+	if err != nil {
+		return err
+	}
+	r, err := decodeRecord(v)
+	if err != nil {
+		return err
+	}
+	if err := deleteFlight(tx, queue, id, &r); err != nil {
+		return err
+	}
+	if r.released {
+		m.Length-- // delayed after a nack: counted as waiting
+	} else {
+		m.InFlight--
+	}
+	return nil
 }
 
 // QueueScan returns ready messages after afterID without changing them.

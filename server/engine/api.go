@@ -54,6 +54,12 @@ type WorkerInfo struct {
 	BytesIn     int64     `json:"bytes_in"`
 	Connected   time.Time `json:"connected"`
 	LastSeen    time.Time `json:"last_seen"`
+	// Trusted workers' results are not verified.
+	Trusted  bool     `json:"trusted"`
+	Standing Standing `json:"standing"`
+	// Flagged workers were caught returning wrong results: disconnected,
+	// refused, and listed here for the operator to see.
+	Flagged bool `json:"flagged"`
 }
 
 // Input is a job's input being received: files stream to disk under the

@@ -19,9 +19,10 @@ import (
 type reqKind int
 
 const (
-	reqResult  reqKind = iota // a worker's result for copies[0]
-	reqFailure                // copies[0] failed with message
-	reqRelease                // copies' worker left: give their tasks back
+	reqResult      reqKind = iota // a worker's result for copies[0]
+	reqFailure                    // copies[0] failed with message
+	reqRelease                    // copies' worker left: give their tasks back
+	reqServerCheck                // the server's own run of copies[0].task (error in message)
 )
 
 type commitReq struct {
@@ -30,6 +31,9 @@ type commitReq struct {
 	result  *wp.Result
 	message string
 	worker  string
+	// unverified marks a result committed without a check: its worker's
+	// committedRefs keep what it takes to undo it.
+	unverified bool
 }
 
 // maxCommitBatch bounds the results committed in one transaction.
@@ -74,29 +78,53 @@ func (e *Engine) commitBatch(ctx context.Context, batch []commitReq) error {
 	touched := map[*job]bool{}
 	var results []commitReq
 	var groups []broker.CommitGroup
+	var cheaters []*session
 	for _, r := range batch {
-		if r.kind != reqResult {
+		var out *commitReq
+		var caught []*session
+		var release bool
+		switch {
+		case r.kind == reqServerCheck:
+			out, caught, release = e.serverChecked(r)
+		case r.kind != reqResult:
+			continue
+		case r.copies[0].probe != nil:
+			e.checkProbe(ctx, r.copies[0], r, touched)
+			continue
+		default:
+			out, caught, release = e.verifyResult(r.copies[0], r)
+		}
+		cheaters = append(cheaters, caught...)
+		if release {
+			e.releaseTask(ctx, r.copies[0].task, touched)
+		}
+		if out == nil {
 			continue
 		}
-		t := r.copies[0].task
-		g, err := e.resultGroup(t, r)
+		g, err := e.resultGroup(out.copies[0].task, *out)
 		if err != nil {
-			e.failTask(ctx, r.copies[0], "bad result: "+err.Error(), touched)
+			e.failTask(ctx, out.copies[0], "bad result: "+err.Error(), touched)
 			continue
 		}
-		results = append(results, r)
+		results = append(results, *out)
 		groups = append(groups, g)
 	}
 	if len(groups) > 0 {
-		applied, err := e.store.Commit(ctx, broker.CommitParams{Now: time.Now(), Groups: groups})
+		res, err := e.store.Commit(ctx, broker.CommitParams{Now: time.Now(), Groups: groups})
 		if err != nil {
 			return err
 		}
 		for i, r := range results {
-			if applied[i] {
+			if res[i].Applied {
 				e.taskDone(r, &groups[i], touched)
+				if r.unverified {
+					e.rememberUnverified(r, &groups[i], res[i].Pushed)
+				}
 			}
 		}
+	}
+	for _, s := range cheaters {
+		e.flag(ctx, s, "its result disagreed with other workers'", touched)
 	}
 	for _, r := range batch {
 		switch r.kind {
@@ -253,6 +281,15 @@ func (e *Engine) failTask(ctx context.Context, c *taskCopy, msg string, touched 
 		e.mu.Unlock()
 		return // done meanwhile, or a backup copy may still succeed
 	}
+	if len(t.held) > 0 && t.replicaFails < j.rec.Spec.MaxAttempts {
+		// A replica failed: a result is held, so ask another worker.
+		t.replicaFails++
+		t.wantCopies = 1
+		e.mu.Unlock()
+		e.kick()
+		return
+	}
+	t.held = nil
 	delete(j.running, t.lease.ID)
 	j.failed[t.phase]++
 	e.mu.Unlock()
@@ -287,6 +324,10 @@ func (e *Engine) releaseCopies(ctx context.Context, copies []*taskCopy, touched 
 		t := c.task
 		delete(t.copies, c.id)
 		delete(e.copies, c.id)
+		if t.job.running[t.lease.ID] == t && len(t.copies) == 0 && len(t.held) > 0 {
+			t.wantCopies = 1 // a result is held: the replica runs elsewhere
+			continue
+		}
 		if t.job.running[t.lease.ID] == t && len(t.copies) == 0 {
 			delete(t.job.running, t.lease.ID)
 			q := t.job.queue(t.phase)
@@ -300,4 +341,39 @@ func (e *Engine) releaseCopies(ctx context.Context, copies []*taskCopy, touched 
 			e.log.Error("return tasks of a departed worker", "queue", q, "err", err)
 		}
 	}
+}
+
+// releaseTask returns a task with nothing running or held to its queue.
+func (e *Engine) releaseTask(ctx context.Context, t *task, touched map[*job]bool) {
+	e.mu.Lock()
+	if t.job.running[t.lease.ID] != t || len(t.copies) > 0 || len(t.held) > 0 {
+		e.mu.Unlock()
+		return
+	}
+	delete(t.job.running, t.lease.ID)
+	e.mu.Unlock()
+	if _, err := e.store.LeaseRelease(ctx, t.job.queue(t.phase), []string{t.lease.ID}); err != nil {
+		e.log.Error("return task", "task", t.name(), "err", err)
+	}
+	touched[t.job] = true
+}
+
+// rememberUnverified keeps what it takes to undo a result committed without
+// a check, on the session that sent it.
+func (e *Engine) rememberUnverified(r commitReq, g *broker.CommitGroup, pushed []broker.Message) {
+	c := r.copies[0]
+	if c.session == nil {
+		return
+	}
+	t := c.task
+	ref := committedRef{job: t.job, phase: t.phase, queue: t.job.queue(t.phase), value: t.lease.Message.Value, msgID: t.lease.Message.ID}
+	for _, m := range pushed {
+		ref.pushed = append(ref.pushed, broker.MessageRef{Queue: m.Queue, ID: m.ID})
+	}
+	if len(g.KVSet) > 0 {
+		_ = json.Unmarshal(g.KVSet[0].Value.Data, &ref.record)
+	}
+	e.mu.Lock()
+	c.session.unverified = append(c.session.unverified, ref)
+	e.mu.Unlock()
 }

@@ -58,14 +58,15 @@ func (e *Engine) dispatch(ctx context.Context) bool {
 			active = append(active, j)
 		}
 	}
+	sort.Slice(free, func(a, b int) bool { return free[a].credit > free[b].credit })
 	e.mu.Unlock()
 	if credit == 0 || len(active) == 0 {
 		return false
 	}
 	sort.Slice(active, func(a, b int) bool { return active[a].rec.Submitted.Before(active[b].rec.Submitted) })
-	sort.Slice(free, func(a, b int) bool { return free[a].credit > free[b].credit })
 	out := map[*session][]wp.Task{}
-	sent := 0
+	sent := e.dispatchChecks(free, active, out)
+	credit -= sent
 	for _, j := range active {
 		if credit == 0 {
 			break
@@ -96,9 +97,15 @@ func (e *Engine) dispatch(ctx context.Context) bool {
 func (e *Engine) pickSession(free []*session, not *session) *session {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	return pickLocked(free, func(s *session) bool { return s == not })
+}
+
+// pickLocked returns the free session with the most credit that skip does
+// not exclude, and takes one credit from it. e.mu held.
+func pickLocked(free []*session, skip func(*session) bool) *session {
 	var best *session
 	for _, s := range free {
-		if s != not && s.credit > 0 && (best == nil || s.credit > best.credit) {
+		if s.credit > 0 && !s.standing.Flagged && !skip(s) && (best == nil || s.credit > best.credit) {
 			best = s
 		}
 	}
@@ -200,18 +207,32 @@ func (e *Engine) markStarted(ctx context.Context, j *job) {
 // assign registers a new copy of t on s and returns the task to send.
 func (e *Engine) assign(s *session, t *task) wp.Task {
 	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.assignLocked(s, t)
+}
+
+// assignLocked is assign with e.mu held.
+func (e *Engine) assignLocked(s *session, t *task) wp.Task {
 	e.copySeq++
 	c := &taskCopy{id: e.copySeq, task: t, session: s, sent: time.Now()}
 	t.copies[c.id] = c
 	e.copies[c.id] = c
 	s.copies[c.id] = c
+	if t.ran == nil {
+		t.ran = map[*session]bool{}
+	}
+	t.ran[s] = true
 	if t.started.IsZero() {
 		t.started = c.sent
 	}
-	e.mu.Unlock()
+	return taskMessage(t, c.id)
+}
+
+// taskMessage is the TASKS entry of a copy of t.
+func taskMessage(t *task, id uint64) wp.Task {
 	j := t.job
 	wt := wp.Task{
-		ID: c.id, Job: j.rec.ID, Phase: wp.PhaseMap, Module: j.rec.Module, Params: j.rec.Spec.Params,
+		ID: id, Job: j.rec.ID, Phase: wp.PhaseMap, Module: j.rec.Module, Params: j.rec.Spec.Params,
 		Reducers: uint16(j.rec.Spec.Reducers), Flags: wp.FlagCombine,
 		Attempt: uint32(t.lease.Message.Attempts + 1), Timeout: j.timeout, Offset: t.offset, Input: t.input,
 	}
@@ -250,7 +271,7 @@ func (e *Engine) speculate(free []*session, out map[*session][]wp.Task) int {
 		}
 		limit := max(2*j.avgTask[j.phase()], minBackupAge)
 		for _, t := range j.running {
-			if len(t.copies) == 1 && now.Sub(t.started) > limit {
+			if len(t.copies) == 1 && len(t.held) == 0 && now.Sub(t.started) > limit {
 				slow = append(slow, t)
 			}
 		}
@@ -259,13 +280,9 @@ func (e *Engine) speculate(free []*session, out map[*session][]wp.Task) int {
 	sort.Slice(slow, func(a, b int) bool { return slow[a].started.Before(slow[b].started) })
 	n := 0
 	for _, t := range slow {
-		var holder *session
 		e.mu.Lock()
-		for _, c := range t.copies {
-			holder = c.session
-		}
+		s := pickLocked(free, func(s *session) bool { return t.ran[s] })
 		e.mu.Unlock()
-		s := e.pickSession(free, holder)
 		if s == nil {
 			break
 		}
@@ -274,4 +291,78 @@ func (e *Engine) speculate(free []*session, out map[*session][]wp.Task) int {
 		n++
 	}
 	return n
+}
+
+// dispatchChecks hands out verification work before new tasks: replicas of
+// held results, each to a worker that has not run the task (preferring
+// another address), and a known-answer probe to each new untrusted worker.
+// A task whose replica no connected worker could run is checked by the
+// server itself. It returns the copies it sent.
+func (e *Engine) dispatchChecks(free []*session, active []*job, out map[*session][]wp.Task) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	sent := 0
+	for _, j := range active {
+		for _, t := range j.running {
+			for t.wantCopies > 0 {
+				s := pickLocked(free, func(s *session) bool { return t.ran[s] || t.ranFrom(s.peer.RemoteAddr) })
+				if s == nil {
+					s = pickLocked(free, func(s *session) bool { return t.ran[s] })
+				}
+				if s == nil {
+					if !e.anyCanReplicate(t) {
+						t.wantCopies = 0
+						e.startServerCheck(t)
+					}
+					break
+				}
+				t.wantCopies--
+				j.counts.Replicas++
+				out[s] = append(out[s], e.assignLocked(s, t))
+				sent++
+			}
+		}
+	}
+	for _, s := range free {
+		if s.probed || s.peer.Trusted || s.credit == 0 || s.standing.Flagged {
+			continue
+		}
+		for _, j := range active {
+			if len(j.known) == 0 || j.verify == VerifyNone {
+				continue
+			}
+			k := j.known[len(j.known)-1]
+			probe := &task{job: j, phase: k.task.phase, lease: k.task.lease, input: k.task.input, offset: k.task.offset, copies: map[uint64]*taskCopy{}}
+			s.credit--
+			s.probed = true
+			j.counts.Probes++
+			wt := e.assignLocked(s, probe)
+			e.copies[wt.ID].probe = &k
+			out[s] = append(out[s], wt)
+			sent++
+			break
+		}
+	}
+	return sent
+}
+
+// anyCanReplicate reports whether a connected worker that has not run t
+// could run a replica later. e.mu held.
+func (e *Engine) anyCanReplicate(t *task) bool {
+	for _, s := range e.sessions {
+		if !t.ran[s] && !s.standing.Flagged {
+			return true
+		}
+	}
+	return false
+}
+
+// ranFrom reports whether a worker at addr ran a copy of t.
+func (t *task) ranFrom(addr string) bool {
+	for s := range t.ran {
+		if s.peer.RemoteAddr == addr {
+			return true
+		}
+	}
+	return false
 }

@@ -61,6 +61,8 @@ type Engine struct {
 	copies   map[uint64]*taskCopy
 	copySeq  uint64
 	closed   bool
+	banned   map[string]bool // workers caught returning wrong results (session.banKey)
+	flagged  []WorkerInfo
 
 	tasksDone atomic.Int64 // committed tasks since start
 	bytesDone atomic.Int64 // their input bytes
@@ -78,7 +80,7 @@ func New(ctx context.Context, cfg Config, store broker.Store, r *runner.Runner) 
 	cfg.setDefaults()
 	e := &Engine{
 		cfg: cfg, store: store, runner: r, log: cfg.Logger,
-		jobs: map[string]*job{}, sessions: map[string]*session{}, copies: map[uint64]*taskCopy{},
+		jobs: map[string]*job{}, sessions: map[string]*session{}, copies: map[uint64]*taskCopy{}, banned: map[string]bool{},
 		kickC: make(chan struct{}, 1), commitC: make(chan commitReq, 1024),
 	}
 	var err error
@@ -172,7 +174,7 @@ func (e *Engine) status(ctx context.Context, j *job) Status {
 		BytesIn: j.rec.BytesIn, BytesOut: j.bytesOut, Records: j.records,
 		Counters: map[string]int64{}, Error: j.rec.Error,
 		Submitted: j.rec.Submitted, Started: j.rec.Started, MapDone: j.rec.MapDone, Finished: j.rec.Finished,
-		OutputQueue: outQueue(j.rec.ID), Phases: map[Phase]PhaseCounts{},
+		OutputQueue: outQueue(j.rec.ID), Phases: map[Phase]PhaseCounts{}, Verification: j.counts,
 	}
 	for k, v := range j.counters {
 		st.Counters[k] = v

@@ -62,6 +62,10 @@ type Spec struct {
 	// Stream makes a streaming job: every message on InputQueue is mapped and
 	// the map output pushed to the output queue, until cancelled.
 	Stream bool `json:"stream,omitempty"`
+	// Verify is how results of untrusted workers are checked: none,
+	// replicate, adaptive (the default) or spotcheck. Trusted workers (the
+	// operator's token, or in-process) are never checked.
+	Verify Verify `json:"verify,omitempty"`
 }
 
 // Defaults for Spec.
@@ -99,6 +103,8 @@ type Status struct {
 	MapDone     *time.Time `json:"map_done,omitempty"`
 	Finished    *time.Time `json:"finished,omitempty"`
 	OutputQueue string     `json:"output_queue"`
+	// Verification counts the extra work spent checking results.
+	Verification VerifyCounts `json:"verification"`
 }
 
 // Pair is one output record.

@@ -24,6 +24,11 @@ type job struct {
 
 	filesMu sync.Mutex
 	open    []*os.File // input files, opened on first read
+
+	// Verification (Engine.mu).
+	verify Verify
+	counts VerifyCounts
+	known  []knownAnswer
 }
 
 func newJob(rec jobRecord, dir string) *job {
@@ -31,8 +36,12 @@ func newJob(rec jobRecord, dir string) *job {
 	if rec.Spec.TaskTimeout > 0 {
 		timeout = time.Duration(rec.Spec.TaskTimeout * float64(time.Second))
 	}
+	verify, err := ParseVerify(string(rec.Spec.Verify))
+	if err != nil {
+		verify = VerifyAdaptive
+	}
 	return &job{
-		rec: rec, dir: dir, timeout: timeout,
+		rec: rec, dir: dir, timeout: timeout, verify: verify,
 		running: map[string]*task{}, done: map[Phase]int{}, failed: map[Phase]int{},
 		counters: map[string]int64{}, avgTask: map[Phase]time.Duration{},
 	}
@@ -107,6 +116,14 @@ type task struct {
 	offset  uint64 // a map chunk's offset in the whole input
 	started time.Time
 	copies  map[uint64]*taskCopy
+
+	// Verification state (Engine.mu): results held until workers agree,
+	// the sessions that ran a copy, and replicas still to hand out.
+	held         []heldResult
+	ran          map[*session]bool
+	wantCopies   int
+	replicaFails int
+	serverCheck  bool
 }
 
 // name is how logs and errors name the task.
@@ -120,4 +137,5 @@ type taskCopy struct {
 	task    *task
 	session *session
 	sent    time.Time
+	probe   *knownAnswer // a known-answer probe: checked, never committed
 }

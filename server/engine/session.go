@@ -33,10 +33,13 @@ type session struct {
 	peer  Peer
 	hello wp.Hello
 	// Guarded by e.mu.
-	credit    int
-	copies    map[uint64]*taskCopy
-	cancelled map[uint64]struct{} // copies cancelled whose answer may still come
-	abuse     int
+	credit     int
+	copies     map[uint64]*taskCopy
+	cancelled  map[uint64]struct{} // copies cancelled whose answer may still come
+	abuse      int
+	standing   Standing
+	probed     bool           // a known-answer probe was sent
+	unverified []committedRef // results committed without a check
 
 	outMu     sync.Mutex
 	out       [][]byte     // frames waiting to be written
@@ -78,8 +81,12 @@ func (e *Engine) ServeWorker(ctx context.Context, t Transport, p Peer) error {
 	defer cancel()
 	s := e.newSession(t, p, hello, cancel)
 	if s == nil {
-		sendError(ctx, t, fmt.Errorf("%w: server shutting down", errStopped))
-		return errStopped
+		err := fmt.Errorf("%w: server shutting down", errStopped)
+		if !e.isClosed() {
+			err = errRefused
+		}
+		sendError(ctx, t, err)
+		return err
 	}
 	defer e.endSession(s)
 	welcome := wp.Encode(&wp.Welcome{
@@ -102,9 +109,15 @@ func sendError(ctx context.Context, t Transport, err error) {
 	t.Close(err.Error())
 }
 
+// errRefused answers a worker flagged for wrong results that comes back.
+var errRefused = errors.New("this worker returned results that failed verification and is refused")
+
 func errorCode(err error) string {
 	if errors.Is(err, errStopped) {
 		return wp.CodeUnavailable
+	}
+	if errors.Is(err, errRefused) {
+		return wp.CodeUnauthorized
 	}
 	return wp.CodeOf(err)
 }
@@ -121,7 +134,7 @@ func (e *Engine) newSession(t Transport, p Peer, h *wp.Hello, cancel context.Can
 	s.lastSeen.Store(time.Now().UnixNano())
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.closed {
+	if e.closed || e.banned[s.banKey()] {
 		return nil
 	}
 	e.sessions[s.id] = s
@@ -280,6 +293,7 @@ func (s *session) take(id uint64) (*taskCopy, error) {
 	}
 	delete(s.copies, id)
 	delete(e.copies, id)
+	delete(c.task.copies, id)
 	s.credit++
 	return c, nil
 }
@@ -340,24 +354,47 @@ func (s *session) failures(f *wp.Failures) error {
 	return nil
 }
 
-// Workers lists the connected workers.
+// Workers lists the connected workers, then those flagged for wrong results
+// (no longer connected).
 func (e *Engine) Workers() []WorkerInfo {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	out := make([]WorkerInfo, 0, len(e.sessions))
+	out := make([]WorkerInfo, 0, len(e.sessions)+len(e.flagged))
 	for _, s := range e.sessions {
-		wi := WorkerInfo{
-			ID: s.id, Kind: s.hello.Kind.String(), Name: s.hello.Name, UserAgent: s.hello.UserAgent,
-			RemoteAddr: s.peer.RemoteAddr, Slots: int(s.hello.Slots), Running: []string{},
-			TasksDone: s.done.Load(), TasksFailed: s.failed.Load(), BytesIn: s.bytesIn.Load(),
-			Connected: s.connected, LastSeen: time.Unix(0, s.lastSeen.Load()),
+		if !s.standing.Flagged {
+			out = append(out, s.infoLocked())
 		}
-		for _, c := range s.copies {
-			wi.Running = append(wi.Running, c.task.name())
-		}
-		out = append(out, wi)
 	}
-	return out
+	return append(out, e.flagged...)
+}
+
+// infoLocked describes the session. e.mu held.
+func (s *session) infoLocked() WorkerInfo {
+	wi := WorkerInfo{
+		ID: s.id, Kind: s.hello.Kind.String(), Name: s.hello.Name, UserAgent: s.hello.UserAgent,
+		RemoteAddr: s.peer.RemoteAddr, Slots: int(s.hello.Slots), Running: []string{},
+		TasksDone: s.done.Load(), TasksFailed: s.failed.Load(), BytesIn: s.bytesIn.Load(),
+		Connected: s.connected, LastSeen: time.Unix(0, s.lastSeen.Load()),
+		Trusted: s.peer.Trusted, Standing: s.standing, Flagged: s.standing.Flagged,
+	}
+	wi.Standing.Probation = !s.peer.Trusted && s.standing.Agreed < probation
+	for _, c := range s.copies {
+		wi.Running = append(wi.Running, c.task.name())
+	}
+	return wi
+}
+
+// banKey identifies a worker across reconnections, as well as anonymous
+// workers can be: its address, its self-chosen name and its user agent.
+// (Tabs of one browser on one address share it.)
+func (s *session) banKey() string {
+	return s.peer.RemoteAddr + "|" + s.hello.Name + "|" + s.hello.UserAgent
 }
 
 func encodeCancel(ids ...uint64) []byte { return wp.Encode(&wp.Cancel{TaskIDs: ids}) }
+
+func (e *Engine) isClosed() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.closed
+}

@@ -60,6 +60,11 @@ func (s *Spec) normalize() error {
 	if len(s.Params) == 0 {
 		s.Params = json.RawMessage("{}")
 	}
+	v, err := ParseVerify(string(s.Verify))
+	if err != nil {
+		return fmt.Errorf("%w: %v", broker.ErrInvalid, err)
+	}
+	s.Verify = v
 	return nil
 }
 
@@ -121,7 +126,7 @@ func (e *Engine) Submit(ctx context.Context, spec Spec, in *Input) (st Status, e
 	if err != nil {
 		return Status{}, err
 	}
-	if !applied[0] {
+	if !applied[0].Applied {
 		return Status{}, fmt.Errorf("input queue %s changed while it was drained: submit again", spec.InputQueue)
 	}
 	j := newJob(rec, in.dir)

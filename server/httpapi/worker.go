@@ -13,7 +13,8 @@ import (
 
 // workerSession is GET /ws/worker: a worker's session, binary frames of the
 // worker protocol (docs/PROTOCOL.md). Workers are anonymous and need no
-// token; one that presents the operator's token is trusted.
+// token; one that presents the operator's token is trusted: its results are
+// not verified.
 func (a *API) workerSession(c echo.Context) error {
 	if err := checkUpgrade(c); err != nil {
 		return err
@@ -26,7 +27,9 @@ func (a *API) workerSession(c echo.Context) error {
 	peer := engine.Peer{
 		RemoteAddr: c.RealIP(),
 		UserAgent:  c.Request().UserAgent(),
-		Trusted:    a.cfg.Token == "" || a.tokenOK(c.Request()),
+		// Only the operator's token makes a worker trusted; with no token
+		// set, no remote worker is (in-process ones always are).
+		Trusted: a.cfg.Token != "" && a.tokenOK(c.Request()),
 	}
 	err = a.engine.ServeWorker(c.Request().Context(), &wsTransport{conn: conn}, peer)
 	if err != nil {

@@ -25,7 +25,7 @@ func commitCases() []storeCase {
 				KVSet: []broker.KVEntry{{Key: "task/1", Value: broker.KVValue{Data: []byte(`{"ok":true}`)}}},
 			}}})
 			must(t, "Commit", err)
-			sameSlice(t, "applied", applied, []bool{true})
+			sameSlice(t, "applied", appliedOf(applied), []bool{true})
 			depth(t, s, "tasks", 0, 0)
 			equal(t, "tasks Acked", info(t, s, "tasks").Acked, 1)
 			sameSlice(t, "out.0", drain(t, s, "out.0", at(2)), []string{"a", "b"})
@@ -46,14 +46,14 @@ func commitCases() []storeCase {
 			}
 			applied, err := s.Commit(ctx, broker.CommitParams{Now: at(1), Groups: groups})
 			must(t, "Commit", err)
-			sameSlice(t, "applied", applied, []bool{false, true, true})
+			sameSlice(t, "applied", appliedOf(applied), []bool{false, true, true})
 			sameSlice(t, "out", drain(t, s, "out", at(2)), []string{"second", "free"})
 			_, err = s.KVGet(ctx, "dup")
 			isErr(t, "KVGet of a skipped group's key", err, broker.ErrKeyNotFound)
 			// Committing the same result again changes nothing.
 			applied, err = s.Commit(ctx, broker.CommitParams{Now: at(3), Groups: groups[1:2]})
 			must(t, "second Commit", err)
-			sameSlice(t, "applied again", applied, []bool{false})
+			sameSlice(t, "applied again", appliedOf(applied), []bool{false})
 			wantEmpty(t, s, "out", at(4))
 		}},
 		{"CommitNeedsEveryLeaseOfAGroup", func(t *testing.T, s broker.Store) {
@@ -66,9 +66,22 @@ func commitCases() []storeCase {
 			}
 			applied, err := s.Commit(ctx, broker.CommitParams{Now: at(1), Groups: []broker.CommitGroup{g}})
 			must(t, "Commit", err)
-			sameSlice(t, "applied", applied, []bool{false})
+			sameSlice(t, "applied", appliedOf(applied), []bool{false})
 			depth(t, s, "in", 0, 1) // the live lease was not acked
 			wantEmpty(t, s, "out", at(2))
+		}},
+		{"CommitDeletesMessagesAndReportsPushes", func(t *testing.T, s broker.Store) {
+			msgs := push(t, s, "out", at(0), "a", "b", "c")
+			l := leaseOne(t, s, "out", at(0)) // "a", leased
+			res, err := s.Commit(ctx, broker.CommitParams{Now: at(1), Groups: []broker.CommitGroup{{
+				Deletes: []broker.MessageRef{{Queue: "out", ID: l.Message.ID}, {Queue: "out", ID: msgs[1].ID}, {Queue: "out", ID: 99}, {Queue: "never", ID: 1}},
+				Pushes:  []broker.QueuePush{{Queue: "out", Messages: []broker.NewMessage{{Value: []byte("d")}}}, {Queue: "other", Messages: []broker.NewMessage{{Value: []byte("e")}}}},
+			}}})
+			must(t, "Commit", err)
+			sameSlice(t, "pushed ids", ids(res[0].Pushed), []uint64{4, 1})
+			sameSlice(t, "pushed queues", pluck(res[0].Pushed, func(m broker.Message) string { return m.Queue }), []string{"out", "other"})
+			depth(t, s, "out", 2, 0)
+			sameSlice(t, "left", drain(t, s, "out", at(2)), []string{"c", "d"})
 		}},
 		{"CommitDeletesKeys", func(t *testing.T, s broker.Store) {
 			must(t, "KVSet", s.KVSet(ctx, []broker.KVEntry{{Key: "a", Value: broker.KVValue{Data: []byte("1")}}}))
@@ -145,4 +158,8 @@ func commitCases() []storeCase {
 			sameSlice(t, "left", pluck(got, func(e broker.KVEntry) string { return e.Key }), []string{"jobs"})
 		}},
 	}
+}
+
+func appliedOf(rs []broker.CommitResult) []bool {
+	return pluck(rs, func(r broker.CommitResult) bool { return r.Applied })
 }

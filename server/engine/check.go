@@ -1,0 +1,281 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/tabreduce/tabreduce/server/broker"
+	wp "github.com/tabreduce/tabreduce/server/workerproto"
+	"github.com/tabreduce/tabreduce/wasm/worker"
+)
+
+// How results are checked. A result from an untrusted worker that must be
+// verified (verify.go: needsCheck) is held on its task until another worker
+// on another connection returns the same canonical output (replicate,
+// adaptive) or the server computes it (spotcheck, or when no other worker
+// could run a replica); only then is it committed. A result that is not
+// checked is committed at once and remembered, so that if its worker is
+// caught later the result is undone and its task run again. A caught worker
+// is disconnected and refused.
+
+// committedRef is a result committed without a check: what it takes to undo
+// it.
+type committedRef struct {
+	job    *job
+	phase  Phase
+	queue  string // the task's queue
+	value  []byte // the task message, to push it again
+	msgID  uint64 // the task message's id (its task record key)
+	pushed []broker.MessageRef
+	record taskRecord
+}
+
+// executeTask runs a task on the server's own runner: the very code path a
+// native worker runs.
+var executeTask = worker.Execute
+
+// verifyResult decides what to do with a worker's result: it returns the
+// result to commit now (r itself, or the held result a majority agreed
+// on), or nil while the task waits for agreement. cheaters are the workers
+// whose results lost. release reports a task left with nothing running or
+// held, which must go back to its queue. e.mu must not be held.
+func (e *Engine) verifyResult(c *taskCopy, r commitReq) (commit *commitReq, cheaters []*session, release bool) {
+	t, s := c.task, c.session
+	j := t.job
+	h := resultHash(r.result)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if j.running[t.lease.ID] != t {
+		return nil, nil, false // done or given up meanwhile
+	}
+	if s.standing.Flagged {
+		// Its worker was caught meanwhile: the result does not count.
+		if len(t.copies) == 0 && len(t.held) > 0 {
+			t.wantCopies = 1
+		}
+		return nil, nil, len(t.copies) == 0 && len(t.held) == 0
+	}
+	if len(t.held) == 0 {
+		if !needsCheck(j.verify, s) {
+			r.unverified = !s.peer.Trusted && j.verify != VerifyNone && !j.rec.Spec.Stream
+			return &r, nil, false
+		}
+		t.held = []heldResult{{req: r, hash: h, s: s}}
+		if j.verify == VerifySpotcheck {
+			e.startServerCheck(t)
+		} else {
+			t.wantCopies = 1
+		}
+		return nil, nil, false
+	}
+	t.held = append(t.held, heldResult{req: r, hash: h, s: s})
+	return e.settleHeld(t)
+}
+
+// settleHeld commits the majority of a task's held results, if there is
+// one, and otherwise asks for one more replica. e.mu held.
+func (e *Engine) settleHeld(t *task) (commit *commitReq, cheaters []*session, release bool) {
+	j := t.job
+	win, ok := majority(t.held)
+	if !ok {
+		j.counts.Mismatches++
+		if len(t.held) >= maxHeld {
+			t.held = nil
+			return nil, nil, len(t.copies) == 0
+		}
+		t.wantCopies = 1 // another worker breaks the tie
+		return nil, nil, false
+	}
+	var winner *heldResult
+	for i := range t.held {
+		hr := &t.held[i]
+		switch {
+		case hr.hash != win:
+			j.counts.Mismatches++
+			if hr.s != nil {
+				cheaters = append(cheaters, hr.s)
+			}
+		case hr.s != nil:
+			hr.s.standing.Agreed++
+			if t.serverCheck {
+				hr.s.standing.SpotChecked++
+			}
+			if winner == nil || winner.s == nil {
+				winner = hr
+			}
+		case winner == nil:
+			winner = hr
+		}
+	}
+	j.known = append(j.known, knownAnswer{task: t, hash: win})
+	if len(j.known) > knownPerJob {
+		j.known = j.known[1:]
+	}
+	t.held, t.wantCopies = nil, 0
+	req := winner.req
+	return &req, cheaters, false
+}
+
+// startServerCheck runs a held task on the server itself; the outcome comes
+// back to the commit loop as a reqServerCheck. e.mu held.
+func (e *Engine) startServerCheck(t *task) {
+	if t.serverCheck {
+		return
+	}
+	t.serverCheck = true
+	t.job.counts.SpotChecks++
+	wt := taskMessage(t, 0)
+	go func() {
+		ctx, cancel := context.WithTimeout(e.ctx, t.job.timeout)
+		defer cancel()
+		var res wp.Result
+		err := e.mods.ensureCompiled(ctx, t.job.rec.Module)
+		if err == nil {
+			res, err = executeTask(ctx, e.runner, &wt)
+		}
+		e.submitReq(commitReq{kind: reqServerCheck, copies: []*taskCopy{{task: t}}, result: &res, message: errString(err), worker: "server"})
+	}()
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// serverChecked folds the server's own result into a task's held results.
+func (e *Engine) serverChecked(r commitReq) (commit *commitReq, cheaters []*session, release bool) {
+	t := r.copies[0].task
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if t.job.running[t.lease.ID] != t || len(t.held) == 0 {
+		return nil, nil, false
+	}
+	if r.message != "" {
+		// The server could not run it: accept the worker's result unchecked.
+		e.log.Warn("server check failed; keeping the worker's result", "task", t.name(), "err", r.message)
+		first := t.held[0].req
+		first.unverified = true
+		t.held = nil
+		return &first, nil, false
+	}
+	r.kind = reqResult
+	t.held = append(t.held, heldResult{req: r, hash: resultHash(r.result)})
+	return e.settleHeld(t)
+}
+
+// checkProbe compares a probe's result with the known answer.
+func (e *Engine) checkProbe(ctx context.Context, c *taskCopy, r commitReq, touched map[*job]bool) {
+	ok := resultHash(r.result) == c.probe.hash
+	e.mu.Lock()
+	if ok {
+		c.session.standing.Agreed++
+	} else {
+		c.task.job.counts.Mismatches++
+	}
+	e.mu.Unlock()
+	if !ok {
+		e.flag(ctx, c.session, "wrong answer to a known-answer task", touched)
+	}
+}
+
+// flag marks a worker caught returning a wrong result: it is disconnected
+// and refused from then on, and every result it had committed unchecked is
+// undone and its task run again.
+func (e *Engine) flag(ctx context.Context, s *session, why string, touched map[*job]bool) {
+	e.mu.Lock()
+	if s.standing.Flagged {
+		e.mu.Unlock()
+		return
+	}
+	s.standing.Flagged = true
+	s.standing.Disagreed++
+	e.banned[s.banKey()] = true
+	refs := s.unverified
+	s.unverified = nil
+	info := s.infoLocked()
+	e.flagged = append(e.flagged, info)
+	e.mu.Unlock()
+	e.log.Warn("worker flagged: its result disagreed with verification", "worker", s.id, "remote", s.peer.RemoteAddr,
+		"name", s.hello.Name, "why", why, "unverified_results", len(refs))
+	go func() {
+		sendError(ctx, s.t, fmt.Errorf("%w: %s; this worker is refused", wp.ErrInvalid, why))
+		s.close("results failed verification")
+	}()
+	for _, ref := range refs {
+		if err := e.rerun(ctx, ref, touched); err != nil {
+			e.log.Error("undo a result of a flagged worker", "job", ref.job.rec.ID, "err", err)
+		}
+	}
+}
+
+// rerun undoes one committed result and puts its task back in its queue.
+// Undoing a map result of a job already reducing takes the job back to
+// its map phase: its reduce work so far is discarded.
+func (e *Engine) rerun(ctx context.Context, ref committedRef, touched map[*job]bool) error {
+	j := ref.job
+	if st := e.state(j); st.Finished() {
+		return nil // too late: the job's output stands as it was
+	}
+	if ref.phase == PhaseMap && e.state(j) == StateReducing {
+		if err := e.backToMap(ctx, j); err != nil {
+			return err
+		}
+	}
+	g := broker.CommitGroup{
+		Deletes:  ref.pushed,
+		KVDelete: []string{taskKey(j.rec.ID, ref.phase, ref.msgID)},
+		Pushes:   []broker.QueuePush{{Queue: ref.queue, Messages: []broker.NewMessage{{Value: ref.value}}}},
+	}
+	if _, err := e.store.Commit(ctx, broker.CommitParams{Now: time.Now(), Groups: []broker.CommitGroup{g}}); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	j.done[ref.phase]--
+	for k, v := range ref.record.Counters {
+		j.counters[k] -= v
+	}
+	if ref.phase == PhaseReduce {
+		j.bytesOut -= ref.record.BytesOut
+		j.records -= ref.record.Records
+	}
+	j.counts.Reruns++
+	e.mu.Unlock()
+	touched[j] = true
+	e.kick()
+	return nil
+}
+
+// backToMap returns a reducing job to its map phase: running reduce copies
+// are cancelled and the reduce tasks, their results and the output dropped.
+func (e *Engine) backToMap(ctx context.Context, j *job) error {
+	e.mu.Lock()
+	var cancels []*taskCopy
+	for _, t := range j.running {
+		for _, c := range t.copies {
+			cancels = append(cancels, c)
+			delete(e.copies, c.id)
+		}
+	}
+	j.running = map[string]*task{}
+	rec := j.rec
+	rec.State, rec.MapDone = StateMapping, nil
+	j.setState(rec)
+	j.done[PhaseReduce], j.bytesOut, j.records = 0, 0, 0
+	e.mu.Unlock()
+	for _, c := range cancels {
+		c.session.cancelTask(c.id)
+	}
+	for _, q := range []string{reduceQueue(j.rec.ID), outQueue(j.rec.ID)} {
+		if err := e.store.QueuePurge(ctx, q); err != nil {
+			return err
+		}
+	}
+	if _, err := e.store.KVDeletePrefix(ctx, taskKeyPrefix(j.rec.ID)+string(PhaseReduce)+"/"); err != nil {
+		return err
+	}
+	e.log.Warn("job back to its map phase: a map result is being re-run", "job", j.rec.ID)
+	return e.store.KVSet(ctx, []broker.KVEntry{rec.entry()})
+}

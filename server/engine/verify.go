@@ -1,0 +1,138 @@
+package engine
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+
+	wp "github.com/tabreduce/tabreduce/server/workerproto"
+)
+
+// Verify is a job's verification mode.
+type Verify string
+
+// Verification modes.
+const (
+	// VerifyNone trusts every result.
+	VerifyNone Verify = "none"
+	// VerifyReplicate runs every task on two distinct workers, and a third
+	// when they disagree; the majority wins.
+	VerifyReplicate Verify = "replicate"
+	// VerifyAdaptive replicates a worker's results until it has a track
+	// record, then only a random sample (BOINC's adaptive replication).
+	VerifyAdaptive Verify = "adaptive"
+	// VerifySpotcheck has the server re-run a sample of tasks itself.
+	VerifySpotcheck Verify = "spotcheck"
+)
+
+// Verification parameters.
+const (
+	// probation is how many agreed results a worker needs before adaptive
+	// verification samples it instead of checking every result.
+	probation = 10
+	// sampleRate is the share of results checked once a worker has standing
+	// (adaptive) and of tasks re-run by the server (spotcheck).
+	sampleRate = 0.1
+	// maxHeld bounds the results gathered for one task before it is given
+	// up as one the workers cannot agree on.
+	maxHeld = 5
+	// knownPerJob bounds the known answers kept per job for probes.
+	knownPerJob = 16
+)
+
+// ParseVerify validates a mode; "" is the default, adaptive.
+func ParseVerify(s string) (Verify, error) {
+	switch v := Verify(s); v {
+	case "":
+		return VerifyAdaptive, nil
+	case VerifyNone, VerifyReplicate, VerifyAdaptive, VerifySpotcheck:
+		return v, nil
+	}
+	return "", fmt.Errorf("verify %q must be none, replicate, adaptive or spotcheck", truncate(s, 32))
+}
+
+// Standing is a worker's record of verified results.
+type Standing struct {
+	Agreed      int64 `json:"agreed"`       // results that matched another worker's or the server's
+	Disagreed   int64 `json:"disagreed"`    // results that did not
+	SpotChecked int64 `json:"spot_checked"` // results the server re-ran itself
+	Probation   bool  `json:"probation"`    // every result is still checked
+	Flagged     bool  `json:"flagged"`      // caught returning a wrong result
+}
+
+// VerifyCounts is a job's verification work.
+type VerifyCounts struct {
+	Replicas   int64 `json:"replicas"`    // extra copies run on workers to check a result
+	Probes     int64 `json:"probes"`      // known-answer tasks sent to new workers
+	SpotChecks int64 `json:"spot_checks"` // tasks the server re-ran itself
+	Mismatches int64 `json:"mismatches"`  // results found wrong
+	Reruns     int64 `json:"reruns"`      // committed results undone because their worker was caught
+}
+
+// resultHash is the hash of a result's canonical output: every partition in
+// order, each prefixed by its length (u32 little-endian). Deterministic
+// modules give the same hash on every worker.
+func resultHash(r *wp.Result) [32]byte {
+	h := sha256.New()
+	var n [4]byte
+	for _, p := range r.Partitions {
+		binary.LittleEndian.PutUint32(n[:], uint32(len(p)))
+		h.Write(n[:])
+		h.Write(p)
+	}
+	var sum [32]byte
+	h.Sum(sum[:0])
+	return sum
+}
+
+// heldResult is a result kept aside until enough workers agree with it. s
+// is nil for the server's own run.
+type heldResult struct {
+	req  commitReq
+	hash [32]byte
+	s    *session
+}
+
+// knownAnswer is a task whose verified result hash the server knows: sent
+// to a new worker as a probe, it tells cheaply whether the worker is honest.
+type knownAnswer struct {
+	task *task
+	hash [32]byte
+}
+
+// needsCheck decides whether a result of s under mode must be verified
+// before it is committed. e.mu held.
+func needsCheck(mode Verify, s *session) bool {
+	if s.peer.Trusted {
+		return false
+	}
+	switch mode {
+	case VerifyReplicate:
+		return true
+	case VerifyAdaptive:
+		return s.standing.Agreed < probation || rand.Float64() < sampleRate
+	case VerifySpotcheck:
+		return rand.Float64() < sampleRate
+	}
+	return false
+}
+
+// majority returns the hash that two distinct workers returned, or that
+// the server computed (the server is trusted).
+func majority(held []heldResult) (win [32]byte, ok bool) {
+	seen := map[[32]byte]map[*session]bool{}
+	for _, h := range held {
+		if h.s == nil {
+			return h.hash, true
+		}
+		if seen[h.hash] == nil {
+			seen[h.hash] = map[*session]bool{}
+		}
+		seen[h.hash][h.s] = true
+		if len(seen[h.hash]) >= 2 {
+			return h.hash, true
+		}
+	}
+	return win, false
+}
