@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/tabreduce/tabreduce/server/workerproto"
 	"github.com/tabreduce/tabreduce/wasm/abi"
@@ -54,6 +55,22 @@ type item struct {
 
 // maxScratchItems bounds the sort buffer a slot keeps between tasks.
 const maxScratchItems = 1 << 16
+
+// Execute runs one task on r exactly as a worker does (map, then the
+// combiner if the task asks for it, then partitioning by driver.Partition
+// and sorting; or reduce, then sorting) and returns its result, with
+// Elapsed set. The server calls it to run a task itself, to check a
+// worker's result against its own (spot checks) or to learn a task's
+// answer. r must hold the task's module already; the result's size is not
+// bounded. Errors are those a worker would report as the task's failure.
+func Execute(ctx context.Context, r *runner.Runner, t *workerproto.Task) (workerproto.Result, error) {
+	x := executor{r: r}
+	var progress atomic.Uint32
+	start := time.Now()
+	res, err := x.run(ctx, t, &scratch{}, &progress)
+	res.Elapsed = time.Since(start)
+	return res, err
+}
 
 // run executes one task and returns its result; on error the result is
 // empty and the error classifies with failureKind.

@@ -250,6 +250,9 @@ func (s *session) execute(ctx context.Context, tr *taskRun, sc *scratch) {
 		s.log.Info("task failed", "task", t.ID, "job", t.Job, "phase", t.Phase, "attempt", t.Attempt, "kind", kind, "err", err)
 		s.out.fail(workerproto.Failure{TaskID: t.ID, Kind: kind, Message: truncate(err.Error(), maxFailureMessage)})
 	default:
+		if how := s.o.faults.corrupt(&res); how != "" {
+			s.log.Warn("faulty worker: result corrupted on purpose", "task", t.ID, "job", t.Job, "phase", t.Phase, "fault", how)
+		}
 		s.out.done(res)
 	}
 }

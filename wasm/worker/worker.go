@@ -11,6 +11,11 @@
 // Slots slot goroutines, each running one task at a time; and one writer,
 // which batches finished tasks into RESULTS and FAILURES frames and sends a
 // HEARTBEAT every interval. docs/PROTOCOL.md describes the exchange.
+//
+// Options.Faulty exists only to test the server's verification of results
+// (replication, known-answer tasks, spot checks): it makes the worker return
+// plausible but wrong results for a share of its tasks, as a buggy or
+// cheating volunteer would. `tabreduce worker --faulty` sets it.
 package worker
 
 import (
@@ -84,6 +89,18 @@ type Options struct {
 	MinBackoff, MaxBackoff time.Duration
 	// Logger defaults to slog.Default.
 	Logger *slog.Logger
+	// Faulty, for testing the server's verification only, is the share of
+	// results (0 to 1) this worker corrupts after computing them correctly:
+	// one value changed (a decimal count plus one, otherwise a flipped bit)
+	// or one pair dropped, with framing, order and partitions kept, so that
+	// only verification can tell. A task without output pairs is never
+	// corrupted. 0, the default, is an honest worker.
+	Faulty float64
+	// FaultySeed seeds the choice of the results Faulty corrupts and how,
+	// for reproducible tests; 0 draws a seed.
+	FaultySeed uint64
+
+	faults *faults // from Faulty and FaultySeed; nil for an honest worker
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -134,6 +151,10 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if !(o.Faulty >= 0 && o.Faulty <= 1) {
+		return o, fmt.Errorf("worker: Options.Faulty %g is outside 0..1", o.Faulty)
+	}
+	o.faults = newFaults(o.Faulty, o.FaultySeed)
 	return o, nil
 }
 
