@@ -1,12 +1,11 @@
 package engine
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 
 	wp "github.com/tabreduce/tabreduce/server/workerproto"
+	"github.com/tabreduce/tabreduce/wasm/worker"
 )
 
 // Verify is a job's verification mode.
@@ -70,21 +69,9 @@ type VerifyCounts struct {
 	Reruns     int64 `json:"reruns"`      // committed results undone because their worker was caught
 }
 
-// resultHash is the hash of a result's canonical output: every partition in
-// order, each prefixed by its length (u32 little-endian). Deterministic
-// modules give the same hash on every worker.
-func resultHash(r *wp.Result) [32]byte {
-	h := sha256.New()
-	var n [4]byte
-	for _, p := range r.Partitions {
-		binary.LittleEndian.PutUint32(n[:], uint32(len(p)))
-		h.Write(n[:])
-		h.Write(p)
-	}
-	var sum [32]byte
-	h.Sum(sum[:0])
-	return sum
-}
+// resultHash is the canonical output hash of a result (worker.ResultHash):
+// deterministic modules give the same hash on every worker.
+func resultHash(r *wp.Result) [32]byte { return worker.ResultHash(*r) }
 
 // heldResult is a result kept aside until enough workers agree with it. s
 // is nil for the server's own run.
