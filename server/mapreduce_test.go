@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"maps"
 	"math/rand/v2"
 	"slices"
@@ -12,6 +14,7 @@ import (
 	"unicode"
 
 	"github.com/tabreduce/tabreduce/server"
+	"github.com/tabreduce/tabreduce/server/broker"
 	"github.com/tabreduce/tabreduce/server/engine"
 )
 
@@ -120,5 +123,51 @@ func TestWordcountOnLocalWorkers(t *testing.T) {
 	}
 	if st.Counters["words"] != int64(total) {
 		t.Errorf("counter words = %d, want %d", st.Counters["words"], total)
+	}
+}
+
+// A streaming job maps every message that arrives on its input queue and
+// pushes the pairs onto its output queue until it is cancelled.
+func TestStreamingJobMapsArrivingMessages(t *testing.T) {
+	srv := startServer(t, server.Config{LocalWorkers: 1})
+	eng, b := srv.Engine(), srv.Broker()
+	ctx := context.Background()
+	st, err := eng.Submit(ctx, engine.Spec{Module: "wordcount", Stream: true, InputQueue: "events", Verify: engine.VerifyNone}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{"a b a", "c"} {
+		if _, err := b.Push(ctx, "events", []broker.NewMessage{{Value: []byte(m)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := map[string]string{}
+	deadline := time.Now().Add(30 * time.Second)
+	for len(got) < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 30 s the output queue held %v", got)
+		}
+		m, err := b.Take(ctx, st.OutputQueue)
+		if errors.Is(err, broker.ErrQueueEmpty) {
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var kv struct{ Key, Value string }
+		if err := json.Unmarshal(m.Value, &kv); err != nil {
+			t.Fatalf("output message %q: %v", m.Value, err)
+		}
+		got[kv.Key] = kv.Value
+		if kv.Key == "a" && kv.Value != "2" {
+			t.Errorf("a = %s, want 2 (one message, combined)", kv.Value)
+		}
+	}
+	if st, err = eng.Cancel(ctx, st.ID); err != nil || st.State != engine.StateCancelled {
+		t.Fatalf("cancel: %v, state %s", err, st.State)
+	}
+	if info, err := b.Stats(ctx, "events"); err != nil || info.Length != 0 || info.InFlight != 0 {
+		t.Errorf("input queue after the stream: %+v, %v; want consumed", info, err)
 	}
 }

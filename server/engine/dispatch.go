@@ -233,14 +233,11 @@ func taskMessage(t *task, id uint64) wp.Task {
 	j := t.job
 	wt := wp.Task{
 		ID: id, Job: j.rec.ID, Phase: wp.PhaseMap, Module: j.rec.Module, Params: j.rec.Spec.Params,
-		Reducers: uint16(j.rec.Spec.Reducers), Flags: wp.FlagCombine,
+		Reducers: uint16(j.partitions()), Flags: wp.FlagCombine,
 		Attempt: uint32(t.lease.Message.Attempts + 1), Timeout: j.timeout, Offset: t.offset, Input: t.input,
 	}
 	if t.phase == PhaseReduce {
 		wt.Phase, wt.Flags = wp.PhaseReduce, 0
-	}
-	if j.rec.Spec.Stream {
-		wt.Reducers = 1
 	}
 	return wt
 }

@@ -69,6 +69,15 @@ func (j *job) setState(rec jobRecord) {
 	j.rec.Started, j.rec.MapDone, j.rec.Finished = rec.Started, rec.MapDone, rec.Finished
 }
 
+// partitions is R as workers see it: a streaming job's map output is one
+// stream, pushed to its output queue.
+func (j *job) partitions() int {
+	if j.rec.Spec.Stream {
+		return 1
+	}
+	return j.rec.Spec.Reducers
+}
+
 // phase is the phase whose tasks the job hands out now. Engine.mu held.
 func (j *job) phase() Phase {
 	if j.rec.State == StateReducing {

@@ -317,7 +317,7 @@ func (s *session) results(f *wp.Results) error {
 		for _, p := range r.Partitions {
 			size += len(p)
 		}
-		if err := wp.CheckPartitions(phase, t.job.rec.Spec.Reducers, r.Partitions); err != nil || size > s.e.cfg.MaxTaskBytes {
+		if err := wp.CheckPartitions(phase, t.job.partitions(), r.Partitions); err != nil || size > s.e.cfg.MaxTaskBytes {
 			if err == nil {
 				err = fmt.Errorf("result of %d bytes exceeds %d", size, s.e.cfg.MaxTaskBytes)
 			}
