@@ -1,15 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -24,7 +19,6 @@ import (
 
 // Bounds of the durability tests.
 const (
-	procWait    = 10 * time.Second // start-up, exit, one HTTP request
 	durQueue    = "durable"
 	pushClients = 8
 )
@@ -35,10 +29,7 @@ func TestDurability(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	bin := filepath.Join(t.TempDir(), "tabreduce")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := tabreduceBin(t)
 	t.Run("fsync always, kill -9 mid-stream", func(t *testing.T) { t.Parallel(); testKillAlways(t, bin) })
 	t.Run("fsync everysec, kill -9", func(t *testing.T) { t.Parallel(); testKillEverySec(t, bin) })
 	t.Run("SIGTERM", func(t *testing.T) { t.Parallel(); testSigterm(t, bin) })
@@ -178,114 +169,7 @@ func testSigterm(t *testing.T, bin string) {
 	checkIDsIncrease(t, p.url, got, led)
 }
 
-// broker process
-
-// brokerProc is one running tabreduce serve.
-type brokerProc struct {
-	cmd    *exec.Cmd
-	url    string
-	stdout *syncBuffer
-	stderr *syncBuffer
-	exited chan struct{} // closed once the process is reaped
-}
-
-var listeningRE = regexp.MustCompile(`tabreduce listening on (http://127\.0\.0\.1:\d+)`)
-
-// startBroker starts tabreduce serve on a free loopback port and waits for
-// the line that names the port.
-func startBroker(t *testing.T, bin, dir, fsync string) *brokerProc {
-	t.Helper()
-	p := &brokerProc{stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan struct{})}
-	p.cmd = exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data", dir, "--fsync", fsync)
-	p.cmd.Env = append(os.Environ(), "TABREDUCE_TOKEN=")
-	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", bin, err)
-	}
-	go func() { _ = p.cmd.Wait(); close(p.exited) }()
-	t.Cleanup(func() { p.kill(t) })
-	deadline := time.After(procWait)
-	for p.url == "" {
-		if m := listeningRE.FindStringSubmatch(p.stdout.String()); m != nil {
-			p.url = m[1]
-			break
-		}
-		select {
-		case <-p.exited:
-			t.Fatalf("tabreduce serve exited before listening, want it running; stderr:\n%s", p.stderr.String())
-		case <-deadline:
-			t.Fatalf("no %q line after %v, want one; stdout:\n%s", "listening on", procWait, p.stdout.String())
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	return p
-}
-
-// kill sends SIGKILL (if the process still runs) and waits for it to go.
-func (p *brokerProc) kill(t *testing.T) {
-	select {
-	case <-p.exited:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Kill()
-	p.wait(t)
-}
-
-// wait waits for the process to exit and returns its exit code.
-func (p *brokerProc) wait(t *testing.T) int {
-	select {
-	case <-p.exited:
-		return p.cmd.ProcessState.ExitCode()
-	case <-time.After(procWait):
-		t.Errorf("tabreduce serve still running %v after a signal, want it gone", procWait)
-		return -1
-	}
-}
-
-// syncBuffer is a bytes.Buffer the process may write while the test reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // client side
-
-var durClient = &http.Client{
-	Timeout:   procWait,
-	Transport: &http.Transport{MaxIdleConnsPerHost: pushClients + 2},
-}
-
-// call sends one request with a JSON or text body and returns the status
-// and response body.
-func call(method, url, ctype string, body []byte) (int, []byte, error) {
-	req, err := http.NewRequest(method, url, bytes.NewReader(body))
-	if err != nil {
-		return 0, nil, err
-	}
-	if ctype != "" {
-		req.Header.Set("Content-Type", ctype)
-	}
-	resp, err := durClient.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, b, err
-}
 
 // pushAck is one acknowledged push.
 type pushAck struct {
