@@ -1,23 +1,140 @@
-// Package static holds the web pages the server serves, embedded in the
-// binary so that `tabreduce serve` alone serves everything.
+// Package static holds the web pages and their assets — the landing page,
+// the volunteer worker page, the dashboard, their scripts, styles and the
+// vendored uPlot — embedded in the binary so that `tabreduce serve` alone
+// serves everything, with no external network.
+//
+// Assets are served under /static/. A page's references to them carry the
+// asset's content hash (/static/js/x.js?v=1a2b3c4d5e6f), and a request whose
+// v matches is cached forever; any other request for an asset revalidates
+// by ETag. Modules that import each other by relative URL take the second
+// path: cheap 304s.
 package static
 
 import (
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"io/fs"
+	"net/http"
+	"path"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
 )
 
-//go:embed *.html
+//go:embed *.html css js vendor
 var files embed.FS
 
-// FS returns the embedded pages.
+// FS returns the embedded pages and assets.
 func FS() fs.FS { return files }
 
 // Landing returns the landing page served at GET /.
-func Landing() []byte {
-	b, err := files.ReadFile("index.html")
+func Landing() []byte { return mustPage("index.html") }
+
+// Worker returns the volunteer page served at GET /worker.
+func Worker() []byte { return mustPage("worker.html") }
+
+// Dashboard returns the dashboard served at GET /dashboard.
+func Dashboard() []byte { return mustPage("dashboard.html") }
+
+func mustPage(name string) []byte {
+	b, err := Page(name)
 	if err != nil {
-		panic("static: index.html is not embedded: " + err.Error())
+		panic("static: " + name + " is not embedded: " + err.Error())
 	}
 	return b
+}
+
+var (
+	hashesOnce sync.Once
+	hashes     map[string]string // asset path → first 12 hex digits of its sha256
+	pagesMu    sync.Mutex
+	pages      = map[string][]byte{}
+)
+
+func assetHashes() map[string]string {
+	hashesOnce.Do(func() {
+		hashes = map[string]string{}
+		_ = fs.WalkDir(files, ".", func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			b, err := files.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			sum := sha256.Sum256(b)
+			hashes[p] = hex.EncodeToString(sum[:6])
+			return nil
+		})
+	})
+	return hashes
+}
+
+// assetRef matches a page's src= or href= reference to an asset.
+var assetRef = regexp.MustCompile(`((?:src|href)=")/static/([^"?]+)"`)
+
+// Page returns an embedded HTML page with its asset references versioned by
+// content hash.
+func Page(name string) ([]byte, error) {
+	pagesMu.Lock()
+	defer pagesMu.Unlock()
+	if b, ok := pages[name]; ok {
+		return b, nil
+	}
+	b, err := files.ReadFile(name)
+	if err != nil {
+		return nil, err
+	}
+	h := assetHashes()
+	b = assetRef.ReplaceAllFunc(b, func(m []byte) []byte {
+		sub := assetRef.FindSubmatch(m)
+		v, ok := h[string(sub[2])]
+		if !ok {
+			return m
+		}
+		return []byte(string(sub[1]) + "/static/" + string(sub[2]) + "?v=" + v + `"`)
+	})
+	pages[name] = b
+	return b, nil
+}
+
+// Handler serves the assets; mount it with the /static/ prefix stripped.
+// Pages (*.html) are not served here: the routes /, /worker and /dashboard
+// serve them through Page.
+func Handler() http.Handler {
+	h := assetHashes()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
+		v, ok := h[name]
+		if !ok || strings.HasSuffix(name, ".html") {
+			http.NotFound(w, r)
+			return
+		}
+		f, err := files.Open(name)
+		if err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		defer f.Close()
+		hdr := w.Header()
+		if r.URL.Query().Get("v") == v {
+			hdr.Set("Cache-Control", "public, max-age=31536000, immutable")
+		} else {
+			hdr.Set("Cache-Control", "no-cache")
+		}
+		hdr.Set("ETag", `"`+v+`"`)
+		hdr.Set("X-Content-Type-Options", "nosniff")
+		if strings.HasSuffix(name, ".js") {
+			hdr.Set("Content-Type", "text/javascript; charset=utf-8")
+		}
+		http.ServeContent(w, r, name, time.Time{}, f.(readSeeker))
+	})
+}
+
+type readSeeker interface {
+	fs.File
+	Seek(offset int64, whence int) (int64, error)
+	Read(p []byte) (int, error)
 }

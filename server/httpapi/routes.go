@@ -9,6 +9,8 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tabreduce/tabreduce/static"
 )
 
 // New builds the Echo instance with every route. reg receives the HTTP
@@ -102,6 +104,12 @@ func New(cfg Config, d Deps, reg prometheus.Registerer, gather prometheus.Gather
 	e.DELETE("/api/v1/jobs/:id", a.cancelJob, write)
 	e.GET("/api/v1/jobs/:id/output", a.jobOutput, read)
 	e.GET("/api/v1/workers", a.listWorkers, read)
+
+	// The volunteer page, the dashboard and their assets (static/).
+	e.GET("/worker", page(static.Worker))
+	e.GET("/dashboard", page(static.Dashboard))
+	e.GET("/static/*", staticAssets)
+	e.GET("/ws/dashboard", a.dashboardSocket) // checks the token itself
 
 	return e
 }

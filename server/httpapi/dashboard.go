@@ -1,0 +1,165 @@
+package httpapi
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/labstack/echo/v4"
+
+	"github.com/tabreduce/tabreduce/server/broker"
+	"github.com/tabreduce/tabreduce/server/engine"
+	"github.com/tabreduce/tabreduce/static"
+)
+
+// Dashboard push limits.
+const (
+	// dashboardInterval is how often /ws/dashboard pushes a snapshot: more
+	// than twice a second.
+	dashboardInterval = 400 * time.Millisecond
+	dashboardMaxJobs  = 50  // newest jobs in a snapshot
+	dashboardMaxQueue = 200 // busiest queues in a snapshot
+	dashboardAuthWait = 10 * time.Second
+	dashboardReadMax  = 4 << 10
+)
+
+// snapshot is one push of /ws/dashboard. Rates are left to the page: it
+// differences the totals (tasks, bytes, a queue's pushed and acked, a
+// worker's tasks done) of successive snapshots.
+type snapshot struct {
+	Time    time.Time           `json:"time"`
+	Workers []engine.WorkerInfo `json:"workers"`
+	Jobs    []jobJSON           `json:"jobs"`
+	Queues  []broker.Stats      `json:"queues"`
+	Totals  engine.Totals       `json:"totals"`
+	// Token says whether the server has a token, which job submission,
+	// cancel and output need.
+	Token bool `json:"token"`
+}
+
+// page serves an embedded HTML page.
+func page(body func() []byte) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Response().Header().Set("Cache-Control", "no-cache")
+		return c.HTMLBlob(http.StatusOK, body())
+	}
+}
+
+// staticAssets serves static/'s assets under /static/.
+var staticAssets = echo.WrapHandler(http.StripPrefix("/static/", static.Handler()))
+
+// dashboardSocket is GET /ws/dashboard: a snapshot of workers, jobs, queues
+// and totals as a JSON text message every dashboardInterval until the page
+// goes away. When the server has a token, a browser (which cannot set
+// headers on a WebSocket) sends {"token": "…"} as its first message; a
+// client with the Authorization header needs not.
+func (a *API) dashboardSocket(c echo.Context) error {
+	if err := checkUpgrade(c); err != nil {
+		return err
+	}
+	conn, err := websocket.Accept(c.Response(), c.Request(), nil)
+	if err != nil {
+		return nil // Accept has answered the request
+	}
+	defer conn.CloseNow()
+	conn.SetReadLimit(dashboardReadMax)
+	ctx, cancel := context.WithCancel(c.Request().Context())
+	defer cancel()
+	if a.cfg.Token != "" && !a.tokenOK(c.Request()) && !a.dashboardAuth(ctx, conn) {
+		conn.Close(websocket.StatusPolicyViolation, "unauthorized: send {\"token\": …} first")
+		return nil
+	}
+	// Always keep reading (pings, closes); what the page sends is ignored.
+	go func() {
+		defer cancel()
+		for {
+			if _, _, err := conn.Read(ctx); err != nil {
+				return
+			}
+		}
+	}()
+	tick := time.NewTicker(dashboardInterval)
+	defer tick.Stop()
+	for {
+		b, err := json.Marshal(a.snapshot(ctx))
+		if err != nil {
+			return err
+		}
+		wctx, wcancel := context.WithTimeout(ctx, a.cfg.WriteTimeout)
+		err = conn.Write(wctx, websocket.MessageText, b)
+		wcancel()
+		if err != nil { // gone, or too slow to keep up: drop it
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			conn.Close(websocket.StatusGoingAway, "")
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// dashboardAuth reads the page's first message and checks its token.
+func (a *API) dashboardAuth(ctx context.Context, conn *websocket.Conn) bool {
+	rctx, cancel := context.WithTimeout(ctx, dashboardAuthWait)
+	defer cancel()
+	_, b, err := conn.Read(rctx)
+	if err != nil {
+		return false
+	}
+	var m struct {
+		Token string `json:"token"`
+	}
+	if json.Unmarshal(b, &m) != nil {
+		return false
+	}
+	r := &http.Request{Header: http.Header{"Authorization": {"Bearer " + m.Token}}}
+	return a.tokenOK(r)
+}
+
+// snapshot gathers what the dashboard shows; a part that fails is left
+// empty rather than failing the push.
+func (a *API) snapshot(ctx context.Context) snapshot {
+	s := snapshot{Time: time.Now(), Workers: a.engine.Workers(), Totals: a.engine.Totals(), Token: a.cfg.Token != ""}
+	slices.SortFunc(s.Workers, func(x, y engine.WorkerInfo) int { return x.Connected.Compare(y.Connected) })
+	if sts, err := a.engine.Jobs(ctx); err == nil {
+		sts = sts[:min(len(sts), dashboardMaxJobs)]
+		s.Jobs = make([]jobJSON, len(sts))
+		for i, st := range sts {
+			s.Jobs[i] = jobView(st)
+		}
+	}
+	if qs, err := a.broker.List(ctx); err == nil {
+		s.Queues = busiestQueues(qs, dashboardMaxQueue)
+	}
+	if s.Jobs == nil {
+		s.Jobs = []jobJSON{}
+	}
+	if s.Queues == nil {
+		s.Queues = []broker.Stats{}
+	}
+	return s
+}
+
+// busiestQueues keeps at most n queues: every queue with messages waiting,
+// in flight or dead first, then the others by name, dead-letter queues
+// (whose counts their queue's entry already shows) left out.
+func busiestQueues(qs []broker.Stats, n int) []broker.Stats {
+	qs = slices.DeleteFunc(qs, func(q broker.Stats) bool { return strings.HasSuffix(q.Name, broker.DeadQueue("")) })
+	busy := func(q broker.Stats) int {
+		if q.Length+q.InFlight+q.Dead > 0 {
+			return 0
+		}
+		return 1
+	}
+	slices.SortFunc(qs, func(x, y broker.Stats) int {
+		return cmp.Or(cmp.Compare(busy(x), busy(y)), strings.Compare(x.Name, y.Name))
+	})
+	return qs[:min(len(qs), n)]
+}

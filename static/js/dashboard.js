@@ -1,0 +1,284 @@
+// The dashboard (/dashboard): a view of the cluster pushed by the server
+// over /ws/dashboard (a JSON snapshot every 400 ms), a throughput chart
+// (uPlot, vendored), and job submission, cancel and output download through
+// the job API. The token, when the server has one, is kept in
+// localStorage and sent as the socket's first message and as a bearer
+// header on API calls.
+
+import { fmtBytes, fmtRate, fmtDuration, ago } from './format.js';
+
+const $ = id => document.getElementById(id);
+const el = (tag, props = {}, ...kids) => {
+  const e = Object.assign(document.createElement(tag), props);
+  e.append(...kids);
+  return e;
+};
+
+let token = localStorage.getItem('tabreduce.token') || '';
+let ws = null, backoff = 500, last = null;
+
+// Rate differences a counter over a sliding window of samples.
+class Rate {
+  constructor(windowMs = 3000) { this.w = windowMs; this.s = []; }
+  add(t, v) {
+    this.s.push([t, v]);
+    while (this.s.length > 2 && t - this.s[1][0] >= this.w) this.s.shift();
+    return this;
+  }
+  perSecond() {
+    if (this.s.length < 2) return 0;
+    const [t0, v0] = this.s[0], [t1, v1] = this.s[this.s.length - 1];
+    return t1 > t0 ? Math.max(0, (v1 - v0) * 1000 / (t1 - t0)) : 0;
+  }
+}
+const rates = new Map();
+const rate = (key, t, v) => {
+  let r = rates.get(key);
+  if (!r) rates.set(key, r = new Rate());
+  return r.add(t, v).perSecond();
+};
+
+// The chart: tasks/s and MB/s over the last five minutes.
+const HISTORY_MS = 5 * 60 * 1000;
+const series = [[], [], []];
+let chart = null;
+
+function makeChart() {
+  const box = $('chart');
+  const opts = {
+    width: Math.max(280, box.clientWidth), height: 220,
+    scales: { x: { time: true }, mb: { range: (u, lo, hi) => [0, Math.max(1, hi * 1.1)] }, tasks: { range: (u, lo, hi) => [0, Math.max(1, hi * 1.1)] } },
+    series: [
+      {},
+      { label: 'tasks/s', scale: 'tasks', stroke: '#0b5cad', width: 2, value: (u, v) => v == null ? '–' : v.toFixed(1) },
+      { label: 'MB/s', scale: 'mb', stroke: '#1a7f37', width: 2, value: (u, v) => v == null ? '–' : v.toFixed(2) },
+    ],
+    axes: [{}, { scale: 'tasks', label: 'tasks/s' }, { scale: 'mb', side: 1, label: 'MB/s', grid: { show: false } }],
+  };
+  chart = new uPlot(opts, series, box);
+  new ResizeObserver(() => chart.setSize({ width: Math.max(280, box.clientWidth), height: 220 })).observe(box);
+}
+
+function plot(s, t) {
+  const tasks = rate('total.tasks', t, s.totals.tasks_done);
+  const mb = rate('total.bytes', t, s.totals.bytes_done) / 1e6;
+  series[0].push(t / 1000); series[1].push(tasks); series[2].push(mb);
+  while (series[0].length > 2 && (t / 1000 - series[0][0]) * 1000 > HISTORY_MS) series.forEach(a => a.shift());
+  if (chart) chart.setData(series);
+  return { tasks, mb };
+}
+
+// Live connection.
+
+function connect() {
+  const sock = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws/dashboard`);
+  ws = sock;
+  sock.onopen = () => { sock.send(JSON.stringify({ token })); backoff = 500; };
+  sock.onmessage = e => {
+    setLive('live', 'connected');
+    update(JSON.parse(e.data));
+  };
+  sock.onclose = e => {
+    if (sock !== ws) return;
+    setLive(e.code === 1008 ? 'unauthorized: set the token' : 'reconnecting', e.code === 1008 ? 'error' : 'reconnecting');
+    if (e.code === 1008) $('tokenBox').open = true;
+    setTimeout(connect, backoff);
+    backoff = Math.min(backoff * 2, 10000);
+  };
+}
+
+function setLive(text, cls) { $('live').textContent = text; $('live').className = `pill ${cls}`; }
+
+function update(s) {
+  const t = new Date(s.time).getTime();
+  last = s;
+  const tp = plot(s, t);
+  const busy = s.workers.reduce((n, w) => n + w.running.length, 0);
+  const slots = s.workers.reduce((n, w) => n + w.slots, 0);
+  $('summary').textContent = `${s.workers.length} workers · ${busy} tasks on ${slots} slots · ${fmtRate(tp.tasks, 'tasks/s')} · ${fmtRate(tp.mb, 'MB/s')}`;
+  renderJobs(s.jobs, t);
+  renderWorkers(s.workers, t);
+  renderQueues(s.queues, t);
+  document.body.dataset.updated = String(t);
+}
+
+// bar draws a phase's progress: done, and running shaded lighter.
+function bar(phase, pc) {
+  const total = pc.total || 0, done = pc.done || 0, running = pc.running || 0;
+  const pct = total ? 100 * done / total : 0, rpct = total ? 100 * Math.min(total, done + running) / total : 0;
+  const b = el('div', { className: 'bar', title: `${done} done, ${running} running, ${pc.pending || 0} pending of ${total}; ${pc.failed || 0} failed attempts` },
+    el('i', { className: 'run', style: `width:${rpct}%` }), el('i', { style: `width:${pct}%` }),
+    el('span', { textContent: total ? `${done}/${total}` : '–' }));
+  b.dataset.phase = phase; b.dataset.done = done; b.dataset.total = total;
+  return b;
+}
+
+function renderJobs(jobs, t) {
+  const tb = $('jobs');
+  tb.replaceChildren();
+  if (jobs.length === 0) tb.append(el('tr', {}, el('td', { colSpan: 11, className: 'muted', textContent: 'no jobs yet' })));
+  for (const j of jobs) {
+    const map = j.phases.map || {}, red = j.phases.reduce || {};
+    const doneTasks = (map.done || 0) + (red.done || 0), totalTasks = (map.total || 0) + (red.total || 0);
+    const taskRate = rate(`job.${j.id}`, t, doneTasks);
+    const mbps = map.total ? rate(`job.${j.id}.bytes`, t, j.bytes_in * (map.done || 0) / map.total) / 1e6 : 0;
+    const finished = ['done', 'failed', 'cancelled'].includes(j.state);
+    const eta = finished ? '' : taskRate > 0 ? fmtDuration((totalTasks - doneTasks) / taskRate) : '–';
+    const v = j.verification || {};
+    const checks = (v.replicas || 0) + (v.probes || 0) + (v.spot_checks || 0);
+    const counters = Object.entries(j.counters || {}).slice(0, 6).map(([k, n]) => `${k}=${n}`)
+      .concat(checks ? [`checks=${checks}`] : [], v.mismatches ? [`wrong=${v.mismatches}`] : []).join(' ');
+    const mod = builtinNames.get(j.module_sha256) || j.spec.module.slice(0, 12);
+    const actions = el('td');
+    if (!finished) actions.append(el('button', { className: 'danger', textContent: 'cancel', onclick: () => cancelJob(j.id) }));
+    if (j.state === 'done') actions.append(el('button', { className: 'secondary', textContent: 'output', onclick: () => download(j) }));
+    const tr = el('tr', {},
+      el('td', { className: 'mono', textContent: j.id }),
+      el('td', { title: j.module_sha256 }, el('span', { textContent: mod })),
+      el('td', {}, el('span', { className: `pill ${j.state}`, textContent: j.state })),
+      el('td', {}, bar('map', map)), el('td', {}, bar('reduce', red)),
+      el('td', { className: 'num', textContent: fmtBytes(j.bytes_in) }),
+      el('td', { className: 'num', textContent: finished ? '' : mbps.toFixed(2) }),
+      el('td', { className: 'num', textContent: eta }),
+      el('td', { className: 'wrap mono', textContent: counters }),
+      el('td', { className: 'wrap err job-error', textContent: j.error || '' }),
+      actions);
+    tr.dataset.job = j.id;
+    tr.dataset.state = j.state;
+    tb.append(tr);
+  }
+}
+
+function renderWorkers(workers, t) {
+  const tb = $('workers');
+  tb.replaceChildren();
+  if (workers.length === 0) tb.append(el('tr', {}, el('td', { colSpan: 11, className: 'muted', textContent: 'no workers: open /worker in a browser tab, or run tabreduce worker' })));
+  for (const w of workers) {
+    const r = rate(`worker.${w.id}`, t, w.tasks_done);
+    const tr = el('tr', {},
+      el('td', { className: 'mono', textContent: w.name ? `${w.id} (${w.name})` : w.id }),
+      el('td', { textContent: w.kind }),
+      el('td', { className: 'wrap', textContent: w.user_agent.length > 80 ? `${w.user_agent.slice(0, 80)}…` : w.user_agent, title: w.user_agent }),
+      el('td', { className: 'num', textContent: w.slots }),
+      el('td', { className: 'num', textContent: w.tasks_done }),
+      el('td', { className: 'num', textContent: w.tasks_failed }),
+      el('td', { className: 'wrap mono', textContent: w.running.join(' ') }),
+      el('td', { className: 'num', textContent: r.toFixed(1) }),
+      el('td', { className: 'num', textContent: fmtBytes(w.bytes_in) }),
+      el('td', { textContent: w.flagged ? 'gone' : ago(w.last_seen, t) }),
+      standing(w));
+    tr.dataset.worker = w.id;
+    tr.dataset.flagged = String(!!w.flagged);
+    tr.dataset.kind = w.kind;
+    tb.append(tr);
+  }
+}
+
+// standing shows how far a worker's results are trusted: the operator's
+// token, its record of verified results, or flagged for a wrong one.
+function standing(w) {
+  const s = w.standing || {};
+  if (w.flagged) return el('td', { className: 'err standing', textContent: `flagged: ${s.disagreed || 0} wrong`, title: 'returned a result that failed verification; disconnected and refused' });
+  if (w.trusted) return el('td', { className: 'standing', textContent: 'trusted' });
+  const text = `${s.agreed || 0} agreed${s.spot_checked ? `, ${s.spot_checked} spot-checked` : ''}${s.probation ? ' (probation)' : ''}`;
+  return el('td', { className: 'standing', textContent: text, title: 'results checked against other workers or the server' });
+}
+
+function renderQueues(queues, t) {
+  const tb = $('queues');
+  tb.replaceChildren();
+  if (queues.length === 0) tb.append(el('tr', {}, el('td', { colSpan: 8, className: 'muted', textContent: 'no queues' })));
+  for (const q of queues) {
+    tb.append(el('tr', {},
+      el('td', { className: 'mono', textContent: q.name }),
+      el('td', { className: 'num', textContent: q.length }),
+      el('td', { className: 'num', textContent: q.in_flight }),
+      el('td', { className: `num${q.dead ? ' err' : ''}`, textContent: q.dead }),
+      el('td', { className: 'num', textContent: rate(`q.${q.name}.push`, t, q.pushed).toFixed(1) }),
+      el('td', { className: 'num', textContent: rate(`q.${q.name}.ack`, t, q.acked).toFixed(1) }),
+      el('td', { className: 'num', textContent: q.consumers }),
+      el('td', { textContent: q.status })));
+  }
+}
+
+// The job API.
+
+function authHeaders() { return token ? { Authorization: `Bearer ${token}` } : {}; }
+
+async function apiError(r) {
+  try { return (await r.json()).error || r.statusText; } catch { return r.statusText; }
+}
+
+const builtinNames = new Map();
+
+async function loadModules() {
+  const r = await fetch('/api/v1/modules', { headers: authHeaders() });
+  if (!r.ok) { $('submitMsg').textContent = `modules: ${await apiError(r)}`; return; }
+  const { modules } = await r.json();
+  const sel = $('module');
+  const keep = sel.value;
+  sel.replaceChildren();
+  for (const m of modules) {
+    if (m.name) builtinNames.set(m.sha256, m.name);
+    const opt = el('option', { value: m.builtin ? m.name : m.sha256, textContent: m.builtin ? `${m.name} (built-in)` : `${m.sha256.slice(0, 16)}… (${fmtBytes(m.size)})` });
+    opt.dataset.sha = m.sha256;
+    sel.append(opt);
+  }
+  if (keep) sel.value = keep;
+  else if (sel.querySelector('option[value="wordcount"]')) sel.value = 'wordcount';
+}
+
+async function submitJob(ev) {
+  ev.preventDefault();
+  const fd = new FormData();
+  const modFile = $('moduleFile').files[0];
+  fd.append('module', modFile || $('module').value); // fields before files, as the server reads them in order
+  if ($('params').value.trim()) fd.append('params', $('params').value.trim());
+  fd.append('reducers', $('reducers').value);
+  fd.append('chunk_size', String(Math.round($('chunk').value * 1024)));
+  for (const f of $('inputFiles').files) fd.append('input', f);
+  if ($('inputText').value) fd.append('input', new Blob([$('inputText').value]), 'input.txt');
+  $('submitMsg').textContent = 'submitting…';
+  $('submitBtn').disabled = true;
+  try {
+    const r = await fetch('/api/v1/jobs', { method: 'POST', body: fd, headers: authHeaders() });
+    if (!r.ok) { $('submitMsg').textContent = `refused: ${await apiError(r)}`; return; }
+    const j = await r.json();
+    $('submitMsg').textContent = `submitted job ${j.id} (${fmtBytes(j.bytes_in)})`;
+    $('submitMsg').dataset.job = j.id;
+    if (modFile) loadModules();
+  } catch (err) {
+    $('submitMsg').textContent = `failed: ${err.message}`;
+  } finally {
+    $('submitBtn').disabled = false;
+  }
+}
+
+async function cancelJob(id) {
+  const r = await fetch(`/api/v1/jobs/${encodeURIComponent(id)}`, { method: 'DELETE', headers: authHeaders() });
+  $('submitMsg').textContent = r.ok ? `cancelled job ${id}` : `cancel ${id}: ${await apiError(r)}`;
+}
+
+// download fetches the output with the token and saves it as a file (a
+// plain link could not carry the header).
+async function download(j) {
+  const r = await fetch(`${j.urls.output}?format=tsv`, { headers: authHeaders() });
+  if (!r.ok) { $('submitMsg').textContent = `output ${j.id}: ${await apiError(r)}`; return; }
+  const url = URL.createObjectURL(await r.blob());
+  el('a', { href: url, download: `${j.id}.tsv` }).click();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+$('submit').addEventListener('submit', submitJob);
+$('token').value = token;
+$('saveToken').onclick = () => {
+  token = $('token').value.trim();
+  localStorage.setItem('tabreduce.token', token);
+  if (ws) ws.close();
+  loadModules();
+};
+
+window.tabreduce = { snapshot: () => last };
+makeChart();
+connect();
+loadModules();

@@ -1,0 +1,113 @@
+// Job modules for the browser worker: fetched by sha256 from
+// /modules/{sha256}.wasm, checked against their name, kept in the Cache API
+// and compiled with WebAssembly.compileStreaming from the cached response,
+// so that a reload neither downloads nor (thanks to V8's code cache for
+// cached responses) recompiles them. Each module is compiled once per
+// connection worker and the compiled WebAssembly.Module is posted to the
+// compute workers, which share its code.
+
+const CACHE = 'tabreduce-modules-v1';
+const compiled = new Map(); // sha256 → Promise<WebAssembly.Module>
+
+// ModuleError is a failure of kind "module" (fetch, hash, compile).
+export class ModuleError extends Error {}
+
+export function loadModule(base, sha) {
+  let p = compiled.get(sha);
+  if (!p) {
+    p = fetchAndCompile(base, sha);
+    compiled.set(sha, p);
+    p.catch(() => compiled.delete(sha)); // a later task tries again
+  }
+  return p;
+}
+
+async function openCache() {
+  try {
+    return self.caches ? await caches.open(CACHE) : null;
+  } catch {
+    return null; // an opaque origin or storage turned off: no cache
+  }
+}
+
+async function fetchAndCompile(base, sha) {
+  const url = `${base}/modules/${sha}.wasm`;
+  const cache = await openCache();
+  let resp = cache && await cache.match(url);
+  if (!resp) {
+    let r;
+    try {
+      r = await fetch(url);
+    } catch (err) {
+      throw new ModuleError(`fetch ${url}: ${err.message}`);
+    }
+    if (!r.ok) throw new ModuleError(`fetch ${url}: HTTP ${r.status}`);
+    const buf = await r.arrayBuffer();
+    const got = await sha256Hex(buf);
+    if (got !== sha) throw new ModuleError(`module ${sha}: the bytes hash to ${got}`);
+    resp = new Response(buf, { headers: { 'Content-Type': 'application/wasm' } });
+    if (cache) {
+      await cache.put(url, resp.clone()).catch(() => {});
+      resp = (await cache.match(url)) || resp;
+    }
+  }
+  try {
+    return await WebAssembly.compileStreaming(resp);
+  } catch (err) {
+    if (cache) await cache.delete(url).catch(() => {});
+    throw new ModuleError(`module ${sha}: compile: ${err.message}`);
+  }
+}
+
+// sha256Hex hashes with WebCrypto where the page is a secure context (HTTPS
+// or localhost), and with the small implementation below elsewhere (a
+// volunteer on http://192.168.…).
+export async function sha256Hex(buf) {
+  let d;
+  if (self.crypto && crypto.subtle) d = new Uint8Array(await crypto.subtle.digest('SHA-256', buf));
+  else d = sha256(new Uint8Array(buf));
+  return Array.from(d, b => b.toString(16).padStart(2, '0')).join('');
+}
+
+const K = new Uint32Array([
+  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+  0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+  0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+  0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+  0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+  0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+  0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+  0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+]);
+
+// sha256 is FIPS 180-4 SHA-256, for when WebCrypto is not there.
+export function sha256(msg) {
+  const n = msg.length, blocks = Math.ceil((n + 9) / 64);
+  const m = new Uint8Array(blocks * 64);
+  m.set(msg);
+  m[n] = 0x80;
+  const dv = new DataView(m.buffer);
+  dv.setUint32(m.length - 8, Math.floor(n / 0x20000000), false);
+  dv.setUint32(m.length - 4, (n << 3) >>> 0, false);
+  const h = new Uint32Array([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]);
+  const w = new Uint32Array(64);
+  const rotr = (x, r) => (x >>> r) | (x << (32 - r));
+  for (let b = 0; b < blocks; b++) {
+    for (let i = 0; i < 16; i++) w[i] = dv.getUint32(b * 64 + 4 * i, false);
+    for (let i = 16; i < 64; i++) {
+      const s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >>> 3);
+      const s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >>> 10);
+      w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    }
+    let [a, bb, c, d, e, f, g, hh] = h;
+    for (let i = 0; i < 64; i++) {
+      const t1 = (hh + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + w[i]) >>> 0;
+      const t2 = ((rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & bb) ^ (a & c) ^ (bb & c))) >>> 0;
+      hh = g; g = f; f = e; e = (d + t1) >>> 0; d = c; c = bb; bb = a; a = (t1 + t2) >>> 0;
+    }
+    h[0] += a; h[1] += bb; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += hh;
+  }
+  const out = new Uint8Array(32), odv = new DataView(out.buffer);
+  h.forEach((x, i) => odv.setUint32(4 * i, x, false));
+  return out;
+}

@@ -1,0 +1,153 @@
+// A compute Web Worker: one slot of the tab's pool. It receives tasks from
+// the connection worker (conn.js) over a MessagePort, with the job module
+// already compiled, runs them on a cached instance of the module (the ABI's
+// reactor: instantiated once, called many times), and answers with the
+// task's partitions or a failure. A task that never returns is stopped by
+// conn.js asking the page to terminate this worker and start a fresh one.
+
+import { wasiImports, ProcExit } from './wasi.js';
+import { Pairs, splitResult, mergeCounters } from './shuffle.js';
+
+const Phase = { MAP: 1, REDUCE: 2 };
+const Failure = { JOB: 1, TIMEOUT: 2, MODULE: 3, TOO_LARGE: 4, INTERNAL: 5 };
+const PAGE = 65536;
+const MAX_PAGES = 4096; // 256 MiB: the native runner's memory cap
+const RECYCLE_PAGES = 1024; // drop an instance whose memory grew past 64 MiB
+const MAX_INSTANCES = 4;
+
+// TaskError carries the protocol's failure kind.
+class TaskError extends Error {
+  constructor(kind, message) { super(message); this.kind = kind; }
+}
+
+const instances = new Map(); // module sha256 → Instance
+let port = null;
+
+self.onmessage = e => {
+  if (e.data.type === 'port') {
+    port = e.data.port;
+    port.onmessage = m => run(m.data);
+  }
+};
+
+// Instance is one instantiated module and what was last set on it.
+class Instance {
+  constructor(module, sha) {
+    let memory = null;
+    const wasi = wasiImports(() => memory);
+    let inst;
+    try {
+      inst = new WebAssembly.Instance(module, { wasi_snapshot_preview1: wasi.imports });
+    } catch (err) {
+      throw new TaskError(Failure.MODULE, `module ${sha}: instantiate: ${err.message}`);
+    }
+    this.ex = inst.exports;
+    memory = this.ex.memory;
+    this.wasi = wasi;
+    this.params = null;
+    for (const name of ['memory', 'tr_version', 'tr_alloc', 'tr_params', 'tr_map', 'tr_combine', 'tr_reduce', 'tr_output']) {
+      if (!(name in this.ex)) throw new TaskError(Failure.MODULE, `module ${sha}: missing export ${name}`);
+    }
+    if (this.ex._initialize) this.ex._initialize();
+    const v = this.ex.tr_version();
+    if (v !== 1) throw new TaskError(Failure.MODULE, `module ${sha}: ABI version ${v}, this worker speaks 1`);
+  }
+
+  pages() { return this.ex.memory.buffer.byteLength / PAGE; }
+
+  // call writes head and body to a tr_alloc buffer, calls fn and returns a
+  // copy of the output, or throws the module's message as a job error.
+  call(fn, body, head = null) {
+    const hl = head ? head.length : 0, n = hl + body.length;
+    const ptr = this.ex.tr_alloc(n) >>> 0;
+    const mem = new Uint8Array(this.ex.memory.buffer);
+    if (ptr + n > mem.length) throw new TaskError(Failure.JOB, `tr_alloc(${n}) returned a buffer past the memory's end`);
+    if (head) mem.set(head, ptr);
+    mem.set(body, ptr + hl);
+    const status = this.ex[fn](ptr, n);
+    if (this.pages() > MAX_PAGES) throw new TaskError(Failure.JOB, `out of memory: the module grew past ${MAX_PAGES * PAGE >> 20} MiB`);
+    const v = BigInt.asUintN(64, BigInt(this.ex.tr_output()));
+    const p = Number(v >> 32n), l = Number(v & 0xffffffffn);
+    const buf = new Uint8Array(this.ex.memory.buffer);
+    if (p + l > buf.length) throw new TaskError(Failure.JOB, `${fn}: output past the memory's end`);
+    const out = buf.slice(p, p + l);
+    if (status === 0) return out;
+    const msg = new TextDecoder().decode(out.subarray(0, 4096));
+    throw new TaskError(Failure.JOB, status === 1 ? `${fn}: ${msg}` : `${fn}: bad input (status ${status}): ${msg}`);
+  }
+
+  setParams(params) {
+    if (this.params && equalBytes(this.params, params)) return;
+    this.call('tr_params', params);
+    this.params = params.slice();
+  }
+}
+
+function equalBytes(a, b) {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function instanceFor(module, sha) {
+  let inst = instances.get(sha);
+  if (!inst) {
+    if (instances.size >= MAX_INSTANCES) instances.delete(instances.keys().next().value);
+    inst = new Instance(module, sha);
+    instances.set(sha, inst);
+  }
+  return inst;
+}
+
+function progress(id, percent) { port.postMessage({ type: 'progress', id, percent }); }
+
+// execute runs one task and returns its counters and partitions.
+function execute(t, inst) {
+  inst.setParams(t.params);
+  let res;
+  if (t.phase === Phase.MAP) {
+    const head = new Uint8Array(8);
+    new DataView(head.buffer).setBigUint64(0, t.offset, true);
+    res = splitResult(inst.call('tr_map', t.input, head));
+    if ((t.flags & 1) && res.pairs.length > 0) {
+      progress(t.id, 50);
+      const ps = new Pairs(res.pairs);
+      const comb = splitResult(inst.call('tr_combine', ps.grouped(ps.sorted())));
+      res = { pairs: comb.pairs, counters: mergeCounters(res.counters, comb.counters) };
+    }
+  } else {
+    res = splitResult(inst.call('tr_reduce', t.input));
+  }
+  progress(t.id, 90);
+  return { counters: res.counters, pairs: res.pairs };
+}
+
+function run(msg) {
+  const t = msg.task, start = performance.now();
+  let inst = null;
+  try {
+    inst = instanceFor(msg.module, t.module);
+    const res = execute(t, inst);
+    if (msg.maxResult > 0 && res.pairs.length > msg.maxResult) {
+      throw new TaskError(Failure.TOO_LARGE, `${res.pairs.length} bytes of output, the server takes ${msg.maxResult}`);
+    }
+    const parts = new Pairs(res.pairs).partitions(t.phase === Phase.MAP ? t.reducers : 1);
+    if (inst.pages() > RECYCLE_PAGES) instances.delete(t.module);
+    const elapsed = performance.now() - start;
+    port.postMessage({
+      type: 'done', id: t.id, elapsedUs: Math.round(elapsed * 1000), counters: res.counters, partitions: parts,
+    }, parts.map(p => p.buffer));
+  } catch (err) {
+    // A trap, proc_exit or job error poisons the instance: drop it.
+    instances.delete(t.module);
+    let kind = err instanceof TaskError ? err.kind : Failure.JOB;
+    if (!(err instanceof TaskError) && !(err instanceof WebAssembly.RuntimeError) &&
+        !(err instanceof ProcExit) && !(err instanceof RangeError)) {
+      kind = Failure.INTERNAL;
+    }
+    let message = err instanceof WebAssembly.RuntimeError ? `wasm trap: ${err.message}` : err.message;
+    const stderr = inst && inst.wasi.output.text;
+    if (stderr && !message.includes(stderr)) message += `\n${stderr}`;
+    port.postMessage({ type: 'failed', id: t.id, kind, message, elapsedUs: Math.round((performance.now() - start) * 1000) });
+  }
+}

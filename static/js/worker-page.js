@@ -1,0 +1,153 @@
+// The volunteer page (/worker): opening it is consent to contribute. It
+// starts a connection worker (conn.js, the tab's one WebSocket) and a pool
+// of compute workers (task.js), wires them together with MessagePorts and
+// shows what they do. ?slots=N sets the pool size (default
+// hardwareConcurrency − 1, at least 1); ?cap=P the CPU cap in percent;
+// ?paused starts paused; ?sockets=slot gives every compute worker its own
+// connection (for the socket benchmark).
+
+import { fmtBytes } from './format.js';
+
+const params = new URLSearchParams(location.search);
+const hw = navigator.hardwareConcurrency || 2;
+let nSlots = clampSlots(parseInt(params.get('slots'), 10) || Math.max(1, hw - 1));
+let cap = Math.min(100, Math.max(10, parseInt(params.get('cap'), 10) || 100)) / 100;
+let paused = params.has('paused');
+const perSlot = params.get('sockets') === 'slot';
+const wsURL = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws/worker`;
+const assetBase = new URL('.', import.meta.url);
+
+function clampSlots(n) { return Math.min(64, Math.max(1, n | 0)); }
+
+let groups = []; // {conn: Worker, tasks: Worker[], stats}
+
+function spawnTask(g, i) {
+  if (g.tasks[i]) g.tasks[i].terminate();
+  const w = new Worker(new URL('task.js', assetBase), { type: 'module' });
+  const ch = new MessageChannel();
+  w.postMessage({ type: 'port', port: ch.port1 }, [ch.port1]);
+  g.conn.postMessage({ type: 'slot', index: i, port: ch.port2 }, [ch.port2]);
+  g.tasks[i] = w;
+}
+
+function startPool() {
+  const sizes = perSlot ? Array(nSlots).fill(1) : [nSlots];
+  groups = sizes.map((k, n) => {
+    const g = { conn: new Worker(new URL('conn.js', assetBase), { type: 'module' }), tasks: [], stats: null };
+    g.conn.onmessage = e => {
+      const m = e.data;
+      if (m.type === 'stats') { g.stats = m; render(); }
+      if (m.type === 'restart') spawnTask(g, m.index);
+    };
+    g.conn.postMessage({
+      type: 'init', url: wsURL, base: location.origin, slots: k, cap, paused,
+      userAgent: navigator.userAgent, name: params.get('name') || (perSlot ? `tab slot ${n}` : ''),
+    });
+    for (let i = 0; i < k; i++) spawnTask(g, i);
+    return g;
+  });
+}
+
+function stopPool() {
+  for (const g of groups) {
+    g.tasks.forEach(w => w.terminate());
+    g.conn.terminate(); // closes its WebSocket; the server re-issues its tasks
+  }
+  groups = [];
+}
+
+// totals sums the groups' counters; the state is the worst of theirs.
+function totals() {
+  const t = { state: 'starting', tasksDone: 0, tasksFailed: 0, bytes: 0, cpuMs: 0, reconnects: 0, running: [], workerIds: [], lastError: '', slots: nSlots };
+  const rank = ['connected', 'paused', 'connecting', 'reconnecting', 'starting'];
+  let worst = 0;
+  for (const g of groups) {
+    const s = g.stats;
+    if (!s) { worst = Math.max(worst, rank.indexOf('starting')); continue; }
+    t.tasksDone += s.tasksDone; t.tasksFailed += s.tasksFailed; t.bytes += s.bytes; t.cpuMs += s.cpuMs;
+    t.reconnects += s.reconnects; t.running.push(...s.running);
+    if (s.workerId) t.workerIds.push(s.workerId);
+    if (s.lastError) t.lastError = s.lastError;
+    worst = Math.max(worst, rank.indexOf(s.state));
+  }
+  t.state = rank[worst];
+  return t;
+}
+
+const $ = id => document.getElementById(id);
+// Stats arrive at most four times a second per connection worker: draw
+// each at once (requestAnimationFrame would stop in a hidden tab).
+const render = () => draw();
+
+function draw() {
+  const t = totals();
+  $('state').textContent = t.state;
+  $('state').className = `pill ${t.state}`;
+  $('done').textContent = t.tasksDone;
+  $('bytes').textContent = fmtBytes(t.bytes);
+  $('cpu').textContent = (t.cpuMs / 1000).toFixed(1);
+  $('failed').textContent = t.tasksFailed;
+  $('slots').textContent = nSlots;
+  $('wid').textContent = t.workerIds.join(', ') || '–';
+  $('reconnects').textContent = t.reconnects;
+  $('lastError').textContent = t.lastError ? `last error: ${t.lastError}` : '';
+  $('pause').textContent = paused ? 'Resume' : 'Pause';
+  const tb = $('running');
+  tb.replaceChildren();
+  if (t.running.length === 0) {
+    const tr = tb.insertRow(), td = tr.insertCell();
+    td.colSpan = 6; td.className = 'muted'; td.textContent = paused ? 'paused' : 'idle';
+  }
+  for (const r of t.running) {
+    const tr = tb.insertRow();
+    tr.insertCell().textContent = r.job;
+    tr.insertCell().textContent = r.phase;
+    tr.insertCell().textContent = `#${r.id}${r.attempt > 1 ? ` (attempt ${r.attempt})` : ''}`;
+    const mod = tr.insertCell();
+    const a = document.createElement('a');
+    a.href = `/modules/${r.module}.wasm`; a.className = 'hash'; a.textContent = r.module;
+    mod.append(a);
+    const inp = tr.insertCell(); inp.className = 'num'; inp.textContent = fmtBytes(r.bytes);
+    tr.insertCell().textContent = `${r.percent} % · ${(r.ms / 1000).toFixed(1)} s`;
+  }
+  window.tabreduce.last = t;
+}
+
+// The page's controls.
+$('slotsIn').value = nSlots;
+$('cap').value = Math.round(cap * 100);
+$('capOut').textContent = `${Math.round(cap * 100)} %`;
+$('apply').onclick = () => {
+  const n = clampSlots(parseInt($('slotsIn').value, 10) || nSlots);
+  if (n === nSlots) return;
+  nSlots = n;
+  stopPool();
+  startPool();
+  render();
+};
+$('cap').oninput = () => {
+  cap = $('cap').value / 100;
+  $('capOut').textContent = `${$('cap').value} %`;
+  for (const g of groups) g.conn.postMessage({ type: 'cap', value: cap });
+};
+$('pause').onclick = () => {
+  paused = !paused;
+  for (const g of groups) g.conn.postMessage({ type: paused ? 'pause' : 'resume' });
+  render();
+};
+
+function showVisibility() {
+  $('visibility').textContent = document.hidden
+    ? 'tab hidden: still computing (the connection and its heartbeats live in a Web Worker, which Chrome does not throttle)'
+    : 'tab visible';
+}
+document.addEventListener('visibilitychange', showVisibility);
+showVisibility();
+
+// A tab that holds a Web Lock is not frozen by Chrome when it is in the
+// background, so tasks keep running there.
+if (navigator.locks) navigator.locks.request(`tabreduce-worker-${Math.random()}`, () => new Promise(() => {}));
+
+window.tabreduce = { totals, last: null };
+startPool();
+render();
