@@ -121,6 +121,32 @@ type Server struct {
 	closeErr    error
 	stopWorkers context.CancelFunc
 	workersDone chan struct{}
+
+	newMu    sync.Mutex
+	newConns map[net.Conn]bool // connections that have not sent a request yet
+}
+
+// trackNew keeps the set of connections that have not sent a request.
+func (s *Server) trackNew(c net.Conn, st http.ConnState) {
+	s.newMu.Lock()
+	defer s.newMu.Unlock()
+	if st == http.StateNew {
+		if s.newConns == nil {
+			s.newConns = map[net.Conn]bool{}
+		}
+		s.newConns[c] = true
+	} else {
+		delete(s.newConns, c)
+	}
+}
+
+// closeNew closes the connections that have not sent a request.
+func (s *Server) closeNew() {
+	s.newMu.Lock()
+	defer s.newMu.Unlock()
+	for c := range s.newConns {
+		c.Close()
+	}
 }
 
 // Start opens the store, starts the broker and listens. It returns once the
@@ -170,6 +196,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	// Live consumers hold their requests open: end them when shutdown begins
 	// so Shutdown does not wait for them.
 	s.http.RegisterOnShutdown(func() { eng.Close(); b.Close(); hub.Close() })
+	// Shutdown waits up to 5 s for a connection that never sent a request;
+	// such a connection has nothing in flight, so close it at once.
+	s.http.ConnState = s.trackNew
+	s.http.RegisterOnShutdown(s.closeNew)
 	s.ln, err = net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		eng.Close()
