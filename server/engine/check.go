@@ -47,7 +47,17 @@ func (e *Engine) verifyResult(c *taskCopy, r commitReq) (commit *commitReq, chea
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if j.running[t.lease.ID] != t {
-		return nil, nil, false // done or given up meanwhile
+		// Done meanwhile (a backup copy or a replica won): a late result is
+		// still a free check of its worker.
+		if t.doneHash != nil && !s.peer.Trusted {
+			if *t.doneHash == h {
+				s.standing.Agreed++
+			} else {
+				j.counts.Mismatches++
+				cheaters = []*session{s}
+			}
+		}
+		return nil, cheaters, false
 	}
 	if s.standing.Flagged {
 		// Its worker was caught meanwhile: the result does not count.
@@ -166,19 +176,19 @@ func (e *Engine) serverChecked(r commitReq) (commit *commitReq, cheaters []*sess
 	return e.settleHeld(t)
 }
 
-// checkProbe compares a probe's result with the known answer.
-func (e *Engine) checkProbe(ctx context.Context, c *taskCopy, r commitReq, touched map[*job]bool) {
+// checkProbe compares a probe's result with the known answer and reports
+// whether it matched; the caller flags the worker if not, after the
+// batch's results are committed (so that none of them escapes the re-run).
+func (e *Engine) checkProbe(c *taskCopy, r commitReq) bool {
 	ok := resultHash(r.result) == c.probe.hash
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	if ok {
 		c.session.standing.Agreed++
 	} else {
 		c.task.job.counts.Mismatches++
 	}
-	e.mu.Unlock()
-	if !ok {
-		e.flag(ctx, c.session, "wrong answer to a known-answer task", touched)
-	}
+	return ok
 }
 
 // flag marks a worker caught returning a wrong result: it is disconnected

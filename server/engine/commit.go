@@ -89,7 +89,9 @@ func (e *Engine) commitBatch(ctx context.Context, batch []commitReq) error {
 		case r.kind != reqResult:
 			continue
 		case r.copies[0].probe != nil:
-			e.checkProbe(ctx, r.copies[0], r, touched)
+			if !e.checkProbe(r.copies[0], r) {
+				cheaters = append(cheaters, r.copies[0].session)
+			}
 			continue
 		default:
 			out, caught, release = e.verifyResult(r.copies[0], r)
@@ -118,7 +120,7 @@ func (e *Engine) commitBatch(ctx context.Context, batch []commitReq) error {
 			if res[i].Applied {
 				e.taskDone(r, &groups[i], touched)
 				if r.unverified {
-					e.rememberUnverified(r, &groups[i], res[i].Pushed)
+					e.rememberUnverified(r, &groups[i], res[i].Pushed, touched)
 				}
 			}
 		}
@@ -245,7 +247,9 @@ func (e *Engine) taskDone(r commitReq, g *broker.CommitGroup, touched map[*job]b
 	}
 	e.tasksDone.Add(1)
 	e.bytesDone.Add(int64(len(t.input)))
+	h := resultHash(r.result)
 	e.mu.Lock()
+	t.doneHash = &h
 	delete(j.running, t.lease.ID)
 	others := t.otherCopies(r.copies[0])
 	j.addResult(t.phase, &tr)
@@ -360,7 +364,7 @@ func (e *Engine) releaseTask(ctx context.Context, t *task, touched map[*job]bool
 
 // rememberUnverified keeps what it takes to undo a result committed without
 // a check, on the session that sent it.
-func (e *Engine) rememberUnverified(r commitReq, g *broker.CommitGroup, pushed []broker.Message) {
+func (e *Engine) rememberUnverified(r commitReq, g *broker.CommitGroup, pushed []broker.Message, touched map[*job]bool) {
 	c := r.copies[0]
 	if c.session == nil {
 		return
@@ -374,6 +378,14 @@ func (e *Engine) rememberUnverified(r commitReq, g *broker.CommitGroup, pushed [
 		_ = json.Unmarshal(g.KVSet[0].Value.Data, &ref.record)
 	}
 	e.mu.Lock()
-	c.session.unverified = append(c.session.unverified, ref)
+	flagged := c.session.standing.Flagged
+	if !flagged {
+		c.session.unverified = append(c.session.unverified, ref)
+	}
 	e.mu.Unlock()
+	if flagged { // caught while this result was on its way in: undo it now
+		if err := e.rerun(e.ctx, ref, touched); err != nil {
+			e.log.Error("undo a result of a flagged worker", "job", ref.job.rec.ID, "err", err)
+		}
+	}
 }

@@ -133,6 +133,7 @@ type task struct {
 	wantCopies   int
 	replicaFails int
 	serverCheck  bool
+	doneHash     *[32]byte // the committed result's hash, once done
 }
 
 // name is how logs and errors name the task.
