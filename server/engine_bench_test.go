@@ -47,10 +47,9 @@ func startWorkers(b *testing.B, srv *server.Server, n, slots int) {
 	}
 }
 
-// submitAndWait submits a job with one input and waits until it ends.
-func submitAndWait(b *testing.B, eng *engine.Engine, spec engine.Spec, input string) engine.Status {
+// submitInput submits a job with one input.
+func submitInput(b *testing.B, eng *engine.Engine, spec engine.Spec, input string) engine.Status {
 	b.Helper()
-	ctx := context.Background()
 	in, err := eng.NewInput()
 	if err != nil {
 		b.Fatal(err)
@@ -58,10 +57,19 @@ func submitAndWait(b *testing.B, eng *engine.Engine, spec engine.Spec, input str
 	if _, err := in.AddFile("input", strings.NewReader(input)); err != nil {
 		b.Fatal(err)
 	}
-	st, err := eng.Submit(ctx, spec, in)
+	st, err := eng.Submit(context.Background(), spec, in)
 	if err != nil {
 		b.Fatal(err)
 	}
+	return st
+}
+
+// submitAndWait submits a job with one input and waits until it ends.
+func submitAndWait(b *testing.B, eng *engine.Engine, spec engine.Spec, input string) engine.Status {
+	b.Helper()
+	ctx := context.Background()
+	st := submitInput(b, eng, spec, input)
+	var err error
 	for !st.State.Finished() {
 		time.Sleep(5 * time.Millisecond)
 		if st, err = eng.Job(ctx, st.ID); err != nil {

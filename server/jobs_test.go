@@ -148,6 +148,8 @@ func TestSubmitJobRefused(t *testing.T) {
 		{"task_timeout NaN", []formPart{field("task_timeout", "NaN"), in, wc}, 400, []string{"task_timeout"}},
 		{"stream not a bool", []formPart{field("stream", "maybe"), in, wc}, 400, []string{"stream must be true or false"}},
 		{"unknown field", []formPart{field("colour", "red"), in, wc}, 400, []string{`unknown field "colour"`}},
+		{"unknown verify", []formPart{field("verify", "paranoid"), in, wc}, 400,
+			[]string{`verify "paranoid" must be none, replicate, adaptive or spotcheck`}},
 		{"no input", []formPart{wc}, 400, []string{"no input"}},
 		{"empty input", []formPart{inputFile("a.txt", ""), inputFile("b.txt", ""), wc}, 400, []string{"input is empty"}},
 		{"stream without a queue", []formPart{field("stream", "true"), in, wc}, 400, []string{"stream needs input_queue"}},
@@ -178,11 +180,31 @@ func TestSubmitJobJSONRefused(t *testing.T) {
 		{"empty inline input", `{"module":"wordcount","input":""}`, 400, "input is empty"},
 		{"no input", `{"module":"wordcount"}`, 400, "no input"},
 		{"unknown module", `{"module":"nosuchjob","input":"a"}`, 404, "nosuchjob"},
+		{"unknown verify", `{"module":"wordcount","input":"a","verify":"Adaptive"}`, 400, `verify "Adaptive" must be none`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s.postJSON("/api/v1/jobs", tt.body).wantError(t, tt.status, tt.sub)
 		})
+	}
+}
+
+// TestSubmitJobVerify: the verification mode given as a multipart field or
+// in JSON is the job's; none given is adaptive.
+func TestSubmitJobVerify(t *testing.T) {
+	s := startServer(t, server.Config{})
+	in := inputFile("in.txt", wordcountInput)
+	for _, mode := range []engine.Verify{engine.VerifyNone, engine.VerifyReplicate, engine.VerifyAdaptive, engine.VerifySpotcheck} {
+		if j := s.submit(field("verify", string(mode)), in, field("module", "wordcount")); j.Spec.Verify != mode {
+			t.Errorf("multipart verify=%s: job has verify %q, want %q", mode, j.Spec.Verify, mode)
+		}
+	}
+	j := decode[jobReply](t, s.postJSON("/api/v1/jobs", `{"module":"wordcount","input":"a b","verify":"spotcheck"}`).want(t, http.StatusCreated))
+	if j.Spec.Verify != engine.VerifySpotcheck {
+		t.Errorf("JSON verify spotcheck: job has verify %q, want spotcheck", j.Spec.Verify)
+	}
+	if j := s.submit(in, field("module", "wordcount")); j.Spec.Verify != engine.VerifyAdaptive {
+		t.Errorf("no verify: job has verify %q, want the default, adaptive", j.Spec.Verify)
 	}
 }
 

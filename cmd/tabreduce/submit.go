@@ -46,6 +46,8 @@ func parseSubmit(args []string, env *cliEnv) (submitOptions, error) {
 	taskTimeout := fs.Duration("task-timeout", engine.DefaultTaskTimeout, "longest a task may run on a worker")
 	fs.StringVar(&o.spec.InputQueue, "input-queue", "", "a queue whose messages are the input, instead of files")
 	fs.BoolVar(&o.spec.Stream, "stream", false, "streaming job: map --input-queue's messages as they arrive, until cancelled")
+	verify := fs.String("verify", "", "how results of untrusted workers are checked: none, replicate, adaptive or spotcheck\n"+
+		"(default: the server's, adaptive)")
 	fs.BoolVar(&o.wait, "wait", false, "follow the job until it ends; exit 0 only if it is done")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -62,6 +64,13 @@ func parseSubmit(args []string, env *cliEnv) (submitOptions, error) {
 			return o, fmt.Errorf("--params must be JSON, got %q", params)
 		}
 		o.spec.Params = json.RawMessage(params)
+	}
+	if *verify != "" {
+		v, err := engine.ParseVerify(*verify)
+		if err != nil {
+			return o, fmt.Errorf("--verify: %w", err)
+		}
+		o.spec.Verify = v
 	}
 	o.inputs = inputs
 	o.spec.ChunkSize = int64(chunk)

@@ -40,9 +40,10 @@ func TestParseSubmit(t *testing.T) {
 			spec: defaults, inputs: []string{"a.txt"}, server: defaultServer},
 		{name: "every flag", args: []string{"--job", "x.wasm", "--input", "a", "--input", "b", "--reducers", "8",
 			"--params", `{"pattern":"x"}`, "--chunk-size", "512KiB", "--max-attempts", "2", "--task-timeout", "90s",
-			"--wait", "--server", "http://h:1", "--token", "t"},
+			"--wait", "--server", "http://h:1", "--token", "t", "--verify", "replicate"},
 			spec: with(func(s *engine.Spec) {
 				s.Reducers, s.ChunkSize, s.MaxAttempts, s.TaskTimeout = 8, 512<<10, 2, 90
+				s.Verify = engine.VerifyReplicate
 				s.Params = json.RawMessage(`{"pattern":"x"}`)
 			}),
 			inputs: []string{"a", "b"}, server: "http://h:1", token: "t", wait: true},
@@ -55,6 +56,7 @@ func TestParseSubmit(t *testing.T) {
 		{name: "no input", args: []string{"--job", "wordcount"}, err: "--job and --input"},
 		{name: "params not JSON", args: []string{"--job", "grep", "--input", "a", "--params", "{x"}, err: "--params must be JSON"},
 		{name: "bad chunk size", args: []string{"--job", "grep", "--input", "a", "--chunk-size", "lots"}, err: "size \"lots\""},
+		{name: "bad verify", args: []string{"--job", "grep", "--input", "a", "--verify", "trust"}, err: `--verify: verify "trust" must be none, replicate, adaptive or spotcheck`},
 		{name: "an argument", args: []string{"--job", "grep", "--input", "a", "extra"}, err: `unexpected argument "extra"`},
 	}
 	for _, tt := range tests {

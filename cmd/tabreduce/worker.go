@@ -17,7 +17,8 @@ func init() {
 
 // runWorker is `tabreduce worker`: a native worker that connects to a
 // server's /ws/worker, runs its tasks on the wasm runner and reconnects when
-// the connection drops, until interrupted.
+// the connection drops, until interrupted. --faulty exists only to test the
+// server's verification of results: it makes the worker cheat.
 func runWorker(ctx context.Context, args []string, env *cliEnv) error {
 	fs := newFlagSet("worker", env)
 	server := fs.String("server", envOr(env, "TABREDUCE_SERVER", "http://127.0.0.1:8080"), "server base URL (default $TABREDUCE_SERVER)")
@@ -26,6 +27,8 @@ func runWorker(ctx context.Context, args []string, env *cliEnv) error {
 	cache := fs.String("cache", compileCacheDir(env), "wazero compilation cache directory (default $TABREDUCE_CACHE or the user cache dir)")
 	token := fs.String("token", env.getenv("TABREDUCE_TOKEN"), "bearer token for the server (default $TABREDUCE_TOKEN)")
 	memMiB := fs.Uint("memory-mb", runner.DefaultMemoryLimitPages/16, "linear memory cap per instance, MiB")
+	faulty := fs.Float64("faulty", 0, "TESTING ONLY, to test the server's verification: the fraction (0 to 1) of results\n"+
+		"this worker corrupts on purpose (a changed count or a dropped pair, well framed)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -34,6 +37,9 @@ func runWorker(ctx context.Context, args []string, env *cliEnv) error {
 	}
 	if *slots < 1 {
 		return fmt.Errorf("--slots must be at least 1")
+	}
+	if !(*faulty >= 0 && *faulty <= 1) {
+		return fmt.Errorf("--faulty must be between 0 and 1, got %g", *faulty)
 	}
 	log := slog.New(slog.NewTextHandler(env.stderr, nil))
 	r, err := runner.New(ctx, runner.Config{
@@ -51,6 +57,9 @@ func runWorker(ctx context.Context, args []string, env *cliEnv) error {
 		header.Set("Authorization", "Bearer "+*token)
 	}
 	log.Info("worker starting", "server", *server, "slots", *slots, "name", *name, "cache", *cache)
+	if *faulty > 0 {
+		log.Warn("worker is faulty on purpose (--faulty, for testing verification): it corrupts a share of its results", "faulty", *faulty)
+	}
 	return worker.Run(ctx, worker.Options{
 		Server: *server,
 		Header: header,
@@ -58,6 +67,7 @@ func runWorker(ctx context.Context, args []string, env *cliEnv) error {
 		Slots:  *slots,
 		Name:   *name,
 		Logger: log,
+		Faulty: *faulty,
 	})
 }
 

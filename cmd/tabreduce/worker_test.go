@@ -19,6 +19,9 @@ func TestWorkerCommandFlags(t *testing.T) {
 		{"no slots", []string{"worker", "--slots", "0"}, "--slots must be at least 1"},
 		{"bad server", []string{"worker", "--server", "ftp://x"}, "scheme must be http"},
 		{"stray argument", []string{"worker", "extra"}, `unexpected argument "extra"`},
+		{"faulty above 1", []string{"worker", "--faulty", "1.5"}, "--faulty must be between 0 and 1"},
+		{"faulty negative", []string{"worker", "--faulty", "-0.1"}, "--faulty must be between 0 and 1"},
+		{"faulty NaN", []string{"worker", "--faulty", "NaN"}, "--faulty must be between 0 and 1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -103,6 +103,7 @@ func specFields(s engine.Spec) []formField {
 	add("task_timeout", strconv.FormatFloat(s.TaskTimeout, 'f', -1, 64), s.TaskTimeout != 0)
 	add("input_queue", s.InputQueue, s.InputQueue != "")
 	add("stream", "true", s.Stream)
+	add("verify", string(s.Verify), s.Verify != "")
 	add("module", s.Module, s.Module != "")
 	return fs
 }

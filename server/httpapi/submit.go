@@ -48,8 +48,8 @@ type jobRequest struct {
 }
 
 // submitJob is POST /api/v1/jobs, as multipart/form-data (fields module,
-// params, chunk_size, reducers, max_attempts, task_timeout, input_queue and
-// stream; file parts named input, streamed to disk one by one; a file part
+// params, chunk_size, reducers, max_attempts, task_timeout, input_queue,
+// stream and verify; file parts named input, streamed to disk one by one; a file part
 // named module registers that module with the job) or as a JSON jobRequest.
 // Everything is checked before the job is submitted; on any error the input
 // received so far is discarded.
@@ -215,6 +215,8 @@ func setSpecField(s *engine.Spec, name, v string) error {
 	case "input_queue":
 		s.InputQueue = v
 		return nil
+	case "verify":
+		return setVerify(s, v)
 	case "stream":
 		if s.Stream, err = strconv.ParseBool(v); err != nil {
 			return badRequest("stream must be true or false, got %q", truncate(v, 32))
@@ -229,12 +231,23 @@ func setSpecField(s *engine.Spec, name, v string) error {
 	case "task_timeout":
 		s.TaskTimeout, err = strconv.ParseFloat(v, 64)
 	default:
-		return badRequest("unknown field %q: want module, input, params, chunk_size, reducers, max_attempts, task_timeout, input_queue or stream", truncate(name, 40))
+		return badRequest("unknown field %q: want module, input, params, chunk_size, reducers, max_attempts, task_timeout, input_queue, stream or verify", truncate(name, 40))
 	}
 	if err != nil {
 		return badRequest("%s must be a number, got %q", name, truncate(v, 32))
 	}
 	return checkSpecRanges(s, name)
+}
+
+// setVerify sets the verification mode: none, replicate, adaptive or
+// spotcheck.
+func setVerify(s *engine.Spec, v string) error {
+	mode, err := engine.ParseVerify(v)
+	if err != nil {
+		return badRequest("%v", err)
+	}
+	s.Verify = mode
+	return nil
 }
 
 // specRange is one numeric setting's bounds.
@@ -277,6 +290,11 @@ func (a *API) checkSubmission(sub *submission) error {
 	}
 	if err := checkSpecRanges(s, ""); err != nil {
 		return err
+	}
+	if s.Verify != "" { // a JSON body's; a multipart field was checked as it came
+		if err := setVerify(s, string(s.Verify)); err != nil {
+			return err
+		}
 	}
 	if s.InputQueue != "" {
 		if err := broker.CheckQueueName(s.InputQueue); err != nil {
