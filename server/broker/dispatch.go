@@ -16,16 +16,10 @@ var errSlow = errors.New("consumer too slow")
 func (b *Broker) dispatch(q *liveQueue) {
 	defer b.wg.Done()
 	for {
-		b.mu.Lock()
-		if len(q.consumers) == 0 || b.closed {
-			q.running = false
-			b.mu.Unlock()
+		cons := b.snapshot(q)
+		if cons == nil {
 			return
 		}
-		cons := q.consumerList()
-		b.mu.Unlock()
-		sort.Slice(cons, func(i, j int) bool { return cons[i].id < cons[j].id })
-
 		if !b.dispatchRound(q, cons) {
 			select {
 			case <-q.wakeC:
@@ -37,6 +31,20 @@ func (b *Broker) dispatch(q *liveQueue) {
 			}
 		}
 	}
+}
+
+// snapshot returns the queue's consumers in subscription order, or nil
+// (and marks the dispatcher stopped) when it has none or the broker closed.
+func (b *Broker) snapshot(q *liveQueue) []*Consumer {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(q.consumers) == 0 || b.closed {
+		q.running = false
+		return nil
+	}
+	cons := q.consumerList()
+	sort.Slice(cons, func(i, j int) bool { return cons[i].id < cons[j].id })
+	return cons
 }
 
 // dispatchRound leases what the consumers have credit for and hands it out.
@@ -61,6 +69,20 @@ func (b *Broker) dispatchRound(q *liveQueue, cons []*Consumer) bool {
 		return false
 	}
 	b.counters.LiveDeliveries.Add(int64(len(leases)))
+	// Hand out to the consumers there are now: some may have come while
+	// the lease was taken, and broadcast owes each of them every message.
+	b.mu.Lock()
+	cons = q.consumerList()
+	b.mu.Unlock()
+	sort.Slice(cons, func(i, j int) bool { return cons[i].id < cons[j].id })
+	if len(cons) == 0 { // they all left meanwhile
+		for _, l := range leases {
+			sl := &sharedLease{lease: l}
+			sl.pending.Store(1)
+			b.settle(q.name, sl, false)
+		}
+		return false
+	}
 	for _, l := range leases {
 		s := &sharedLease{lease: l}
 		if policy == PolicyBroadcast {
