@@ -115,13 +115,14 @@ func decodeJSON(t testing.TB, resp *http.Response, status int, v any) []byte {
 
 // jobStatus is what the tests read of GET /api/v1/jobs/{id}.
 type jobStatus struct {
-	ID       string     `json:"id"`
-	State    string     `json:"state"`
-	Error    string     `json:"error"`
-	BytesIn  int64      `json:"bytes_in"`
-	Started  *time.Time `json:"started"`
-	MapDone  *time.Time `json:"map_done"`
-	Finished *time.Time `json:"finished"`
+	ID       string           `json:"id"`
+	State    string           `json:"state"`
+	Error    string           `json:"error"`
+	BytesIn  int64            `json:"bytes_in"`
+	Counters map[string]int64 `json:"counters"`
+	Started  *time.Time       `json:"started"`
+	MapDone  *time.Time       `json:"map_done"`
+	Finished *time.Time       `json:"finished"`
 	Phases   map[string]struct {
 		Total, Done, Running, Failed int
 	} `json:"phases"`
@@ -175,10 +176,14 @@ func waitJob(t testing.TB, srv *server.Server, id string, limit time.Duration) j
 }
 
 // browserWorkers counts the connected browser workers.
-func browserWorkers(srv *server.Server) int {
+func browserWorkers(srv *server.Server) int { return workersOfKind(srv, "browser") }
+
+// workersOfKind counts the connected workers of a kind: browser, native or
+// local.
+func workersOfKind(srv *server.Server, kind string) int {
 	n := 0
 	for _, w := range srv.Engine().Workers() {
-		if w.Kind == "browser" {
+		if w.Kind == kind {
 			n++
 		}
 	}

@@ -14,7 +14,7 @@ import (
 // parses (with the job's parsePoint), assigns and sums the same way.
 func BenchmarkKmeansVsNative(b *testing.B) {
 	var in []byte
-	for _, p := range genPoints(400_000) {
+	for _, p := range wasmtest.ClusterPoints(400_000) {
 		in = fmt.Appendf(in, "%v,%v\n", p[0], p[1])
 	}
 	cs := [][]float64{{1, 1}, {9, 9}, {-4, 7}}

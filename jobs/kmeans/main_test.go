@@ -13,19 +13,6 @@ import (
 
 const pkg = "github.com/tabreduce/tabreduce/jobs/kmeans"
 
-// points returns n deterministic 2-D points around three clusters.
-func genPoints(n int) [][2]float64 {
-	centres := [][2]float64{{0, 0}, {10, 10}, {-5, 8}}
-	out := make([][2]float64, n)
-	s := uint32(7)
-	next := func() float64 { s = s*1664525 + 1013904223; return float64(s>>8)/float64(1<<24) - 0.5 }
-	for i := range out {
-		c := centres[i%3]
-		out[i] = [2]float64{c[0] + 3*next(), c[1] + 3*next()}
-	}
-	return out
-}
-
 // oracle assigns each point by brute force and averages; float sums may differ
 // in the last bits from the job's partial sums, so it compares with a
 // tolerance.
@@ -67,7 +54,7 @@ func oracle(pts [][2]float64, cs [][]float64) func(driver.Output) string {
 }
 
 func TestKmeans(t *testing.T) {
-	pts := genPoints(6000)
+	pts := wasmtest.ClusterPoints(6000)
 	var in strings.Builder
 	for _, p := range pts {
 		fmt.Fprintf(&in, "%v,%v\n", p[0], p[1])

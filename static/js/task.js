@@ -72,6 +72,7 @@ class Instance {
     if (p + l > buf.length) throw new TaskError(Failure.JOB, `${fn}: output past the memory's end`);
     const out = buf.slice(p, p + l);
     if (status === 0) return out;
+    if (status === STATUS_NO_COMBINER && fn === 'tr_combine') return null;
     const msg = new TextDecoder().decode(out.subarray(0, 4096));
     throw new TaskError(Failure.JOB, status === 1 ? `${fn}: ${msg}` : `${fn}: bad input (status ${status}): ${msg}`);
   }
@@ -99,6 +100,10 @@ function instanceFor(module, sha) {
   return inst;
 }
 
+// STATUS_NO_COMBINER is what tr_combine returns in a module without a
+// combiner (wasm/ABI.md): the host sends the map output as it is.
+const STATUS_NO_COMBINER = 3;
+
 function progress(id, percent) { port.postMessage({ type: 'progress', id, percent }); }
 
 // execute runs one task and returns its counters and partitions.
@@ -109,11 +114,16 @@ function execute(t, inst) {
     const head = new Uint8Array(8);
     new DataView(head.buffer).setBigUint64(0, t.offset, true);
     res = splitResult(inst.call('tr_map', t.input, head));
-    if ((t.flags & 1) && res.pairs.length > 0) {
+    if ((t.flags & 1) && res.pairs.length > 0 && !inst.noCombiner) {
       progress(t.id, 50);
       const ps = new Pairs(res.pairs);
-      const comb = splitResult(inst.call('tr_combine', ps.grouped(ps.sorted())));
-      res = { pairs: comb.pairs, counters: mergeCounters(res.counters, comb.counters) };
+      const out = inst.call('tr_combine', ps.grouped(ps.sorted()));
+      if (out === null) {
+        inst.noCombiner = true; // the map output goes as it is, now and for this module's later tasks
+      } else {
+        const comb = splitResult(out);
+        res = { pairs: comb.pairs, counters: mergeCounters(res.counters, comb.counters) };
+      }
     }
   } else {
     res = splitResult(inst.call('tr_reduce', t.input));

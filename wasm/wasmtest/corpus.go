@@ -38,3 +38,18 @@ func ZipfText(size int) []byte {
 	}
 	return out
 }
+
+// ClusterPoints returns n 2-D points scattered (±1.5) around three
+// centres, (0, 0), (10, 10) and (-5, 8), in turn: the k-means job's input.
+// The same n gives the same points on every run.
+func ClusterPoints(n int) [][2]float64 {
+	centres := [][2]float64{{0, 0}, {10, 10}, {-5, 8}}
+	out := make([][2]float64, n)
+	s := uint32(7)
+	next := func() float64 { s = s*1664525 + 1013904223; return float64(s>>8)/float64(1<<24) - 0.5 }
+	for i := range out {
+		c := centres[i%3]
+		out[i] = [2]float64{c[0] + 3*next(), c[1] + 3*next()}
+	}
+	return out
+}
