@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -28,7 +29,7 @@ import (
 func benchServer(b *testing.B) *server.Server {
 	b.Helper()
 	srv, err := server.Start(context.Background(), server.Config{
-		Addr: "127.0.0.1:0", DataDir: b.TempDir(), Fsync: "everysec",
+		Addr: "127.0.0.1:0", DataDir: b.TempDir(), Fsync: benchFsync(),
 		Logger: discardLogger(),
 	})
 	if err != nil {
@@ -368,4 +369,13 @@ func measurePeak(b *testing.B, n int, d time.Duration, op func() error) float64 
 	}
 	wg.Wait()
 	return float64(count.Load()) / d.Seconds()
+}
+
+// benchFsync is the fsync policy of the benchmark servers: everysec, or
+// TABREDUCE_BENCH_FSYNC to compare.
+func benchFsync() string {
+	if f := os.Getenv("TABREDUCE_BENCH_FSYNC"); f != "" {
+		return f
+	}
+	return "everysec"
 }

@@ -1,9 +1,12 @@
 package buntstore
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/tidwall/buntdb"
 
@@ -38,7 +41,7 @@ func getMeta(tx *buntdb.Tx, q string) (m meta, ok bool, err error) {
 	if err != nil {
 		return m, false, err
 	}
-	if err := unmarshalMeta(v, &m); err != nil {
+	if err := decodeMeta(v, &m); err != nil {
 		return m, false, fmt.Errorf("queue %s state: %w", q, err)
 	}
 	return m, true, nil
@@ -54,12 +57,53 @@ func loadMeta(tx *buntdb.Tx, q string, now int64) (meta, error) {
 }
 
 func putMeta(tx *buntdb.Tx, q string, m meta) error {
-	b, err := json.Marshal(m)
-	if err != nil {
-		return err
-	}
-	_, _, err = tx.Set(metaKey(q), string(b), nil)
+	_, _, err := tx.Set(metaKey(q), m.encode(), nil)
 	return err
+}
+
+// metaVersion marks the binary encoding of a queue's state; state written
+// as JSON by earlier versions starts with '{' and is still read.
+const metaVersion = 1
+
+// Status and policy as stored.
+var (
+	statusCodes = []broker.Status{broker.StatusActive, broker.StatusPaused}
+	policyCodes = []broker.Policy{broker.PolicyRoundRobin, broker.PolicyBroadcast}
+)
+
+// encode writes the state compactly: it is rewritten by every operation on
+// the queue, so JSON's cost showed in the push path's profile.
+func (m meta) encode() string {
+	b := make([]byte, 0, 48)
+	b = append(b, metaVersion, byte(slices.Index(statusCodes, m.Status)), byte(slices.Index(policyCodes, m.Policy)))
+	b = binary.AppendUvarint(b, m.LastID)
+	for _, v := range []int64{m.Length, m.InFlight, m.Pushed, m.Delivered, m.Acked, m.Dead, m.Created} {
+		b = binary.AppendVarint(b, v)
+	}
+	return string(b)
+}
+
+func decodeMeta(v string, m *meta) error {
+	if strings.HasPrefix(v, "{") {
+		return json.Unmarshal([]byte(v), m)
+	}
+	if len(v) < 3 || v[0] != metaVersion || int(v[1]) >= len(statusCodes) || int(v[2]) >= len(policyCodes) {
+		return errCorrupt
+	}
+	m.Status, m.Policy = statusCodes[v[1]], policyCodes[v[2]]
+	b := []byte(v[3:])
+	var n int
+	if m.LastID, n = binary.Uvarint(b); n <= 0 {
+		return errCorrupt
+	}
+	b = b[n:]
+	for _, f := range []*int64{&m.Length, &m.InFlight, &m.Pushed, &m.Delivered, &m.Acked, &m.Dead, &m.Created} {
+		if *f, n = binary.Varint(b); n <= 0 {
+			return errCorrupt
+		}
+		b = b[n:]
+	}
+	return nil
 }
 
 func (m meta) info(name string) broker.QueueInfo {
@@ -110,5 +154,3 @@ func (c *metaCache) flush() error {
 	}
 	return nil
 }
-
-func unmarshalMeta(v string, m *meta) error { return json.Unmarshal([]byte(v), m) }

@@ -250,7 +250,7 @@ func (s *Store) QueueList(ctx context.Context) ([]broker.QueueInfo, error) {
 		out = make([]broker.QueueInfo, 0, len(keys))
 		for i, k := range keys {
 			var m meta
-			if err := unmarshalMeta(vals[i], &m); err != nil {
+			if err := decodeMeta(vals[i], &m); err != nil {
 				return fmt.Errorf("%s: %w", k, err)
 			}
 			out = append(out, m.info(k[len(metaPrefix):]))
