@@ -85,7 +85,24 @@ func BenchmarkBrowserWordcount(b *testing.B) {
 		b.ReportMetric(wall, "mapphase-MB/s")
 		b.ReportMetric(100*compute/native, "worker-%native")
 		b.ReportMetric(100*wall/native, "mapphase-%native")
+		// The plainest program a user would write: strings.FieldsFunc,
+		// ToLower and a map.
+		start = time.Now()
+		plainWordcount(string(text))
+		plain := float64(len(text)) / 1e6 / time.Since(start).Seconds()
+		b.ReportMetric(plain, "plain-MB/s")
+		b.ReportMetric(100*compute/plain, "worker-%plain")
 	}
+}
+
+// plainWordcount is the plainest wordcount: split on anything but letters
+// and digits, lower-case, count in a map.
+func plainWordcount(text string) map[string]int {
+	counts := map[string]int{}
+	for _, w := range strings.FieldsFunc(text, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
+		counts[strings.ToLower(w)]++
+	}
+	return counts
 }
 
 // BenchmarkBrowserNoop: tasks/s of no-op map tasks (1 KiB chunks) with four

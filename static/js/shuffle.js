@@ -88,6 +88,13 @@ export class Pairs {
 
   // grouped encodes the sorted pairs as a grouped stream:
   // bytes key | u32 count | count × bytes value.
+  // distinctKeys reports whether no two pairs in sorted order share a key:
+  // then a combiner has nothing to fold, and the host may skip it.
+  distinctKeys(order) {
+    for (let g = 1; g < order.length; g++) if (this.sameKey(order[g - 1], order[g])) return false;
+    return true;
+  }
+
   grouped(order) {
     let size = 0;
     for (let g = 0; g < order.length;) {

@@ -117,8 +117,13 @@ function execute(t, inst) {
     if ((t.flags & 1) && res.pairs.length > 0 && !inst.noCombiner) {
       progress(t.id, 50);
       const ps = new Pairs(res.pairs);
-      const out = inst.call('tr_combine', ps.grouped(ps.sorted()));
-      if (out === null) {
+      const order = ps.sorted();
+      // Every key once (the SDK's map-side table already folded them): the
+      // combiner would fold nothing, and the ABI lets the host skip it.
+      const out = ps.distinctKeys(order) ? undefined : inst.call('tr_combine', ps.grouped(order));
+      if (out === undefined) {
+        // keep the map output as it is
+      } else if (out === null) {
         inst.noCombiner = true; // the map output goes as it is, now and for this module's later tasks
       } else {
         const comb = splitResult(out);

@@ -131,6 +131,11 @@ func (x *executor) mapTask(ctx context.Context, rt runner.Task, t *workerproto.T
 	if _, err := sc.load(res.Pairs, 1); err != nil {
 		return abi.Result{}, err
 	}
+	if distinctKeys(sc.items) {
+		// Every key once (the SDK's map-side table already folded them):
+		// the combiner would fold nothing, and the ABI lets the host skip it.
+		return res, nil
+	}
 	sc.groups = appendGroups(sc.groups[:0], sc.items)
 	comb, err := x.r.Combine(ctx, rt, sc.groups)
 	if errors.Is(err, runner.ErrNoCombiner) {
@@ -203,6 +208,16 @@ func (sc *scratch) partition(pairs []byte, r int) ([][]byte, error) {
 
 // appendGroups appends sorted items as a grouped stream (abi.EncodeGroups
 // without its allocation).
+// distinctKeys reports whether no two sorted items share a key.
+func distinctKeys(sorted []item) bool {
+	for i := 1; i < len(sorted); i++ {
+		if bytes.Equal(sorted[i-1].Key, sorted[i].Key) {
+			return false
+		}
+	}
+	return true
+}
+
 func appendGroups(dst []byte, sorted []item) []byte {
 	for i := 0; i < len(sorted); {
 		j := i + 1
