@@ -68,20 +68,13 @@ func (s *Store) LeaseAck(ctx context.Context, queue string, leaseIDs []string) (
 			unknown = append(unknown, leaseIDs...)
 			return nil
 		}
-		for _, l := range leaseIDs {
-			id, r, err := liveLease(tx, queue, l)
-			if errors.Is(err, broker.ErrLeaseNotFound) {
-				unknown = append(unknown, l)
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			if err := deleteFlight(tx, queue, id, &r); err != nil {
-				return err
-			}
+		unknown, err = eachLiveLease(tx, queue, leaseIDs, func(id uint64, r *record) error {
 			m.InFlight--
 			m.Acked++
+			return deleteFlight(tx, queue, id, r)
+		})
+		if err != nil {
+			return err
 		}
 		return putMeta(tx, queue, m)
 	})
@@ -316,27 +309,16 @@ func (s *Store) LeaseReleaseAll(ctx context.Context) (int, error) {
 	n := 0
 	err := s.update(ctx, func(tx *buntdb.Tx) error {
 		n = 0
-		keys, vals, err := scan(tx, flightPrefix, "f;", 0)
-		if err != nil {
-			return err
-		}
 		mc := newMetaCache(tx, 0)
-		for i, k := range keys {
-			r, err := decodeRecord(vals[i])
-			if err != nil {
-				return fmt.Errorf("%s: %w", k, err)
-			}
+		err := scanRecords(tx, flightPrefix, "f;", 0, func(k string, id uint64, r record) error {
 			if r.released {
-				continue // nacked with a delay: the reaper returns it when the delay ends
-			}
-			id, err := idOf(k)
-			if err != nil {
-				return err
-			}
-			if err := requeue(tx, mc, queueOfKey(k), id, &r); err != nil {
-				return err
+				return nil // nacked with a delay: the reaper returns it when the delay ends
 			}
 			n++
+			return requeue(tx, mc, queueOfKey(k), id, &r)
+		})
+		if err != nil {
+			return err
 		}
 		return mc.flush()
 	})
@@ -353,23 +335,36 @@ func (s *Store) LeaseRelease(ctx context.Context, queue string, leaseIDs []strin
 	err := s.update(ctx, func(tx *buntdb.Tx) error {
 		unknown = unknown[:0]
 		mc := newMetaCache(tx, 0)
-		for _, l := range leaseIDs {
-			id, r, err := liveLease(tx, queue, l)
-			if errors.Is(err, broker.ErrLeaseNotFound) {
-				unknown = append(unknown, l)
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			if err := requeue(tx, mc, queue, id, &r); err != nil {
-				return err
-			}
+		var err error
+		unknown, err = eachLiveLease(tx, queue, leaseIDs, func(id uint64, r *record) error {
+			return requeue(tx, mc, queue, id, r)
+		})
+		if err != nil {
+			return err
 		}
 		return mc.flush()
 	})
 	if err != nil {
 		return nil, fmt.Errorf("release on %s: %w", queue, err)
+	}
+	return unknown, nil
+}
+
+// eachLiveLease calls fn for every id in leaseIDs that names a live lease
+// of queue and returns the others.
+func eachLiveLease(tx *buntdb.Tx, queue string, leaseIDs []string, fn func(id uint64, r *record) error) (unknown []string, err error) {
+	for _, l := range leaseIDs {
+		id, r, err := liveLease(tx, queue, l)
+		if errors.Is(err, broker.ErrLeaseNotFound) {
+			unknown = append(unknown, l)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := fn(id, &r); err != nil {
+			return nil, err
+		}
 	}
 	return unknown, nil
 }

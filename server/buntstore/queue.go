@@ -264,30 +264,14 @@ func (s *Store) QueueList(ctx context.Context) ([]broker.QueueInfo, error) {
 // QueuePurge deletes everything of a queue.
 func (s *Store) QueuePurge(ctx context.Context, queue string) error {
 	return s.update(ctx, func(tx *buntdb.Tx) error {
-		for _, prefix := range []string{readyPrefix, flightPrefix} {
-			lo, hi := queueRange(prefix, queue)
-			keys, vals, err := scan(tx, lo, hi, 0)
-			if err != nil {
-				return err
-			}
-			for i, k := range keys {
-				r, err := decodeRecord(vals[i])
-				if err != nil {
-					return fmt.Errorf("%s: %w", k, err)
-				}
-				id, err := idOf(k)
-				if err != nil {
-					return err
-				}
-				if prefix == readyPrefix {
-					err = deleteReady(tx, queue, id, &r)
-				} else {
-					err = deleteFlight(tx, queue, id, &r)
-				}
-				if err != nil {
-					return err
-				}
-			}
+		lo, hi := queueRange(readyPrefix, queue)
+		err := scanRecords(tx, lo, hi, 0, func(_ string, id uint64, r record) error { return deleteReady(tx, queue, id, &r) })
+		if err != nil {
+			return err
+		}
+		lo, hi = queueRange(flightPrefix, queue)
+		if err := scanRecords(tx, lo, hi, 0, func(_ string, id uint64, r record) error { return deleteFlight(tx, queue, id, &r) }); err != nil {
+			return err
 		}
 		if _, err := tx.Delete(metaKey(queue)); err != nil && !errors.Is(err, buntdb.ErrNotFound) {
 			return err
@@ -377,24 +361,12 @@ func deleteTx(tx *buntdb.Tx, mc *metaCache, queue string, id uint64) error {
 func (s *Store) QueueScan(ctx context.Context, queue string, afterID uint64, limit int) ([]broker.Message, error) {
 	var out []broker.Message
 	err := s.view(ctx, func(tx *buntdb.Tx) error {
+		out = out[:0]
 		_, hi := queueRange(readyPrefix, queue)
-		keys, vals, err := scan(tx, readyKey(queue, afterID+1), hi, limit)
-		if err != nil {
-			return err
-		}
-		out = make([]broker.Message, 0, len(keys))
-		for i, k := range keys {
-			r, err := decodeRecord(vals[i])
-			if err != nil {
-				return fmt.Errorf("%s: %w", k, err)
-			}
-			id, err := idOf(k)
-			if err != nil {
-				return err
-			}
+		return scanRecords(tx, readyKey(queue, afterID+1), hi, limit, func(_ string, id uint64, r record) error {
 			out = append(out, r.message(queue, id))
-		}
-		return nil
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("scan %s: %w", queue, err)

@@ -146,3 +146,27 @@ func queueOfKey(key string) string {
 	rest := key[2:]
 	return rest[:strings.LastIndexByte(rest, ':')]
 }
+
+// scanRecords calls fn for each message record in [lo, hi), in key order,
+// at most limit of them (limit <= 0: all). The records are read first and
+// fn runs after, so fn may change the store.
+func scanRecords(tx *buntdb.Tx, lo, hi string, limit int, fn func(key string, id uint64, r record) error) error {
+	keys, vals, err := scan(tx, lo, hi, limit)
+	if err != nil {
+		return err
+	}
+	for i, k := range keys {
+		r, err := decodeRecord(vals[i])
+		if err != nil {
+			return fmt.Errorf("%s: %w", k, err)
+		}
+		id, err := idOf(k)
+		if err != nil {
+			return err
+		}
+		if err := fn(k, id, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
