@@ -50,11 +50,28 @@ func benchClient(conns int) *http.Client {
 func runClients(b *testing.B, n int, unit string, op func(c *http.Client, i int64) error) {
 	b.Helper()
 	client := benchClient(n)
+	b.ResetTimer()
+	elapsed, lat, err := spread(n, b.N, func(i int) (time.Time, error) {
+		t0 := time.Now()
+		return t0, op(client, int64(i))
+	})
+	b.StopTimer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	reportLatency(b, lat)
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), unit+"/s")
+}
+
+// spread runs op for i in [0, calls) on n goroutines until the calls run out
+// or one fails. op returns when its call's latency began (its start, or
+// the time it was due). spread returns the wall time, every call's
+// latency and the first error.
+func spread(n, calls int, op func(i int) (time.Time, error)) (time.Duration, []time.Duration, error) {
 	var next atomic.Int64
+	var firstErr atomic.Value
 	lat := make([][]time.Duration, n)
 	var wg sync.WaitGroup
-	var firstErr atomic.Value
-	b.ResetTimer()
 	start := time.Now()
 	for g := range n {
 		wg.Add(1)
@@ -62,26 +79,21 @@ func runClients(b *testing.B, n int, unit string, op func(c *http.Client, i int6
 			defer wg.Done()
 			for {
 				i := next.Add(1) - 1
-				if i >= int64(b.N) {
+				if i >= int64(calls) {
 					return
 				}
-				t0 := time.Now()
-				if err := op(client, i); err != nil {
+				began, err := op(int(i))
+				if err != nil {
 					firstErr.CompareAndSwap(nil, err)
 					return
 				}
-				lat[g] = append(lat[g], time.Since(t0))
+				lat[g] = append(lat[g], time.Since(began))
 			}
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	b.StopTimer()
-	if err, _ := firstErr.Load().(error); err != nil {
-		b.Fatal(err)
-	}
-	reportLatency(b, slices.Concat(lat...))
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), unit+"/s")
+	err, _ := firstErr.Load().(error)
+	return time.Since(start), slices.Concat(lat...), err
 }
 
 func reportLatency(b *testing.B, all []time.Duration) {
@@ -213,35 +225,18 @@ func BenchmarkLeaseAck(b *testing.B) {
 			base := srv.URL() + "/api/v1/queues/bench/"
 			var msgs atomic.Int64
 			client := benchClient(n)
-			var wg sync.WaitGroup
-			var next atomic.Int64
-			var firstErr atomic.Value
-			lat := make([][]time.Duration, n)
 			b.ResetTimer()
-			start := time.Now()
-			for g := range n {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for next.Add(1) <= int64(calls) {
-						t0 := time.Now()
-						got, err := leaseAndAck(client, base, batch)
-						if err != nil {
-							firstErr.CompareAndSwap(nil, err)
-							return
-						}
-						msgs.Add(int64(got))
-						lat[g] = append(lat[g], time.Since(t0))
-					}
-				}()
-			}
-			wg.Wait()
-			elapsed := time.Since(start)
+			elapsed, lat, err := spread(n, calls, func(int) (time.Time, error) {
+				t0 := time.Now()
+				got, err := leaseAndAck(client, base, batch)
+				msgs.Add(int64(got))
+				return t0, err
+			})
 			b.StopTimer()
-			if err, _ := firstErr.Load().(error); err != nil {
+			if err != nil {
 				b.Fatal(err)
 			}
-			reportLatency(b, slices.Concat(lat...))
+			reportLatency(b, lat)
 			b.ReportMetric(float64(msgs.Load())/elapsed.Seconds(), "msgs/s")
 		})
 	}
@@ -318,35 +313,20 @@ func BenchmarkHTTPPushHalfPeak(b *testing.B) {
 	peak := measurePeak(b, clients, time.Second, push)
 	rate := peak / 2
 	interval := time.Duration(float64(time.Second) / rate)
-	var next atomic.Int64
-	lat := make([][]time.Duration, clients)
-	var wg sync.WaitGroup
 	b.ResetTimer()
 	start := time.Now()
-	for g := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(b.N) {
-					return
-				}
-				due := start.Add(time.Duration(i) * interval)
-				time.Sleep(time.Until(due))
-				if err := push(); err != nil {
-					b.Error(err)
-					return
-				}
-				lat[g] = append(lat[g], time.Since(due))
-			}
-		}()
-	}
-	wg.Wait()
+	_, lat, err := spread(clients, b.N, func(i int) (time.Time, error) {
+		due := start.Add(time.Duration(i) * interval)
+		time.Sleep(time.Until(due))
+		return due, push()
+	})
 	b.StopTimer()
+	if err != nil {
+		b.Fatal(err)
+	}
 	b.ReportMetric(peak, "peak-push/s")
 	b.ReportMetric(rate, "paced-push/s")
-	reportLatency(b, slices.Concat(lat...))
+	reportLatency(b, lat)
 }
 
 // measurePeak runs op from n goroutines for d and returns calls/s.
