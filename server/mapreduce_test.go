@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"maps"
 	"math/rand/v2"
 	"slices"
@@ -16,6 +17,8 @@ import (
 	"github.com/tabreduce/tabreduce/server"
 	"github.com/tabreduce/tabreduce/server/broker"
 	"github.com/tabreduce/tabreduce/server/engine"
+	"github.com/tabreduce/tabreduce/wasm/wasmtest"
+	"github.com/tabreduce/tabreduce/wasm/worker"
 )
 
 // corpus returns deterministic text of about n bytes from a small
@@ -67,17 +70,26 @@ func runJob(t *testing.T, eng *engine.Engine, spec engine.Spec, input string) en
 	if err != nil {
 		t.Fatalf("submit: %v", err)
 	}
+	return waitJob(t, eng, st.ID)
+}
+
+// waitJob waits until a job ends, at most 90 s.
+func waitJob(t *testing.T, eng *engine.Engine, id string) engine.Status {
+	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
-	for !st.State.Finished() {
-		if time.Now().After(deadline) {
-			t.Fatalf("job %s still %s after 90 s: %+v", st.ID, st.State, st.Phases)
-		}
-		time.Sleep(20 * time.Millisecond)
-		if st, err = eng.Job(ctx, st.ID); err != nil {
+	for {
+		st, err := eng.Job(context.Background(), id)
+		if err != nil {
 			t.Fatal(err)
 		}
+		if st.State.Finished() {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s still %s after 90 s: %+v", id, st.State, st.Phases)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	return st
 }
 
 func jobOutput(t *testing.T, eng *engine.Engine, id string) (map[string]string, []string) {
@@ -169,5 +181,96 @@ func TestStreamingJobMapsArrivingMessages(t *testing.T) {
 	}
 	if info, err := b.Stats(ctx, "events"); err != nil || info.Length != 0 || info.InFlight != 0 {
 		t.Errorf("input queue after the stream: %+v, %v; want consumed", info, err)
+	}
+}
+
+// A job can take its input from a queue: the queue is drained, one record
+// per message, in the transaction that creates the job.
+func TestJobDrainsAnInputQueue(t *testing.T) {
+	srv := startServer(t, server.Config{LocalWorkers: 1})
+	ctx := context.Background()
+	lines := strings.Split(strings.TrimSpace(corpus(20_000, 3)), "\n")
+	msgs := make([]broker.NewMessage, len(lines))
+	for i, l := range lines {
+		msgs[i].Value = []byte(l)
+	}
+	if _, err := srv.Broker().Push(ctx, "lines", msgs); err != nil {
+		t.Fatal(err)
+	}
+	st, err := srv.Engine().Submit(ctx, engine.Spec{Module: "wordcount", InputQueue: "lines", ChunkSize: 2048, Reducers: 2}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := srv.Broker().Stats(ctx, "lines"); err != nil || info.Length != 0 || info.InFlight != 0 {
+		t.Errorf("input queue after submission: %+v, %v; want drained", info, err)
+	}
+	st = waitJob(t, srv.Engine(), st.ID)
+	if st.State != engine.StateDone {
+		t.Fatalf("state %s, error %q", st.State, st.Error)
+	}
+	got, _ := jobOutput(t, srv.Engine(), st.ID)
+	if want := wordcountOracle(strings.Join(lines, "\n")); !maps.Equal(got, want) {
+		t.Errorf("output differs from the oracle: got %d keys, want %d", len(got), len(want))
+	}
+}
+
+// slowTransport delays every frame a worker sends.
+type slowTransport struct {
+	worker.Transport
+	delay time.Duration
+}
+
+func (s slowTransport) Send(ctx context.Context, f []byte) error {
+	select {
+	case <-time.After(s.delay):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return s.Transport.Send(ctx, f)
+}
+
+// Near the end of a phase, an idle worker gets a backup copy of a task a
+// slow worker still holds, and the first result wins: the job does not
+// wait for the slow worker, and its output is still exact.
+func TestBackupCopiesOfSlowTasks(t *testing.T) {
+	srv := startServer(t, server.Config{LocalWorkers: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = worker.Run(ctx, worker.Options{
+			Runner: wasmtest.Runner(t), Slots: 1, Name: "slow", Logger: slog.New(slog.DiscardHandler),
+			Server: srv.URL(),
+			Dial: func(ctx context.Context) (worker.Transport, error) {
+				tr, err := worker.DialWebSocket(ctx, srv.URL(), nil)
+				return slowTransport{tr, 3 * time.Second}, err
+			},
+			HandshakeTimeout: 10 * time.Second,
+		})
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	deadline := time.Now().Add(20 * time.Second)
+	for len(srv.Engine().Workers()) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the slow worker did not connect")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	text := corpus(40_000, 5)
+	start := time.Now()
+	st := runJob(t, srv.Engine(), engine.Spec{Module: "wordcount", ChunkSize: 4096, Reducers: 1, Verify: engine.VerifyNone}, text)
+	took := time.Since(start)
+	if st.State != engine.StateDone {
+		t.Fatalf("state %s, error %q", st.State, st.Error)
+	}
+	got, _ := jobOutput(t, srv.Engine(), st.ID)
+	if want := wordcountOracle(text); !maps.Equal(got, want) {
+		t.Errorf("output differs from the oracle")
+	}
+	if st.BackupCopies == 0 {
+		t.Errorf("no backup copies sent, want some (job took %v)", took)
+	}
+	if took > 2500*time.Millisecond {
+		t.Errorf("job took %v: it waited for the slow worker (3 s per frame)", took)
 	}
 }

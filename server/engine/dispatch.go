@@ -284,6 +284,9 @@ func (e *Engine) speculate(free []*session, out map[*session][]wp.Task) int {
 			break
 		}
 		e.log.Info("backup copy of a slow task", "task", t.name(), "running_for", now.Sub(t.started).Round(time.Millisecond), "worker", s.id)
+		e.mu.Lock()
+		t.job.backups++
+		e.mu.Unlock()
 		out[s] = append(out[s], e.assign(s, t))
 		n++
 	}

@@ -174,7 +174,7 @@ func (e *Engine) status(ctx context.Context, j *job) Status {
 		BytesIn: j.rec.BytesIn, BytesOut: j.bytesOut, Records: j.records,
 		Counters: map[string]int64{}, Error: j.rec.Error,
 		Submitted: j.rec.Submitted, Started: j.rec.Started, MapDone: j.rec.MapDone, Finished: j.rec.Finished,
-		OutputQueue: outQueue(j.rec.ID), Phases: map[Phase]PhaseCounts{}, Verification: j.counts,
+		OutputQueue: outQueue(j.rec.ID), Phases: map[Phase]PhaseCounts{}, Verification: j.counts, BackupCopies: j.backups,
 	}
 	for k, v := range j.counters {
 		st.Counters[k] = v

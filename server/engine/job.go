@@ -103,6 +103,9 @@ type Status struct {
 	MapDone     *time.Time `json:"map_done,omitempty"`
 	Finished    *time.Time `json:"finished,omitempty"`
 	OutputQueue string     `json:"output_queue"`
+	// BackupCopies counts the copies of slow tasks sent to idle workers
+	// near the end of a phase (the first result wins).
+	BackupCopies int64 `json:"backup_copies"`
 	// Verification counts the extra work spent checking results.
 	Verification VerifyCounts `json:"verification"`
 }

@@ -25,6 +25,8 @@ type job struct {
 	filesMu sync.Mutex
 	open    []*os.File // input files, opened on first read
 
+	backups int64 // backup copies of slow tasks sent (Engine.mu)
+
 	// Verification (Engine.mu).
 	verify Verify
 	counts VerifyCounts
