@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 	"math/rand/v2"
@@ -272,5 +273,36 @@ func TestBackupCopiesOfSlowTasks(t *testing.T) {
 	}
 	if took > 2500*time.Millisecond {
 		t.Errorf("job took %v: it waited for the slow worker (3 s per frame)", took)
+	}
+}
+
+// A partition larger than one task may carry is reduced by several tasks
+// in turn, and map runs above the spill size are read from files: the
+// output is still exact.
+func TestLargePartitionsSpillAndSplit(t *testing.T) {
+	srv := startServer(t, server.Config{LocalWorkers: 2, MaxTaskBytes: 32 << 10, SpillBytes: 2 << 10})
+	text := corpus(400_000, 9)
+	// Many distinct words so that each partition is several tasks' worth.
+	var b strings.Builder
+	for i := range 6000 {
+		fmt.Fprintf(&b, "w%d w%d\n", i, i%97)
+	}
+	text += b.String()
+	st := runJob(t, srv.Engine(), engine.Spec{Module: "wordcount", ChunkSize: 4 << 10, Reducers: 2, Verify: engine.VerifyNone}, text)
+	if st.State != engine.StateDone {
+		t.Fatalf("state %s, error %q", st.State, st.Error)
+	}
+	got, keys := jobOutput(t, srv.Engine(), st.ID)
+	if want := wordcountOracle(text); !maps.Equal(got, want) {
+		t.Errorf("output differs from the oracle: %d keys, want %d", len(got), len(want))
+	}
+	if !slices.IsSorted(keys) {
+		t.Error("output keys not sorted")
+	}
+	if r := st.Phases[engine.PhaseReduce]; r.Done <= 2 {
+		t.Errorf("reduce phase %+v: want the 2 partitions split over more tasks", r)
+	}
+	if st.SpilledRuns == 0 {
+		t.Error("no map run was spilled to a file; want some above 2 KiB")
 	}
 }

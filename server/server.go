@@ -42,6 +42,12 @@ type Config struct {
 	JSONP       bool   // answer ?callback= on JSON GETs
 	PublicRead  []string
 	MaxAttempts int // failed leases before dead-lettering (default 5)
+	// MaxTaskBytes bounds one task's input or result (default 64 MiB); a
+	// reduce partition larger than this is split over several tasks.
+	MaxTaskBytes int
+	// SpillBytes: a map run larger than this is kept in a file, not in the
+	// store (default 1 MiB).
+	SpillBytes int
 	// LocalWorkers runs an in-process worker with this many slots, so the
 	// server finishes jobs with no other worker connected (0: none).
 	LocalWorkers int
@@ -175,7 +181,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		store.Close()
 		return nil, err
 	}
-	eng, err := engine.New(ctx, engine.Config{DataDir: cfg.DataDir, MaxInput: cfg.MaxInput, Logger: cfg.Logger}, store, run)
+	eng, err := engine.New(ctx, engine.Config{
+		DataDir: cfg.DataDir, MaxInput: cfg.MaxInput, MaxTaskBytes: cfg.MaxTaskBytes, SpillBytes: cfg.SpillBytes, Logger: cfg.Logger,
+	}, store, run)
 	if err != nil {
 		run.Close(ctx)
 		b.Close()

@@ -172,13 +172,20 @@ func (e *Engine) resultGroup(t *task, r commitReq) (broker.CommitGroup, error) {
 	case t.phase == PhaseMap:
 		for p, stream := range res.Partitions {
 			if len(stream) > 0 {
-				g.Pushes = append(g.Pushes, broker.QueuePush{Queue: partQueue(j.rec.ID, p), Messages: []broker.NewMessage{{Value: stream}}})
+				msg, err := e.runMessage(j, runName(t.lease.Message.ID, r.copies[0].id, p), stream)
+				if err != nil {
+					return g, err
+				}
+				g.Pushes = append(g.Pushes, broker.QueuePush{Queue: partQueue(j.rec.ID, p), Messages: []broker.NewMessage{{Value: msg}}})
 				tr.BytesOut += int64(len(stream))
 			}
 		}
 	default:
 		stream := res.Partitions[0]
 		g.Pushes = []broker.QueuePush{{Queue: outQueue(j.rec.ID), Messages: []broker.NewMessage{{Value: stream}}}}
+		if t.followUp != nil {
+			g.Pushes = append(g.Pushes, broker.QueuePush{Queue: reduceQueue(j.rec.ID), Messages: []broker.NewMessage{{Value: t.followUp}}})
+		}
 		tr.BytesOut = int64(len(stream))
 		n, err := countPairs(stream)
 		if err != nil {

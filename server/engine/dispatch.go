@@ -175,11 +175,14 @@ func (e *Engine) taskInput(ctx context.Context, t *task) error {
 		if err := json.Unmarshal(t.lease.Message.Value, &rt); err != nil {
 			return fmt.Errorf("reduce task message: %w", err)
 		}
-		b, err := e.groupedPartition(ctx, j.rec.ID, rt.Partition)
+		b, last, more, err := e.groupedPartition(ctx, j, rt.Partition, rt.After)
 		if err != nil {
 			return err
 		}
 		t.input = b
+		if more {
+			t.followUp, _ = json.Marshal(reduceTask{Partition: rt.Partition, After: last})
+		}
 	}
 	return nil
 }

@@ -26,7 +26,10 @@ type Config struct {
 	MaxTaskBytes      int           // largest task input or result (default 64 MiB)
 	HeartbeatInterval time.Duration // what workers are told (default 5 s); 3 missed drop a worker
 	PrefetchPerSlot   int           // tasks sent beyond a worker's free slots (default 1)
-	Logger            *slog.Logger
+	// SpillBytes: a map run larger than this is kept in a file rather than
+	// in the store, so partitions larger than memory still reduce (1 MiB).
+	SpillBytes int
+	Logger     *slog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -41,6 +44,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.PrefetchPerSlot <= 0 {
 		c.PrefetchPerSlot = 1
+	}
+	if c.SpillBytes <= 0 {
+		c.SpillBytes = 1 << 20
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -174,7 +180,7 @@ func (e *Engine) status(ctx context.Context, j *job) Status {
 		BytesIn: j.rec.BytesIn, BytesOut: j.bytesOut, Records: j.records,
 		Counters: map[string]int64{}, Error: j.rec.Error,
 		Submitted: j.rec.Submitted, Started: j.rec.Started, MapDone: j.rec.MapDone, Finished: j.rec.Finished,
-		OutputQueue: outQueue(j.rec.ID), Phases: map[Phase]PhaseCounts{}, Verification: j.counts, BackupCopies: j.backups,
+		OutputQueue: outQueue(j.rec.ID), Phases: map[Phase]PhaseCounts{}, Verification: j.counts, BackupCopies: j.backups, SpilledRuns: j.spilled.Load(),
 	}
 	for k, v := range j.counters {
 		st.Counters[k] = v

@@ -106,6 +106,8 @@ type Status struct {
 	// BackupCopies counts the copies of slow tasks sent to idle workers
 	// near the end of a phase (the first result wins).
 	BackupCopies int64 `json:"backup_copies"`
+	// SpilledRuns counts map runs kept in files rather than in the store.
+	SpilledRuns int64 `json:"spilled_runs"`
 	// Verification counts the extra work spent checking results.
 	Verification VerifyCounts `json:"verification"`
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tabreduce/tabreduce/server/broker"
@@ -25,7 +26,8 @@ type job struct {
 	filesMu sync.Mutex
 	open    []*os.File // input files, opened on first read
 
-	backups int64 // backup copies of slow tasks sent (Engine.mu)
+	backups int64        // backup copies of slow tasks sent (Engine.mu)
+	spilled atomic.Int64 // map runs kept in files
 
 	// Verification (Engine.mu).
 	verify Verify
@@ -59,7 +61,8 @@ func (j *job) total(p Phase) int {
 	case j.rec.State == StateQueued || j.rec.State == StateMapping:
 		return 0
 	}
-	return j.rec.Spec.Reducers
+	// Follow-ups of partitions too large for one task add to R.
+	return max(j.rec.Spec.Reducers, j.done[PhaseReduce]+len(j.running))
 }
 
 // setState copies the mutable fields of rec (state, error, times) into the
@@ -136,6 +139,9 @@ type task struct {
 	replicaFails int
 	serverCheck  bool
 	doneHash     *[32]byte // the committed result's hash, once done
+	// followUp is the message of the reduce task that takes the rest of a
+	// partition too large for this one; it is pushed with this result.
+	followUp []byte
 }
 
 // name is how logs and errors name the task.

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -17,9 +18,18 @@ import (
 func (e *Engine) advance(ctx context.Context, j *job) error {
 	e.mu.Lock()
 	rec := j.rec
-	mapDone := j.done[PhaseMap] >= rec.MapTasks && len(j.running) == 0
-	reduceDone := j.done[PhaseReduce] >= rec.Spec.Reducers && len(j.running) == 0
+	idle := len(j.running) == 0
+	mapDone := j.done[PhaseMap] >= rec.MapTasks && idle
+	reduceDone := j.done[PhaseReduce] >= rec.Spec.Reducers && idle
 	e.mu.Unlock()
+	if reduceDone && rec.State == StateReducing {
+		// A partition too large for one task left follow-ups in the queue.
+		info, err := e.store.QueueGet(ctx, reduceQueue(rec.ID))
+		if err != nil && !errors.Is(err, broker.ErrQueueNotFound) {
+			return err
+		}
+		reduceDone = info.Length == 0 && info.InFlight == 0
+	}
 	now := time.Now().UTC()
 	switch {
 	case rec.State.Finished():

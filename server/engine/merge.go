@@ -4,36 +4,61 @@ import (
 	"bytes"
 	"container/heap"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 
 	"github.com/tabreduce/tabreduce/server/broker"
 	"github.com/tabreduce/tabreduce/wasm/abi"
 )
 
-// Map output reaches a partition queue as one message per map task: a pair
-// stream sorted by key (then value). Reduce output reaches the output queue
-// the same way, one message per reduce task. Both are read by merging the
-// sorted runs, so no step sorts more than one run in memory.
+// Map output reaches a partition queue as one message per map task and
+// partition: a run, sorted by key then value (inline or spilled to a file,
+// runs.go). Reduce output reaches the output queue as one pair stream per
+// reduce task. Both are read by merging the sorted runs as streams, so no
+// step sorts, and memory holds one pair per run at a time.
 
-// runs reads every message of queue as a pair stream.
-func (e *Engine) runs(ctx context.Context, queue string) ([]*abi.PairReader, int, error) {
-	var out []*abi.PairReader
-	size := 0
+// messages calls fn with every message of queue, in id order.
+func (e *Engine) messages(ctx context.Context, queue string, fn func(broker.Message) error) error {
 	after := uint64(0)
 	for {
 		msgs, err := e.store.QueueScan(ctx, queue, after, 256)
-		if err != nil {
-			return nil, 0, err
-		}
-		if len(msgs) == 0 {
-			return out, size, nil
+		if err != nil || len(msgs) == 0 {
+			return err
 		}
 		for _, m := range msgs {
-			out = append(out, abi.NewPairReader(m.Value))
-			size += len(m.Value)
+			if err := fn(m); err != nil {
+				return err
+			}
 		}
 		after = msgs[len(msgs)-1].ID
 	}
+}
+
+// partitionRuns opens every run of a partition; close closes their files.
+func (e *Engine) partitionRuns(ctx context.Context, j *job, r int) (runs []pairSource, close func(), err error) {
+	var files []io.Closer
+	close = func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}
+	err = e.messages(ctx, partQueue(j.rec.ID, r), func(m broker.Message) error {
+		src, f, err := openRun(j, m.Value)
+		if err != nil {
+			return fmt.Errorf("%s: %w", m.Key(), err)
+		}
+		if f != nil {
+			files = append(files, f)
+		}
+		runs = append(runs, src)
+		return nil
+	})
+	if err != nil {
+		close()
+		return nil, nil, err
+	}
+	return runs, close, nil
 }
 
 // merger is a k-way merge of sorted pair streams.
@@ -43,7 +68,7 @@ type merger struct {
 
 type mergeItem struct {
 	key, value []byte
-	r          *abi.PairReader
+	r          pairSource
 }
 
 type mergeHeap []mergeItem
@@ -64,7 +89,7 @@ func (h *mergeHeap) Pop() any {
 	return it
 }
 
-func newMerger(runs []*abi.PairReader) (*merger, error) {
+func newMerger(runs []pairSource) (*merger, error) {
 	m := &merger{}
 	for _, r := range runs {
 		if k, v, ok := r.Next(); ok {
@@ -95,50 +120,73 @@ func (m *merger) next() (key, value []byte, ok bool, err error) {
 	return it.key, it.value, true, nil
 }
 
-// groupedPartition builds a reduce task's input: the partition's pairs
-// merged, grouped by key, keys strictly ascending.
-func (e *Engine) groupedPartition(ctx context.Context, job string, r int) ([]byte, error) {
-	runs, size, err := e.runs(ctx, partQueue(job, r))
+// groupedPartition builds a reduce task's input: the partition's pairs with
+// keys above after (all when after is nil), merged and grouped by key, keys
+// strictly ascending, up to MaxTaskBytes. When the partition holds more,
+// more is true and last is the last key included: the rest goes to a
+// follow-up reduce task of the same partition.
+func (e *Engine) groupedPartition(ctx context.Context, j *job, r int, after []byte) (input, last []byte, more bool, err error) {
+	runs, closeRuns, err := e.partitionRuns(ctx, j, r)
 	if err != nil {
-		return nil, err
+		return nil, nil, false, err
 	}
-	if size > e.cfg.MaxTaskBytes {
-		return nil, fmt.Errorf("%w: reduce partition %d holds %d bytes, more than the %d a task may carry: use more reducers",
-			broker.ErrInvalid, r, size, e.cfg.MaxTaskBytes)
-	}
+	defer closeRuns()
 	m, err := newMerger(runs)
 	if err != nil {
-		return nil, fmt.Errorf("partition %d: %w", r, err)
+		return nil, nil, false, fmt.Errorf("partition %d: %w", r, err)
 	}
-	out := make([]byte, 0, size+size/4)
+	var out, group []byte
 	var key []byte
-	var values [][]byte
-	emit := func() {
-		out = abi.AppendGroupHeader(out, key, len(values))
-		for _, v := range values {
-			out = abi.AppendValue(out, v)
+	count := 0
+	flush := func() error {
+		if count == 0 {
+			return nil
 		}
+		g := abi.AppendGroupHeader(nil, key, count)
+		if len(g)+len(group) > e.cfg.MaxTaskBytes {
+			return fmt.Errorf("%w: key %q of partition %d has %d bytes of values, more than the %d a task may carry",
+				broker.ErrInvalid, truncate(string(key), 40), r, len(group), e.cfg.MaxTaskBytes)
+		}
+		if len(out)+len(g)+len(group) > e.cfg.MaxTaskBytes {
+			more = true
+			return errFull
+		}
+		out = append(append(out, g...), group...)
+		last, group, count = key, group[:0], 0
+		return nil
 	}
 	for {
 		k, v, ok, err := m.next()
 		if err != nil {
-			return nil, fmt.Errorf("partition %d: %w", r, err)
+			return nil, nil, false, fmt.Errorf("partition %d: %w", r, err)
 		}
 		if !ok {
 			break
 		}
-		if len(values) > 0 && !bytes.Equal(k, key) {
-			emit()
-			values = values[:0]
+		if after != nil && bytes.Compare(k, after) <= 0 {
+			continue
+		}
+		if count > 0 && !bytes.Equal(k, key) {
+			if err := flush(); errors.Is(err, errFull) {
+				return out, last, true, nil
+			} else if err != nil {
+				return nil, nil, false, err
+			}
 		}
 		key = k
-		values = append(values, v)
+		group = abi.AppendValue(group, v)
+		count++
 	}
-	if len(values) > 0 {
-		emit()
+	if err := flush(); errors.Is(err, errFull) {
+		return out, last, true, nil
+	} else if err != nil {
+		return nil, nil, false, err
 	}
-	return out, nil
+	return out, last, false, nil
 }
+
+// errFull stops filling a reduce task: the rest goes to a follow-up task.
+var errFull = errors.New("reduce task full")
 
 // Output streams a done job's output pairs sorted by key (then value).
 func (e *Engine) Output(ctx context.Context, id string, fn OutputFunc) error {
@@ -151,7 +199,11 @@ func (e *Engine) Output(ctx context.Context, id string, fn OutputFunc) error {
 	if st := e.state(j); st != StateDone {
 		return fmt.Errorf("%w: job %s is %s", ErrNotDone, id, st)
 	}
-	runs, _, err := e.runs(ctx, outQueue(id))
+	var runs []pairSource
+	err := e.messages(ctx, outQueue(id), func(m broker.Message) error {
+		runs = append(runs, abi.NewPairReader(m.Value))
+		return nil
+	})
 	if err != nil {
 		return err
 	}

@@ -69,7 +69,9 @@ type mapTask struct {
 	Global uint64 `json:"g"` // offset within the whole input
 }
 
-// reduceTask is a reduce task's message.
+// reduceTask is a reduce task's message: a partition, or the part of it
+// with keys above After when the partition was too large for one task.
 type reduceTask struct {
-	Partition int `json:"p"`
+	Partition int    `json:"p"`
+	After     []byte `json:"after,omitempty"`
 }
