@@ -100,11 +100,17 @@ func reportLatency(b *testing.B, all []time.Duration) {
 	if len(all) == 0 {
 		return
 	}
-	slices.Sort(all)
-	b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
+	p50, p99 := percentiles(all)
+	b.ReportMetric(p50, "p50-ms")
+	b.ReportMetric(p99, "p99-ms")
 }
 
+// percentiles returns the median and the 99th percentile, in ms.
+func percentiles(all []time.Duration) (p50, p99 float64) {
+	slices.Sort(all)
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	return ms(all[len(all)/2]), ms(all[len(all)*99/100])
+}
 func post(c *http.Client, url, ctype string, body []byte) ([]byte, error) {
 	resp, err := c.Post(url, ctype, bytes.NewReader(body))
 	if err != nil {
@@ -310,7 +316,7 @@ func BenchmarkHTTPPushHalfPeak(b *testing.B) {
 		_, err := post(client, url, "application/octet-stream", payload)
 		return err
 	}
-	peak := measurePeak(b, clients, time.Second, push)
+	peak := measurePeak(clients, time.Second, push)
 	rate := peak / 2
 	interval := time.Duration(float64(time.Second) / rate)
 	b.ResetTimer()
@@ -330,8 +336,7 @@ func BenchmarkHTTPPushHalfPeak(b *testing.B) {
 }
 
 // measurePeak runs op from n goroutines for d and returns calls/s.
-func measurePeak(b *testing.B, n int, d time.Duration, op func() error) float64 {
-	b.Helper()
+func measurePeak(n int, d time.Duration, op func() error) float64 {
 	var count atomic.Int64
 	var wg sync.WaitGroup
 	stop := time.Now().Add(d)
