@@ -118,9 +118,11 @@ func (e *Engine) settleHeld(t *task) (commit *commitReq, cheaters []*session, re
 			winner = hr
 		}
 	}
-	j.known = append(j.known, knownAnswer{task: t, hash: win})
-	if len(j.known) > knownPerJob {
-		j.known = j.known[1:]
+	if len(t.input) <= maxProbeInput {
+		j.known = append(j.known, knownAnswer{task: t, hash: win})
+		if len(j.known) > knownPerJob {
+			j.known = j.known[1:]
+		}
 	}
 	t.held, t.wantCopies = nil, 0
 	req := winner.req

@@ -72,6 +72,9 @@ func (j *job) total(p Phase) int {
 func (j *job) setState(rec jobRecord) {
 	j.rec.State, j.rec.Error = rec.State, rec.Error
 	j.rec.Started, j.rec.MapDone, j.rec.Finished = rec.Started, rec.MapDone, rec.Finished
+	if rec.State.Finished() {
+		j.known = nil // a finished job's inputs need not stay in memory
+	}
 }
 
 // partitions is R as workers see it: a streaming job's map output is one

@@ -36,8 +36,10 @@ const (
 	// maxHeld bounds the results gathered for one task before it is given
 	// up as one the workers cannot agree on.
 	maxHeld = 5
-	// knownPerJob bounds the known answers kept per job for probes.
-	knownPerJob = 16
+	// knownPerJob bounds the known answers kept per job for probes, and
+	// maxProbeInput the input of one: a probe should be cheap.
+	knownPerJob   = 16
+	maxProbeInput = 1 << 20
 )
 
 // ParseVerify validates a mode; "" is the default, adaptive.
