@@ -98,9 +98,6 @@ func New(ctx context.Context, store Store, cfg Config, log *slog.Logger) (*Broke
 // Config returns the broker's effective configuration.
 func (b *Broker) Config() Config { return b.cfg }
 
-// Store returns the store the broker runs on.
-func (b *Broker) Store() Store { return b.store }
-
 // Close stops live delivery and the reaper, closes every live consumer and
 // waits for the broker's goroutines. It does not close the store.
 func (b *Broker) Close() {
@@ -282,10 +279,7 @@ func (b *Broker) Purge(ctx context.Context, queue string) error {
 		c.drop(errPurged)
 	}
 	if lq != nil {
-		select { // let its dispatcher see it has no consumers and end
-		case lq.wakeC <- struct{}{}:
-		default:
-		}
+		lq.signal() // let its dispatcher see it has no consumers and end
 	}
 	return nil
 }

@@ -55,10 +55,15 @@ func (b *Broker) wake(queue string) {
 	q := b.queues[queue]
 	b.mu.Unlock()
 	if q != nil {
-		select {
-		case q.wakeC <- struct{}{}:
-		default:
-		}
+		q.signal()
+	}
+}
+
+// signal wakes the queue's dispatcher without blocking.
+func (q *liveQueue) signal() {
+	select {
+	case q.wakeC <- struct{}{}:
+	default:
 	}
 }
 

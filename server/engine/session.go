@@ -221,11 +221,11 @@ func (s *session) flush() {
 // cancelTask tells the worker to abort one copy.
 func (s *session) cancelTask(id uint64) {
 	s.e.mu.Lock()
-	if c, ok := s.copies[id]; ok {
+	if _, ok := s.copies[id]; ok {
 		delete(s.copies, id)
 		s.credit++
-		_ = c
 	}
+	delete(s.e.copies, id)
 	s.cancelled[id] = struct{}{}
 	if len(s.cancelled) > 10000 {
 		clear(s.cancelled)
@@ -321,7 +321,7 @@ func (s *session) results(f *wp.Results) error {
 			if err == nil {
 				err = fmt.Errorf("result of %d bytes exceeds %d", size, s.e.cfg.MaxTaskBytes)
 			}
-			s.abuseLocked()
+			s.addAbuse()
 			s.e.submitReq(commitReq{kind: reqFailure, copies: []*taskCopy{c}, message: "worker " + s.id + " sent a malformed result: " + err.Error()})
 			continue
 		}
@@ -332,7 +332,8 @@ func (s *session) results(f *wp.Results) error {
 	return nil
 }
 
-func (s *session) abuseLocked() {
+// addAbuse counts a frame that broke the rules without ending the session.
+func (s *session) addAbuse() {
 	s.e.mu.Lock()
 	s.abuse++
 	s.e.mu.Unlock()
