@@ -4,7 +4,9 @@
 package jobs
 
 import (
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -43,6 +45,35 @@ func Builtin(name string) ([]byte, error) {
 		return nil, fmt.Errorf("built-in job %s is %w", name, ErrNotBuilt)
 	}
 	return b, err
+}
+
+// Modules returns the wasm bytes of every built-in job compiled into this
+// binary, by name, and the names of those that were not built. The server
+// and the native worker take them from here: nothing in the engine imports
+// this package.
+func Modules() (built map[string][]byte, missing []string) {
+	built = map[string][]byte{}
+	for _, name := range names {
+		b, err := files.ReadFile(name + ".wasm")
+		if err != nil {
+			missing = append(missing, name)
+			continue
+		}
+		built[name] = b
+	}
+	return built, missing
+}
+
+// SHAs returns the sha256 (hex) of every built-in module compiled into this
+// binary: a worker runs modules with these hashes as trusted code.
+func SHAs() map[string]bool {
+	built, _ := Modules()
+	out := make(map[string]bool, len(built))
+	for _, b := range built {
+		sum := sha256.Sum256(b)
+		out[hex.EncodeToString(sum[:])] = true
+	}
+	return out
 }
 
 // Load returns the module named by ref: a path to a .wasm file if ref ends in

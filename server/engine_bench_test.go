@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/tabreduce/tabreduce/jobs"
 	"github.com/tabreduce/tabreduce/server"
 	"github.com/tabreduce/tabreduce/server/engine"
 	"github.com/tabreduce/tabreduce/wasm/runner"
@@ -29,7 +30,7 @@ func startWorkers(b *testing.B, srv *server.Server, n, slots int) {
 		}
 		go func() {
 			defer func() { r.Close(context.Background()); done <- struct{}{} }()
-			_ = worker.Run(ctx, worker.Options{Server: srv.URL(), Runner: r, Slots: slots, Logger: slog.New(slog.DiscardHandler)})
+			_ = worker.Run(ctx, worker.Options{Server: srv.URL(), Runner: r, Slots: slots, TrustedModules: jobs.SHAs(), Logger: slog.New(slog.DiscardHandler)})
 		}()
 	}
 	b.Cleanup(func() {

@@ -16,7 +16,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	wp "github.com/tabreduce/tabreduce/server/workerproto"
+	wp "github.com/tabreduce/tabreduce/wasm/workerproto"
 )
 
 // idleClientsEnv makes the test binary a client process: it connects the

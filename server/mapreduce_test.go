@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/tabreduce/tabreduce/jobs"
 	"github.com/tabreduce/tabreduce/server"
 	"github.com/tabreduce/tabreduce/server/broker"
 	"github.com/tabreduce/tabreduce/server/engine"
@@ -240,7 +241,7 @@ func TestBackupCopiesOfSlowTasks(t *testing.T) {
 	go func() {
 		defer close(done)
 		_ = worker.Run(ctx, worker.Options{
-			Runner: wasmtest.Runner(t), Slots: 1, Name: "slow", Logger: slog.New(slog.DiscardHandler),
+			Runner: wasmtest.Runner(t), Slots: 1, Name: "slow", TrustedModules: jobs.SHAs(), Logger: slog.New(slog.DiscardHandler),
 			Server: srv.URL(),
 			Dial: func(ctx context.Context) (worker.Transport, error) {
 				tr, err := worker.DialWebSocket(ctx, srv.URL(), nil)

@@ -19,15 +19,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/tabreduce/tabreduce/jobs"
 	"github.com/tabreduce/tabreduce/server/broker"
 	"github.com/tabreduce/tabreduce/server/buntstore"
 	"github.com/tabreduce/tabreduce/server/engine"
 	"github.com/tabreduce/tabreduce/server/httpapi"
 	"github.com/tabreduce/tabreduce/server/pubsub"
-	"github.com/tabreduce/tabreduce/server/workerproto"
 	"github.com/tabreduce/tabreduce/static"
 	"github.com/tabreduce/tabreduce/wasm/runner"
 	"github.com/tabreduce/tabreduce/wasm/worker"
+	"github.com/tabreduce/tabreduce/wasm/workerproto"
 )
 
 // Config is the server's configuration; zero fields take the defaults.
@@ -55,6 +56,9 @@ type Config struct {
 	// os.UserCacheDir()/tabreduce/wazero): it makes compiling a module
 	// after the first time cheap, across restarts.
 	WasmCache string
+	// Builtins are the built-in jobs' modules by name; nil means the example
+	// jobs compiled into this binary (package jobs).
+	Builtins map[string][]byte
 	// ShutdownTimeout bounds how long in-flight requests may take to finish
 	// on shutdown (default 10 s).
 	ShutdownTimeout time.Duration
@@ -84,6 +88,13 @@ func (c *Config) setDefaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Builtins == nil {
+		var missing []string
+		c.Builtins, missing = jobs.Modules()
+		for _, name := range missing {
+			c.Logger.Warn("built-in job is not built into this binary (run make jobs)", "job", name)
+		}
 	}
 }
 
@@ -182,7 +193,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	eng, err := engine.New(ctx, engine.Config{
-		DataDir: cfg.DataDir, MaxInput: cfg.MaxInput, MaxTaskBytes: cfg.MaxTaskBytes, SpillBytes: cfg.SpillBytes, Logger: cfg.Logger,
+		DataDir: cfg.DataDir, MaxInput: cfg.MaxInput, MaxTaskBytes: cfg.MaxTaskBytes, SpillBytes: cfg.SpillBytes, Builtins: cfg.Builtins, Logger: cfg.Logger,
 	}, store, run)
 	if err != nil {
 		run.Close(ctx)

@@ -8,12 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tabreduce/tabreduce/jobs"
 	"github.com/tabreduce/tabreduce/server"
 	"github.com/tabreduce/tabreduce/server/engine"
-	"github.com/tabreduce/tabreduce/server/workerproto"
 	"github.com/tabreduce/tabreduce/wasm/runner"
 	"github.com/tabreduce/tabreduce/wasm/wasmtest"
 	"github.com/tabreduce/tabreduce/wasm/worker"
+	"github.com/tabreduce/tabreduce/wasm/workerproto"
 )
 
 // Verification benchmarks: what adaptive verification costs an honest pool,
@@ -55,7 +56,7 @@ func startBenchWorker(b *testing.B, srv *server.Server, name string, faulty floa
 	go func() {
 		defer func() { r.Close(context.Background()); close(w.done) }()
 		_ = worker.Run(ctx, worker.Options{Server: srv.URL(), Dial: dial, Runner: r, Slots: 1, Name: name,
-			Faulty: faulty, FaultySeed: seed, Logger: slog.New(slog.DiscardHandler)})
+			Faulty: faulty, FaultySeed: seed, TrustedModules: jobs.SHAs(), Logger: slog.New(slog.DiscardHandler)})
 	}()
 	return w
 }

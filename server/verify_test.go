@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tabreduce/tabreduce/jobs"
 	"github.com/tabreduce/tabreduce/server"
 	"github.com/tabreduce/tabreduce/server/engine"
 	"github.com/tabreduce/tabreduce/wasm/wasmtest"
@@ -24,7 +25,7 @@ func runWorkers(t *testing.T, srv *server.Server, faulty []float64) {
 		opts := worker.Options{
 			Server: srv.URL(), Runner: wasmtest.Runner(t), Slots: 1, Name: fmt.Sprintf("w%d", i),
 			Faulty: f, FaultySeed: uint64(i + 1), MaxBackoff: 200 * time.Millisecond,
-			Logger: slog.New(slog.DiscardHandler),
+			TrustedModules: jobs.SHAs(), Logger: slog.New(slog.DiscardHandler),
 		}
 		go func() {
 			defer func() { done <- struct{}{} }()

@@ -16,8 +16,8 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/tabreduce/tabreduce/server/workerproto"
 	"github.com/tabreduce/tabreduce/wasm/worker"
+	"github.com/tabreduce/tabreduce/wasm/workerproto"
 )
 
 // workerTap stands between workers and a server: it proxies every HTTP

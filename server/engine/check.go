@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/tabreduce/tabreduce/server/broker"
-	wp "github.com/tabreduce/tabreduce/server/workerproto"
 	"github.com/tabreduce/tabreduce/wasm/worker"
+	wp "github.com/tabreduce/tabreduce/wasm/workerproto"
 )
 
 // How results are checked. A result from an untrusted worker that must be

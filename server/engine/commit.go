@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/tabreduce/tabreduce/server/broker"
-	wp "github.com/tabreduce/tabreduce/server/workerproto"
 	"github.com/tabreduce/tabreduce/wasm/abi"
+	wp "github.com/tabreduce/tabreduce/wasm/workerproto"
 )
 
 // The commit loop is the one goroutine that changes task state: it commits

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/tabreduce/tabreduce/server/broker"
-	wp "github.com/tabreduce/tabreduce/server/workerproto"
+	wp "github.com/tabreduce/tabreduce/wasm/workerproto"
 )
 
 // The dispatcher hands tasks to workers with credit: it leases tasks from

@@ -29,7 +29,10 @@ type Config struct {
 	// SpillBytes: a map run larger than this is kept in a file rather than
 	// in the store, so partitions larger than memory still reduce (1 MiB).
 	SpillBytes int
-	Logger     *slog.Logger
+	// Builtins are the built-in jobs' modules by name, run as trusted code;
+	// the wiring supplies them (the engine does not know the example jobs).
+	Builtins map[string][]byte
+	Logger   *slog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -90,7 +93,7 @@ func New(ctx context.Context, cfg Config, store broker.Store, r *runner.Runner) 
 		kickC: make(chan struct{}, 1), commitC: make(chan commitReq, 1024),
 	}
 	var err error
-	if e.mods, err = newModules(filepath.Join(cfg.DataDir, "modules"), r, cfg.Logger); err != nil {
+	if e.mods, err = newModules(filepath.Join(cfg.DataDir, "modules"), cfg.Builtins, r, cfg.Logger); err != nil {
 		return nil, err
 	}
 	if err := e.recover(ctx); err != nil {

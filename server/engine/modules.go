@@ -13,7 +13,6 @@ import (
 	"sort"
 	"sync"
 
-	"github.com/tabreduce/tabreduce/jobs"
 	"github.com/tabreduce/tabreduce/server/broker"
 	"github.com/tabreduce/tabreduce/wasm/runner"
 )
@@ -36,22 +35,19 @@ type modules struct {
 	sizes    map[string]int64
 }
 
-func newModules(dir string, r *runner.Runner, log *slog.Logger) (*modules, error) {
+func newModules(dir string, builtins map[string][]byte, r *runner.Runner, log *slog.Logger) (*modules, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("module dir: %w", err)
 	}
 	m := &modules{dir: dir, runner: r, log: log, byName: map[string]string{}, trusted: map[string]bool{},
 		compiled: map[string]bool{}, sizes: map[string]int64{}}
-	for _, name := range jobs.Names() {
-		wasm, err := jobs.Builtin(name)
-		if errors.Is(err, jobs.ErrNotBuilt) {
-			log.Warn("built-in job is not built into this binary (run make jobs)", "job", name)
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		sha, err := m.store(wasm)
+	names := make([]string, 0, len(builtins))
+	for name := range builtins {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		sha, err := m.store(builtins[name])
 		if err != nil {
 			return nil, fmt.Errorf("built-in job %s: %w", name, err)
 		}

@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	wp "github.com/tabreduce/tabreduce/server/workerproto"
+	wp "github.com/tabreduce/tabreduce/wasm/workerproto"
 )
 
 // Session limits.

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 
-	wp "github.com/tabreduce/tabreduce/server/workerproto"
 	"github.com/tabreduce/tabreduce/wasm/worker"
+	wp "github.com/tabreduce/tabreduce/wasm/workerproto"
 )
 
 // Verify is a job's verification mode.

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/tabreduce/tabreduce/jobs"
 	"github.com/tabreduce/tabreduce/server"
 	"github.com/tabreduce/tabreduce/wasm/wasmtest"
 	"github.com/tabreduce/tabreduce/wasm/worker"
@@ -50,7 +51,7 @@ func StartWorker(tb testing.TB, serverURL, token string) {
 	}
 	opts := worker.Options{
 		Server: serverURL, Header: header, Runner: wasmtest.Runner(tb), Slots: 2,
-		Logger: slog.New(slog.DiscardHandler),
+		TrustedModules: jobs.SHAs(), Logger: slog.New(slog.DiscardHandler),
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

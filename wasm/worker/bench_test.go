@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tabreduce/tabreduce/server/workerproto"
+	"github.com/tabreduce/tabreduce/wasm/workerproto"
 )
 
 // BenchmarkSessionNoop pushes no-op map tasks (the noop job, R = 4)

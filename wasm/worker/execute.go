@@ -11,10 +11,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tabreduce/tabreduce/server/workerproto"
 	"github.com/tabreduce/tabreduce/wasm/abi"
 	"github.com/tabreduce/tabreduce/wasm/driver"
 	"github.com/tabreduce/tabreduce/wasm/runner"
+	"github.com/tabreduce/tabreduce/wasm/workerproto"
 )
 
 // errResultTooLarge: a task's partitions exceed Welcome.MaxResultBytes.

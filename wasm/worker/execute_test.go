@@ -15,11 +15,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tabreduce/tabreduce/server/workerproto"
 	"github.com/tabreduce/tabreduce/wasm/abi"
 	"github.com/tabreduce/tabreduce/wasm/driver"
 	"github.com/tabreduce/tabreduce/wasm/runner"
 	"github.com/tabreduce/tabreduce/wasm/wasmtest"
+	"github.com/tabreduce/tabreduce/wasm/workerproto"
 )
 
 // The job modules the tests run, built from source by wasmtest.

@@ -6,8 +6,8 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/tabreduce/tabreduce/server/workerproto"
 	"github.com/tabreduce/tabreduce/wasm/abi"
+	"github.com/tabreduce/tabreduce/wasm/workerproto"
 )
 
 // faults makes a share of a worker's results wrong on purpose, so that the

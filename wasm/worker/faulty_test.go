@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tabreduce/tabreduce/server/workerproto"
 	"github.com/tabreduce/tabreduce/wasm/abi"
 	"github.com/tabreduce/tabreduce/wasm/wasmtest"
+	"github.com/tabreduce/tabreduce/wasm/workerproto"
 )
 
 // faultCase is a correct result of a task, computed by Execute.

@@ -4,7 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 
-	"github.com/tabreduce/tabreduce/server/workerproto"
+	"github.com/tabreduce/tabreduce/wasm/workerproto"
 )
 
 // ResultHash is the canonical output hash of a task's result: the sha256 of

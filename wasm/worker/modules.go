@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/tabreduce/tabreduce/jobs"
 	"github.com/tabreduce/tabreduce/wasm/runner"
 )
 
@@ -50,6 +49,9 @@ type HTTPModules struct {
 	Client *http.Client
 	// MaxBytes bounds a module (default DefaultMaxModuleBytes).
 	MaxBytes int64
+	// Trusted lists the sha256 of modules compiled into this binary as
+	// built-in jobs: code we ship runs without termination checks.
+	Trusted map[string]bool
 
 	mu      sync.Mutex
 	ready   map[string]bool
@@ -128,7 +130,7 @@ func (h *HTTPModules) load(ctx context.Context, r *runner.Runner, sha string) er
 		return fmt.Errorf("%w: module %.12s: the server's bytes hash to %.12s", ErrModuleUnavailable, sha, got)
 	}
 	compile := r.Compile
-	if builtinSHAs()[sha] {
+	if h.Trusted[sha] {
 		// The same bytes are compiled into this binary as a built-in job:
 		// code we ship is trusted, and runs without termination checks.
 		compile = r.CompileTrusted
@@ -138,19 +140,6 @@ func (h *HTTPModules) load(ctx context.Context, r *runner.Runner, sha string) er
 	}
 	return nil
 }
-
-// builtinSHAs returns the sha256 of every built-in job compiled into this
-// binary.
-var builtinSHAs = sync.OnceValue(func() map[string]bool {
-	out := map[string]bool{}
-	for _, name := range jobs.Names() {
-		if wasm, err := jobs.Builtin(name); err == nil {
-			sum := sha256.Sum256(wasm)
-			out[hex.EncodeToString(sum[:])] = true
-		}
-	}
-	return out
-})
 
 func (h *HTTPModules) fetch(ctx context.Context, sha string) ([]byte, error) {
 	url := strings.TrimSuffix(h.Server, "/") + "/modules/" + sha + ".wasm"

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tabreduce/tabreduce/server/workerproto"
+	"github.com/tabreduce/tabreduce/wasm/workerproto"
 )
 
 // outbox holds finished tasks until the writer sends them. Slots add to it

@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tabreduce/tabreduce/server/workerproto"
+	"github.com/tabreduce/tabreduce/wasm/workerproto"
 )
 
 // errCancelled is the cause of a task context the server cancelled; the

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tabreduce/tabreduce/server/workerproto"
 	"github.com/tabreduce/tabreduce/wasm/abi"
 	"github.com/tabreduce/tabreduce/wasm/wasmtest"
+	"github.com/tabreduce/tabreduce/wasm/workerproto"
 )
 
 // peer is the test's side of a session: it plays the server with

@@ -11,8 +11,8 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/tabreduce/tabreduce/server/workerproto"
 	"github.com/tabreduce/tabreduce/wasm/wasmtest"
+	"github.com/tabreduce/tabreduce/wasm/workerproto"
 )
 
 func TestPipe(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/tabreduce/tabreduce/server/workerproto"
+	"github.com/tabreduce/tabreduce/wasm/workerproto"
 )
 
 // WorkerPath is the server's WebSocket endpoint for workers.

@@ -27,8 +27,8 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/tabreduce/tabreduce/server/workerproto"
 	"github.com/tabreduce/tabreduce/wasm/runner"
+	"github.com/tabreduce/tabreduce/wasm/workerproto"
 )
 
 // Defaults for Options.
@@ -67,6 +67,9 @@ type Options struct {
 	// if Server is set, and otherwise that Runner already holds every module
 	// (an in-process worker sharing the server's runner).
 	Modules ModuleSource
+	// TrustedModules lists the sha256 of modules the default Modules runs as
+	// trusted code (the built-in jobs shipped with this binary).
+	TrustedModules map[string]bool
 	// Slots is how many tasks run at once (default GOMAXPROCS).
 	Slots int
 	// Kind is announced in HELLO (default workerproto.KindNative).
@@ -121,7 +124,7 @@ func (o Options) withDefaults() (Options, error) {
 		o.Dial = func(ctx context.Context) (Transport, error) { return dialWebSocket(ctx, server, header, limit) }
 	}
 	if o.Modules == nil && o.Server != "" {
-		o.Modules = &HTTPModules{Server: o.Server, Header: o.Header}
+		o.Modules = &HTTPModules{Server: o.Server, Header: o.Header, Trusted: o.TrustedModules}
 	}
 	if o.Slots <= 0 {
 		o.Slots = runtime.GOMAXPROCS(0)
