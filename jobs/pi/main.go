@@ -7,7 +7,7 @@ package main
 
 import (
 	"bytes"
-	"fmt"
+	"errors"
 	"strconv"
 
 	"github.com/tabreduce/tabreduce/wasm/mr"
@@ -32,9 +32,9 @@ func mapSeeds(chunk []byte, emit mr.Emit) error {
 		seed, err1 := strconv.ParseUint(string(bytesAt(f, 0)), 10, 64)
 		n, err2 := strconv.ParseUint(string(bytesAt(f, 1)), 10, 64)
 		if len(f) != 2 || err1 != nil || err2 != nil {
-			return fmt.Errorf("line at %d: want \"seed n\", got %q", offset, line)
+			return errors.New("line at " + strconv.FormatUint(offset, 10) + `: want "seed n", got ` + strconv.Quote(string(line)))
 		}
-		emit(samplesKey, fmt.Appendf(nil, "%d %d", Inside(seed, n), n))
+		emit(samplesKey, appendSample(nil, Inside(seed, n), n))
 		return nil
 	})
 }
@@ -73,7 +73,7 @@ func sums(values mr.Values) (inside, total uint64, err error) {
 		i, err1 := strconv.ParseUint(string(a), 10, 64)
 		n, err2 := strconv.ParseUint(string(b), 10, 64)
 		if !ok || err1 != nil || err2 != nil {
-			return 0, 0, fmt.Errorf("bad sample %q", values.Value())
+			return 0, 0, errors.New("bad sample " + strconv.Quote(string(values.Value())))
 		}
 		inside += i
 		total += n
@@ -86,7 +86,7 @@ func sumSamples(key []byte, values mr.Values, emit mr.Emit) error {
 	if err != nil {
 		return err
 	}
-	emit(key, fmt.Appendf(nil, "%d %d", inside, total))
+	emit(key, appendSample(nil, inside, total))
 	return nil
 }
 
@@ -101,4 +101,9 @@ func estimate(_ []byte, values mr.Values, emit mr.Emit) error {
 		emit([]byte("pi"), strconv.AppendFloat(nil, 4*float64(inside)/float64(total), 'f', 10, 64))
 	}
 	return nil
+}
+
+// appendSample appends "inside total".
+func appendSample(dst []byte, inside, total uint64) []byte {
+	return strconv.AppendUint(append(strconv.AppendUint(dst, inside, 10), ' '), total, 10)
 }

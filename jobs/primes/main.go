@@ -5,7 +5,7 @@ package main
 
 import (
 	"bytes"
-	"fmt"
+	"errors"
 	"strconv"
 
 	"github.com/tabreduce/tabreduce/wasm/mr"
@@ -28,15 +28,15 @@ func mapRanges(chunk []byte, emit mr.Emit) error {
 			return nil
 		}
 		if len(f) != 2 {
-			return fmt.Errorf("line at %d: want \"lo hi\", got %q", offset, line)
+			return errors.New("line at " + strconv.FormatUint(offset, 10) + `: want "lo hi", got ` + strconv.Quote(string(line)))
 		}
 		lo, err1 := strconv.ParseUint(string(f[0]), 10, 64)
 		hi, err2 := strconv.ParseUint(string(f[1]), 10, 64)
 		if err1 != nil || err2 != nil || lo > hi {
-			return fmt.Errorf("line at %d: bad range %q", offset, line)
+			return errors.New("line at " + strconv.FormatUint(offset, 10) + ": bad range " + strconv.Quote(string(line)))
 		}
 		tested.Add(int64(hi - lo + 1))
-		emit(fmt.Appendf(nil, "%d-%d", lo, hi), strconv.AppendInt(nil, int64(CountPrimes(lo, hi)), 10))
+		emit(strconv.AppendUint(append(strconv.AppendUint(nil, lo, 10), '-'), hi, 10), strconv.AppendInt(nil, int64(CountPrimes(lo, hi)), 10))
 		return nil
 	})
 }

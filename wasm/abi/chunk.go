@@ -2,7 +2,8 @@ package abi
 
 import (
 	"encoding/binary"
-	"fmt"
+
+	"github.com/tabreduce/tabreduce/wasm/internal/errfmt"
 )
 
 // ChunkHeaderSize is the size of the header in front of a map chunk.
@@ -27,7 +28,7 @@ func AppendChunkHeader(dst []byte, offset uint64) []byte {
 // DecodeChunk splits a chunk frame. Data aliases b.
 func DecodeChunk(b []byte) (Chunk, error) {
 	if len(b) < ChunkHeaderSize {
-		return Chunk{}, fmt.Errorf("%w: chunk header is %d bytes, want %d", ErrTruncated, len(b), ChunkHeaderSize)
+		return Chunk{}, errfmt.Kind(ErrTruncated, "chunk header is "+errfmt.Int(len(b))+" bytes, want "+errfmt.Int(ChunkHeaderSize))
 	}
 	return Chunk{Offset: binary.LittleEndian.Uint64(b), Data: b[ChunkHeaderSize:]}, nil
 }

@@ -2,9 +2,10 @@ package abi
 
 import (
 	"encoding/binary"
-	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/tabreduce/tabreduce/wasm/internal/errfmt"
 )
 
 // A Counter is a named int64 a task reports with its result, like
@@ -41,7 +42,7 @@ func DecodeCounters(b []byte) (Counters, error) {
 			return nil, r.err
 		}
 		if len(out) > 0 && out[len(out)-1].Name >= string(name) {
-			return nil, fmt.Errorf("%w: counter %q after %q", ErrUnsorted, name, out[len(out)-1].Name)
+			return nil, errfmt.Kind(ErrUnsorted, "counter "+errfmt.Quote(name)+" after "+errfmt.Quote([]byte(out[len(out)-1].Name)))
 		}
 		out = append(out, Counter{Name: string(name), Value: int64(v)})
 	}

@@ -2,7 +2,8 @@ package abi
 
 import (
 	"encoding/binary"
-	"fmt"
+
+	"github.com/tabreduce/tabreduce/wasm/internal/errfmt"
 )
 
 // appendBytes appends a u32 length prefix and b.
@@ -21,7 +22,7 @@ type reader struct {
 
 func (r *reader) fail(what string) {
 	if r.err == nil {
-		r.err = fmt.Errorf("%w: %s at byte %d of %d", ErrTruncated, what, r.off, len(r.buf))
+		r.err = errfmt.Kind(ErrTruncated, what+" at byte "+errfmt.Int(r.off)+" of "+errfmt.Int(len(r.buf)))
 	}
 }
 

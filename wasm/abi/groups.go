@@ -3,7 +3,8 @@ package abi
 import (
 	"bytes"
 	"encoding/binary"
-	"fmt"
+
+	"github.com/tabreduce/tabreduce/wasm/internal/errfmt"
 )
 
 // AppendGroupHeader starts one group of a grouped stream (reduce and combine
@@ -63,11 +64,11 @@ func (g *GroupReader) Next() (key, values []byte, count int, ok bool) {
 		return nil, nil, 0, false
 	}
 	if n == 0 {
-		g.r.err = fmt.Errorf("%w: key %q at byte %d", ErrEmptyGroup, key, start)
+		g.r.err = errfmt.Kind(ErrEmptyGroup, "key "+errfmt.Quote(key)+" at byte "+errfmt.Int(start))
 		return nil, nil, 0, false
 	}
 	if g.seen && bytes.Compare(g.prev, key) >= 0 {
-		g.r.err = fmt.Errorf("%w: %q after %q at byte %d", ErrUnsorted, key, g.prev, start)
+		g.r.err = errfmt.Kind(ErrUnsorted, errfmt.Quote(key)+" after "+errfmt.Quote(g.prev)+" at byte "+errfmt.Int(start))
 		return nil, nil, 0, false
 	}
 	g.prev, g.seen = key, true

@@ -2,7 +2,8 @@ package abi
 
 import (
 	"encoding/binary"
-	"fmt"
+
+	"github.com/tabreduce/tabreduce/wasm/internal/errfmt"
 )
 
 // Result is what a successful task returns: its output pair stream and its
@@ -47,11 +48,11 @@ func DecodeResult(b []byte) (Result, error) {
 	for _, _, ok := pr.Next(); ok; _, _, ok = pr.Next() {
 	}
 	if err := pr.Err(); err != nil {
-		return Result{}, fmt.Errorf("result pairs: %w", err)
+		return Result{}, errfmt.Wrap("result pairs", err)
 	}
 	cs, err := DecodeCounters(b[r.off:])
 	if err != nil {
-		return Result{}, fmt.Errorf("result counters: %w", err)
+		return Result{}, errfmt.Wrap("result counters", err)
 	}
 	return Result{Pairs: pairs, Counters: cs}, nil
 }

@@ -3,9 +3,9 @@ package mr
 import (
 	"bytes"
 	"errors"
-	"fmt"
 
 	"github.com/tabreduce/tabreduce/wasm/abi"
+	"github.com/tabreduce/tabreduce/wasm/internal/errfmt"
 )
 
 // engine runs the tasks of one job and owns the output buffer. The module
@@ -49,7 +49,7 @@ func (e *engine) setParams(p []byte) (st abi.Status) {
 	if e.job.Init != nil {
 		if err := e.job.Init(e.params); err != nil {
 			e.paramsSet = false
-			return e.fail(fmt.Errorf("init: %w", err))
+			return e.fail(errfmt.Wrap("init", err))
 		}
 	}
 	return e.ok()
@@ -75,7 +75,7 @@ var errBadInput = errors.New("bad input")
 // stays healthy and the host learns what happened.
 func (e *engine) recoverInto(st *abi.Status) {
 	if r := recover(); r != nil {
-		*st = e.fail(fmt.Errorf("panic: %v", r))
+		*st = e.fail(errors.New("panic: " + panicText(r)))
 	}
 }
 
@@ -106,12 +106,12 @@ func (e *engine) runMap(offset uint64, data []byte) (st abi.Status) {
 		e.agg.reset()
 	}
 	if err := e.job.Map(data, e.emitMap); err != nil {
-		return e.fail(fmt.Errorf("map at offset %d: %w", offset, err))
+		return e.fail(errfmt.Wrap("map at offset "+errfmt.Int(offset), err))
 	}
 	if e.job.Combine != nil {
 		var err error
 		if e.out, err = e.agg.flush(e.out); err != nil {
-			return e.fail(fmt.Errorf("combine: %w", err))
+			return e.fail(errfmt.Wrap("combine", err))
 		}
 	}
 	return e.finish()
@@ -128,7 +128,7 @@ func (e *engine) runGroups(stream []byte, what string, fn func([]byte, Values, E
 			e.out = append(e.out[:0], "the job has no combiner"...)
 			return abi.StatusNoCombiner
 		}
-		return e.fail(fmt.Errorf("%s: the job has none", what))
+		return e.fail(errors.New(what + ": the job has none"))
 	}
 	e.begin()
 	gr := abi.NewGroupReader(stream)
@@ -138,11 +138,11 @@ func (e *engine) runGroups(stream []byte, what string, fn func([]byte, Values, E
 			break
 		}
 		if err := fn(key, e.iter.reset(vals, n), e.emitOut); err != nil {
-			return e.fail(fmt.Errorf("%s key %q: %w", what, key, err))
+			return e.fail(errfmt.Wrap(what+" key "+errfmt.Quote(key), err))
 		}
 	}
 	if err := gr.Err(); err != nil {
-		return e.fail(badInput(fmt.Errorf("%s input: %w", what, err)))
+		return e.fail(badInput(errfmt.Wrap(what+" input", err)))
 	}
 	return e.finish()
 }
@@ -174,4 +174,27 @@ func (e *engine) ready() error {
 }
 
 // badInput marks err as the host's fault.
-func badInput(err error) error { return fmt.Errorf("%w: %w", errBadInput, err) }
+func badInput(err error) error { return &badInputError{err} }
+
+// badInputError is an error that is the host's fault: it matches
+// errBadInput with errors.Is and reads as its cause.
+type badInputError struct{ cause error }
+
+func (e *badInputError) Error() string   { return "bad input: " + e.cause.Error() }
+func (e *badInputError) Unwrap() []error { return []error{errBadInput, e.cause} }
+
+// panicText describes a recovered panic value the way the runtime prints
+// the common ones, without package fmt.
+func panicText(r any) string {
+	switch v := r.(type) {
+	case error:
+		return v.Error()
+	case string:
+		return v
+	case interface{ String() string }:
+		return v.String()
+	case int:
+		return errfmt.Int(v)
+	}
+	return "a value that is not an error or a string"
+}

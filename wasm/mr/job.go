@@ -15,7 +15,8 @@ package mr
 
 import (
 	"errors"
-	"fmt"
+
+	"github.com/tabreduce/tabreduce/wasm/internal/errfmt"
 )
 
 // Emit outputs one key/value pair. Keys and values are arbitrary bytes; the
@@ -68,7 +69,7 @@ func (Sum) Combine(key []byte, values Values, emit Emit) error {
 	for values.Next() {
 		n, ok := parseInt(values.Value())
 		if !ok {
-			return fmt.Errorf("key %q: %w: %q", key, ErrNotInteger, values.Value())
+			return errfmt.Wrap("key "+errfmt.Quote(key), errfmt.Kind(ErrNotInteger, errfmt.Quote(values.Value())))
 		}
 		total += n
 	}
