@@ -5,17 +5,22 @@ ADDR    ?= 127.0.0.1:8080
 DATA    ?= ./data
 JOB_DIRS := $(patsubst jobs/%/main.go,%,$(wildcard jobs/*/main.go))
 JOB_WASM := $(patsubst %,jobs/%.wasm,$(JOB_DIRS))
+# Each module's brotli and gzip forms, made once here and embedded with it.
+JOB_ENC  := $(JOB_WASM:.wasm=.wasm.br) $(JOB_WASM:.wasm=.wasm.gz)
 
 .PHONY: all build run test bench jobs lint fuzz clean chromium
 
 all: build
 
 # Job modules: each jobs/<name>/ is a wasip1 reactor built to jobs/<name>.wasm
-# and embedded in the binary as a built-in.
-jobs: $(JOB_WASM)
+# and embedded in the binary as a built-in, with its compressed forms.
+jobs: $(JOB_WASM) $(JOB_ENC)
 
-jobs/%.wasm: jobs/%/*.go $(wildcard wasm/mr/*.go) $(wildcard wasm/abi/*.go)
+jobs/%.wasm: jobs/%/*.go $(wildcard wasm/mr/*.go) $(wildcard wasm/abi/*.go) $(wildcard wasm/internal/*/*.go)
 	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -ldflags='-s -w' -o $@ ./jobs/$*
+
+jobs/%.wasm.br jobs/%.wasm.gz &: jobs/%.wasm
+	$(GO) run ./wasm/modenc/precompress $<
 
 build: jobs
 	$(GO) build -o $(BIN) ./cmd/tabreduce
@@ -52,6 +57,7 @@ FUZZ_TARGETS := \
 	./server/buntstore:FuzzDecodeMeta ./wasm/workerproto:FuzzDecode \
 	./wasm/abi:FuzzDecodePairs ./wasm/abi:FuzzDecodeGroups ./wasm/abi:FuzzDecodeResult \
 	./jobs/wordcount:FuzzScanWords ./jobs/kmeans:FuzzParseFloat \
+	./wasm/modenc:FuzzAccept \
 	./server:FuzzHTTP ./cmd/tabreduce:FuzzParseByteSize
 
 fuzz:
@@ -61,4 +67,4 @@ fuzz:
 	done
 
 clean:
-	rm -rf bin $(JOB_WASM)
+	rm -rf bin $(JOB_WASM) $(JOB_ENC)

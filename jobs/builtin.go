@@ -13,6 +13,8 @@ import (
 	"os"
 	"slices"
 	"strings"
+
+	"github.com/tabreduce/tabreduce/wasm/modenc"
 )
 
 // The pattern matches README.md as well as the *.wasm files, so that it
@@ -62,6 +64,27 @@ func Modules() (built map[string][]byte, missing []string) {
 		built[name] = b
 	}
 	return built, missing
+}
+
+// Encodings returns the compressed forms `make jobs` made of each built-in
+// module compiled into this binary: name → content coding ("br", "gzip") →
+// bytes. A server serves them to clients that accept them; it checks that
+// each decodes to its module before it does.
+func Encodings() map[string]map[string][]byte {
+	out := map[string]map[string][]byte{}
+	for _, name := range names {
+		for _, enc := range modenc.Encodings {
+			b, err := files.ReadFile(name + ".wasm" + modenc.Suffix(enc))
+			if err != nil {
+				continue
+			}
+			if out[name] == nil {
+				out[name] = map[string][]byte{}
+			}
+			out[name][enc] = b
+		}
+	}
+	return out
 }
 
 // SHAs returns the sha256 (hex) of every built-in module compiled into this

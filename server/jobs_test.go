@@ -4,18 +4,23 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tabreduce/tabreduce/jobs"
 	"github.com/tabreduce/tabreduce/server"
 	"github.com/tabreduce/tabreduce/server/engine"
 	"github.com/tabreduce/tabreduce/server/servertest"
+	"github.com/tabreduce/tabreduce/wasm/modenc"
 	"github.com/tabreduce/tabreduce/wasm/wasmtest"
 )
 
@@ -326,20 +331,7 @@ func TestModuleUploadAndServe(t *testing.T) {
 	if m := decode[map[string]any](t, r); m["sha256"] != sha || m["size"] != float64(len(wasm)) {
 		t.Fatalf("%v: want sha256 %s and size %d", r, sha, len(wasm))
 	}
-	anon := s.as("")
-	got := anon.get("/modules/"+sha+".wasm").want(t, http.StatusOK)
-	if !bytes.Equal(got.Body, wasm) {
-		t.Errorf("module bytes differ from those uploaded")
-	}
-	for h, want := range map[string]string{
-		"Content-Type": "application/wasm", "ETag": `"` + sha + `"`,
-		"Cache-Control": "public, max-age=31536000, immutable",
-	} {
-		if v := got.Header.Get(h); v != want {
-			t.Errorf("%s: want %q, got %q", h, want, v)
-		}
-	}
-	anon.get("/modules/"+sha+".wasm", "If-None-Match", `"`+sha+`"`).want(t, http.StatusNotModified)
+	checkModuleServed(t, s.as(""), sha, wasm, modenc.UploadQuality)
 
 	list := decode[struct {
 		Modules []engine.ModuleInfo `json:"modules"`
@@ -353,6 +345,79 @@ func TestModuleUploadAndServe(t *testing.T) {
 		t.Errorf("job ran module %s, want %s", j.ModuleSHA, sha)
 	}
 	s.do(http.MethodPost, "/api/v1/modules", strings.NewReader("hello"), "Content-Type", "application/wasm").wantError(t, http.StatusBadRequest, "invalid argument")
+}
+
+// checkModuleServed fetches a module in every coding and checks the bytes
+// decode to wasm, the headers, and that the compressed forms are smaller
+// than the module by what compression at that brotli quality gives.
+func checkModuleServed(t *testing.T, s *testServer, sha string, wasm []byte, quality int) {
+	t.Helper()
+	for _, c := range []struct{ accept, enc string }{
+		{"identity", modenc.Identity}, {"gzip", modenc.Gzip}, {"gzip, deflate, br, zstd", modenc.Brotli}, {"br;q=0, gzip", modenc.Gzip},
+	} {
+		got := s.get("/modules/"+sha+".wasm", "Accept-Encoding", c.accept).want(t, http.StatusOK)
+		if e := got.Header.Get("Content-Encoding"); e != c.enc {
+			t.Fatalf("Accept-Encoding %q: Content-Encoding %q, want %q", c.accept, e, c.enc)
+		}
+		body, err := modenc.Decode(bytes.NewReader(got.Body), c.enc, 1<<30)
+		if err != nil || !bytes.Equal(body, wasm) {
+			t.Fatalf("Accept-Encoding %q: the body does not decode to the module (%v)", c.accept, err)
+		}
+		if c.enc != modenc.Identity && len(got.Body) > len(wasm)*35/100 {
+			t.Errorf("%s: %d bytes for a %d-byte module: want at most 35 %%", c.enc, len(got.Body), len(wasm))
+		}
+		etag := `"` + sha + `"`
+		if c.enc != modenc.Identity {
+			etag = `"` + sha + "." + c.enc + `"`
+		}
+		for h, want := range map[string]string{
+			"Content-Type": "application/wasm", "ETag": etag, "Vary": "Accept-Encoding",
+			"Cache-Control": "public, max-age=31536000, immutable",
+		} {
+			if v := got.Header.Get(h); v != want {
+				t.Errorf("Accept-Encoding %q: %s is %q, want %q", c.accept, h, v, want)
+			}
+		}
+		s.get("/modules/"+sha+".wasm", "Accept-Encoding", c.accept, "If-None-Match", etag).want(t, http.StatusNotModified)
+	}
+	if quality == modenc.BuildQuality {
+		br := s.get("/modules/"+sha+".wasm", "Accept-Encoding", "br").Body
+		if want, _ := modenc.Encode(wasm, modenc.Brotli, modenc.BuildQuality); len(br) != len(want) {
+			t.Errorf("built-in sent in %d bytes of brotli, the build's best quality gives %d", len(br), len(want))
+		}
+	}
+}
+
+// TestBuiltinModulesServedCompressed: a built-in is served in the forms the
+// build made (brotli at its best quality); a compressed file that does not
+// decode to its module is dropped and the module served as it is.
+func TestBuiltinModulesServedCompressed(t *testing.T) {
+	wasm, err := jobs.Builtin("noop")
+	if errors.Is(err, jobs.ErrNotBuilt) {
+		t.Skip("the built-in jobs are not built: make jobs")
+	}
+	if _, ok := jobs.Encodings()["noop"][modenc.Brotli]; !ok {
+		t.Fatal("noop is built but the build did not compress it: make jobs")
+	}
+	dir := t.TempDir()
+	s := startServer(t, server.Config{DataDir: dir})
+	sum := sha256.Sum256(wasm)
+	sha := hex.EncodeToString(sum[:])
+	checkModuleServed(t, s, sha, wasm, modenc.BuildQuality)
+
+	s.Close()
+	br := filepath.Join(dir, "modules", sha+".wasm.br")
+	if err := os.WriteFile(br, []byte("not brotli"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s = startServer(t, server.Config{DataDir: dir, Builtins: map[string][]byte{"noop": wasm}})
+	got := s.get("/modules/"+sha+".wasm", "Accept-Encoding", "br").want(t, http.StatusOK)
+	if got.Header.Get("Content-Encoding") != "" || !bytes.Equal(got.Body, wasm) {
+		t.Errorf("a corrupt brotli file was served (Content-Encoding %q)", got.Header.Get("Content-Encoding"))
+	}
+	if _, err := os.Stat(br); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the corrupt file is still there: %v", err)
+	}
 }
 
 // TestSubmitJobWithModule registers the module sent as a file part.

@@ -57,12 +57,15 @@ type Config struct {
 	// after the first time cheap, across restarts.
 	WasmCache string
 	// Builtins are the built-in jobs' modules by name; nil means the example
-	// jobs compiled into this binary (package jobs).
+	// jobs compiled into this binary (package jobs), with the compressed
+	// forms the build made of them.
 	Builtins map[string][]byte
 	// ShutdownTimeout bounds how long in-flight requests may take to finish
 	// on shutdown (default 10 s).
 	ShutdownTimeout time.Duration
 	Logger          *slog.Logger
+
+	builtinEncodings map[string]map[string][]byte
 }
 
 func (c *Config) setDefaults() {
@@ -92,6 +95,7 @@ func (c *Config) setDefaults() {
 	if c.Builtins == nil {
 		var missing []string
 		c.Builtins, missing = jobs.Modules()
+		c.builtinEncodings = jobs.Encodings()
 		for _, name := range missing {
 			c.Logger.Warn("built-in job is not built into this binary (run make jobs)", "job", name)
 		}
@@ -193,7 +197,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	eng, err := engine.New(ctx, engine.Config{
-		DataDir: cfg.DataDir, MaxInput: cfg.MaxInput, MaxTaskBytes: cfg.MaxTaskBytes, SpillBytes: cfg.SpillBytes, Builtins: cfg.Builtins, Logger: cfg.Logger,
+		DataDir: cfg.DataDir, MaxInput: cfg.MaxInput, MaxTaskBytes: cfg.MaxTaskBytes, SpillBytes: cfg.SpillBytes, Builtins: cfg.Builtins,
+		BuiltinEncodings: cfg.builtinEncodings, Logger: cfg.Logger,
 	}, store, run)
 	if err != nil {
 		run.Close(ctx)

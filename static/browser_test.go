@@ -81,7 +81,13 @@ func tab(t testing.TB, bctx context.Context, url string) (context.Context, conte
 // startServer starts a server with no in-process worker: only tabs compute.
 func startServer(t testing.TB) *server.Server {
 	t.Helper()
-	return servertest.Start(t, server.Config{LocalWorkers: 0, WasmCache: wasmtest.CacheDir()})
+	return startServerConfig(t, server.Config{LocalWorkers: 0, WasmCache: wasmtest.CacheDir()})
+}
+
+// startServerConfig starts a server with cfg.
+func startServerConfig(t testing.TB, cfg server.Config) *server.Server {
+	t.Helper()
+	return servertest.Start(t, cfg)
 }
 
 // uploadModule builds a Go job package for wasip1 and registers it.

@@ -32,7 +32,11 @@ type Config struct {
 	// Builtins are the built-in jobs' modules by name, run as trusted code;
 	// the wiring supplies them (the engine does not know the example jobs).
 	Builtins map[string][]byte
-	Logger   *slog.Logger
+	// BuiltinEncodings are compressed forms of the built-ins made by the
+	// build: name → content coding (modenc.Brotli, modenc.Gzip) → bytes.
+	// A built-in without them is served uncompressed.
+	BuiltinEncodings map[string]map[string][]byte
+	Logger           *slog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -93,7 +97,7 @@ func New(ctx context.Context, cfg Config, store broker.Store, r *runner.Runner) 
 		kickC: make(chan struct{}, 1), commitC: make(chan commitReq, 1024),
 	}
 	var err error
-	if e.mods, err = newModules(filepath.Join(cfg.DataDir, "modules"), cfg.Builtins, r, cfg.Logger); err != nil {
+	if e.mods, err = newModules(filepath.Join(cfg.DataDir, "modules"), cfg.Builtins, cfg.BuiltinEncodings, r, cfg.Logger); err != nil {
 		return nil, err
 	}
 	if err := e.recover(ctx); err != nil {
@@ -144,6 +148,13 @@ func (e *Engine) AddModule(ctx context.Context, wasm []byte) (string, error) {
 
 // ModulePath returns the file of a registered module, for serving.
 func (e *Engine) ModulePath(sha string) (string, error) { return e.mods.path(sha) }
+
+// ModuleEncodedPath returns the file of a registered module compressed in
+// the content coding enc (modenc.Brotli, modenc.Gzip; modenc.Identity is
+// the module itself), or ErrModuleNotFound if it is not kept that way.
+func (e *Engine) ModuleEncodedPath(sha, enc string) (string, error) {
+	return e.mods.encodedPath(sha, enc)
+}
 
 // Modules lists the registered modules, built-ins first.
 func (e *Engine) Modules() []ModuleInfo { return e.mods.list() }

@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/tabreduce/tabreduce/server/broker"
+	"github.com/tabreduce/tabreduce/wasm/modenc"
 	"github.com/tabreduce/tabreduce/wasm/runner"
 )
 
@@ -33,21 +34,22 @@ type modules struct {
 	trusted  map[string]bool   // built-ins run without termination checks
 	compiled map[string]bool   // loaded into the runner
 	sizes    map[string]int64
+	checked  map[string]bool // "<sha><suffix>": the compressed file decodes to its module
 }
 
-func newModules(dir string, builtins map[string][]byte, r *runner.Runner, log *slog.Logger) (*modules, error) {
+func newModules(dir string, builtins map[string][]byte, encodings map[string]map[string][]byte, r *runner.Runner, log *slog.Logger) (*modules, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("module dir: %w", err)
 	}
 	m := &modules{dir: dir, runner: r, log: log, byName: map[string]string{}, trusted: map[string]bool{},
-		compiled: map[string]bool{}, sizes: map[string]int64{}}
+		compiled: map[string]bool{}, sizes: map[string]int64{}, checked: map[string]bool{}}
 	names := make([]string, 0, len(builtins))
 	for name := range builtins {
 		names = append(names, name)
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		sha, err := m.store(builtins[name])
+		sha, err := m.store(builtins[name], builtinEncodings(encodings[name]))
 		if err != nil {
 			return nil, fmt.Errorf("built-in job %s: %w", name, err)
 		}
@@ -63,7 +65,7 @@ func (m *modules) put(ctx context.Context, wasm []byte) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", broker.ErrInvalid, err)
 	}
-	if _, err := m.store(wasm); err != nil {
+	if _, err := m.store(wasm, nil); err != nil {
 		return "", err
 	}
 	m.mu.Lock()
@@ -72,13 +74,35 @@ func (m *modules) put(ctx context.Context, wasm []byte) (string, error) {
 	return sha, nil
 }
 
-// store writes a module's file under its sha256 and returns the sha.
-func (m *modules) store(wasm []byte) (string, error) {
+// store writes a module's file under its sha256, and its compressed forms
+// beside it, and returns the sha. encoded supplies compressed forms made
+// beforehand (a built-in's, by the build); nil compresses the module here,
+// once, as an upload is.
+func (m *modules) store(wasm []byte, encoded map[string][]byte) (string, error) {
 	sum := sha256.Sum256(wasm)
 	sha := hex.EncodeToString(sum[:])
 	path := filepath.Join(m.dir, sha+".wasm")
 	if _, err := os.Stat(path); err != nil {
 		if err := writeFileSync(path, wasm); err != nil {
+			return "", fmt.Errorf("store module %s: %w", sha, err)
+		}
+	}
+	for _, enc := range modenc.Encodings {
+		epath := path + modenc.Suffix(enc)
+		if _, err := os.Stat(epath); err == nil {
+			continue
+		}
+		z, ok := encoded[enc]
+		if !ok && encoded != nil {
+			continue // a built-in the build did not compress: served as it is
+		}
+		if !ok {
+			var err error
+			if z, err = modenc.Encode(wasm, enc, modenc.UploadQuality); err != nil {
+				return "", fmt.Errorf("compress module %s: %w", sha, err)
+			}
+		}
+		if err := writeFileSync(epath, z); err != nil {
 			return "", fmt.Errorf("store module %s: %w", sha, err)
 		}
 	}
@@ -149,6 +173,52 @@ func (m *modules) builtinNames() string {
 	}
 	return fmt.Sprint(names)
 }
+
+// builtinEncodings is never nil, so that store does not compress a
+// built-in itself: that costs seconds of CPU per module at every start.
+func builtinEncodings(e map[string][]byte) map[string][]byte {
+	if e == nil {
+		return map[string][]byte{}
+	}
+	return e
+}
+
+// encodedPath returns the file of a registered module in the content
+// coding enc. The first time in a process, it checks that the file decodes
+// to the module; a file that does not is removed, so the module is served
+// as it is from then on.
+func (m *modules) encodedPath(sha, enc string) (string, error) {
+	p, err := m.path(sha)
+	if err != nil || enc == modenc.Identity {
+		return p, err
+	}
+	ep := p + modenc.Suffix(enc)
+	key := sha + modenc.Suffix(enc)
+	m.mu.Lock()
+	ok := m.checked[key]
+	m.mu.Unlock()
+	if ok {
+		return ep, nil
+	}
+	f, err := os.Open(ep)
+	if err != nil {
+		return "", fmt.Errorf("%w: %s in %s", ErrModuleNotFound, sha, enc)
+	}
+	wasm, err := modenc.Decode(f, enc, maxModuleBytes)
+	f.Close()
+	if got := sha256.Sum256(wasm); err != nil || hex.EncodeToString(got[:]) != sha {
+		m.log.Warn("compressed module file does not decode to its module; removed", "module", sha[:12], "coding", enc, "err", err)
+		os.Remove(ep)
+		return "", fmt.Errorf("%w: %s in %s", ErrModuleNotFound, sha, enc)
+	}
+	m.mu.Lock()
+	m.checked[key] = true
+	m.mu.Unlock()
+	return ep, nil
+}
+
+// maxModuleBytes bounds a module decoded from a compressed file.
+const maxModuleBytes = 256 << 20
 
 // path returns the file of a registered module.
 func (m *modules) path(sha string) (string, error) {

@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tabreduce/tabreduce/server/engine"
+	"github.com/tabreduce/tabreduce/wasm/modenc"
 )
 
 // moduleRef is the answer to a module upload.
@@ -70,13 +71,15 @@ func (a *API) listModules(c echo.Context) error {
 }
 
 // serveModule is GET /modules/{sha256}.wasm. The URL names the content, so
-// the answer may be cached forever; If-None-Match gets a 304.
+// the answer may be cached forever; If-None-Match gets a 304. The module is
+// sent in the best coding the client accepts of those it is kept in (brotli,
+// gzip), compressed once when it was built or uploaded.
 func (a *API) serveModule(c echo.Context) error {
 	sha, ok := strings.CutSuffix(c.Param("file"), ".wasm")
 	if !ok || !isSHA256(sha) {
 		return fmt.Errorf("%w: want /modules/<sha256>.wasm", engine.ErrModuleNotFound)
 	}
-	path, err := a.engine.ModulePath(sha)
+	path, enc, err := a.modulePath(sha, c.Request().Header.Get("Accept-Encoding"))
 	if err != nil {
 		return err
 	}
@@ -91,9 +94,27 @@ func (a *API) serveModule(c echo.Context) error {
 	h := c.Response().Header()
 	h.Set(echo.HeaderContentType, "application/wasm")
 	h.Set("Cache-Control", "public, max-age=31536000, immutable")
-	h.Set("ETag", `"`+sha+`"`)
+	h.Set("Vary", "Accept-Encoding")
+	etag := sha
+	if enc != modenc.Identity {
+		h.Set("Content-Encoding", enc)
+		etag += "." + enc
+	}
+	h.Set("ETag", `"`+etag+`"`)
 	http.ServeContent(c.Response(), c.Request(), "", time.Time{}, f)
 	return nil
+}
+
+// modulePath picks the coding of a module to send: the first one the
+// client accepts that the module is kept in, else the module as it is.
+func (a *API) modulePath(sha, acceptEncoding string) (path, enc string, err error) {
+	for _, enc := range modenc.Accept(acceptEncoding) {
+		if p, err := a.engine.ModuleEncodedPath(sha, enc); err == nil {
+			return p, enc, nil
+		}
+	}
+	path, err = a.engine.ModulePath(sha)
+	return path, modenc.Identity, err
 }
 
 // isSHA256 reports whether s is a sha256 in lower-case hex.

@@ -15,7 +15,7 @@
 // on /worker runs one connection worker per slot to repeat it.
 
 import * as proto from './proto.js';
-import { loadModule, ModuleError } from './modules.js';
+import { loadModule, ModuleError, fetched } from './modules.js';
 
 const DEFAULT_HEARTBEAT = 5000;
 const DEFAULT_TASK_TIMEOUT = 120000; // the native runner's call deadline
@@ -31,7 +31,15 @@ let heartbeatTimer = null, welcomeTimer = null, reconnectTimer = null, pumpTimer
 const stats = {
   state: 'starting', workerId: '', tasksDone: 0, tasksFailed: 0, bytes: 0, cpuMs: 0,
   lastError: '', reconnects: 0, sessions: 0,
+  // When the first session got there (ms on performance.timeOrigin's
+  // clock, which the page shares): the socket open, WELCOME, the first
+  // TASKS, the first result sent. Benchmarks read them.
+  marks: {},
 };
+
+function mark(name) {
+  if (!(name in stats.marks)) stats.marks[name] = performance.timeOrigin + performance.now();
+}
 let statsDirty = true;
 
 self.onmessage = e => {
@@ -58,7 +66,7 @@ function reportStats() {
   statsDirty = false;
   const now = performance.now();
   self.postMessage({
-    type: 'stats', ...stats, queued: queue.length, slots: cfg.slots,
+    type: 'stats', ...stats, queued: queue.length, slots: cfg.slots, modules: fetched,
     alive: slots.filter(s => s.alive).length,
     running: [...running.values()].map(r => ({
       id: r.task.id.toString(), job: r.task.job, module: r.task.module, attempt: r.task.attempt,
@@ -77,6 +85,7 @@ function connect() {
   ws = sock;
   sock.binaryType = 'arraybuffer';
   sock.onopen = () => {
+    mark('open');
     sock.send(proto.hello(cfg.slots, cfg.userAgent, cfg.name));
     welcomeTimer = setTimeout(() => sock.close(4000, 'no welcome'), WELCOME_WAIT);
   };
@@ -135,6 +144,7 @@ function handle(f) {
   switch (f.type) {
     case proto.T.WELCOME:
       clearTimeout(welcomeTimer);
+      mark('welcome');
       welcome = f;
       backoff = BACKOFF_MIN;
       stats.workerId = f.workerId; stats.sessions++; stats.lastError = '';
@@ -143,6 +153,7 @@ function handle(f) {
       break;
     case proto.T.TASKS:
       if (!welcome) { ws.close(1002, 'tasks before welcome'); return; }
+      mark('tasks');
       for (const t of f.tasks) accept(t);
       pump();
       break;
@@ -281,6 +292,7 @@ function answer(i, m) {
     clearTimeout(r.timer);
     if (m.type === 'done') {
       send(proto.results([{ id: m.id, elapsedUs: m.elapsedUs, counters: m.counters, partitions: m.partitions }]));
+      mark('result');
       stats.tasksDone++;
       stats.bytes += r.task.input.length;
     } else {

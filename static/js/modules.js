@@ -1,13 +1,20 @@
 // Job modules for the browser worker: fetched by sha256 from
-// /modules/{sha256}.wasm, checked against their name, kept in the Cache API
-// and compiled with WebAssembly.compileStreaming from the cached response,
-// so that a reload neither downloads nor (thanks to V8's code cache for
-// cached responses) recompiles them. Each module is compiled once per
-// connection worker and the compiled WebAssembly.Module is posted to the
-// compute workers, which share its code.
+// /modules/{sha256}.wasm (the server sends them compressed, brotli where the
+// browser takes it), compiled with WebAssembly.compileStreaming while they
+// download, checked against their name, and kept in the Cache API so that a
+// reload neither downloads nor (thanks to V8's code cache for cached
+// responses) recompiles them. Each module is compiled once per connection
+// worker and the compiled WebAssembly.Module is posted to the compute
+// workers, which share its code.
 
 const CACHE = 'tabreduce-modules-v1';
 const compiled = new Map(); // sha256 → Promise<WebAssembly.Module>
+
+// fetched records what each module fetched over the network cost: the
+// Resource Timing figures of its response (bytes on the wire, the time to
+// the last byte) and when its compilation finished. The page shows nothing
+// of it; tests and benchmarks read it.
+export const fetched = [];
 
 // ModuleError is a failure of kind "module" (fetch, hash, compile).
 export class ModuleError extends Error {}
@@ -30,33 +37,60 @@ async function openCache() {
   }
 }
 
+const wasmHeaders = { 'Content-Type': 'application/wasm' };
+
 async function fetchAndCompile(base, sha) {
   const url = `${base}/modules/${sha}.wasm`;
   const cache = await openCache();
-  let resp = cache && await cache.match(url);
-  if (!resp) {
-    let r;
+  const hit = cache && await cache.match(url).catch(() => null);
+  if (hit) {
     try {
-      r = await fetch(url);
+      return await WebAssembly.compileStreaming(hit);
     } catch (err) {
-      throw new ModuleError(`fetch ${url}: ${err.message}`);
-    }
-    if (!r.ok) throw new ModuleError(`fetch ${url}: HTTP ${r.status}`);
-    const buf = await r.arrayBuffer();
-    const got = await sha256Hex(buf);
-    if (got !== sha) throw new ModuleError(`module ${sha}: the bytes hash to ${got}`);
-    resp = new Response(buf, { headers: { 'Content-Type': 'application/wasm' } });
-    if (cache) {
-      await cache.put(url, resp.clone()).catch(() => {});
-      resp = (await cache.match(url)) || resp;
+      await cache.delete(url).catch(() => {});
+      throw new ModuleError(`module ${sha}: compile: ${err.message}`);
     }
   }
+  const start = performance.now();
+  let r;
   try {
-    return await WebAssembly.compileStreaming(resp);
+    r = await fetch(url);
   } catch (err) {
-    if (cache) await cache.delete(url).catch(() => {});
+    throw new ModuleError(`fetch ${url}: ${err.message}`);
+  }
+  if (!r.ok || !r.body) throw new ModuleError(`fetch ${url}: HTTP ${r.status}`);
+  // One branch of the body streams into the compiler, the other is kept
+  // to hash: compilation overlaps the download, and a module whose bytes
+  // do not hash to its name is refused before it ever runs.
+  const [toCompile, toHash] = r.body.tee();
+  const compiling = WebAssembly.compileStreaming(new Response(toCompile, { headers: wasmHeaders }));
+  compiling.catch(() => {}); // awaited below, after the hash
+  let buf;
+  try {
+    buf = await new Response(toHash).arrayBuffer();
+  } catch (err) {
+    throw new ModuleError(`fetch ${url}: ${err.message}`);
+  }
+  const got = await sha256Hex(buf);
+  if (got !== sha) throw new ModuleError(`module ${sha}: the bytes hash to ${got}`);
+  let module;
+  try {
+    module = await compiling;
+  } catch (err) {
     throw new ModuleError(`module ${sha}: compile: ${err.message}`);
   }
+  record(url, sha, start);
+  if (cache) cache.put(url, new Response(buf, { headers: wasmHeaders })).catch(() => {});
+  return module;
+}
+
+function record(url, sha, start) {
+  const e = performance.getEntriesByName(url).pop();
+  fetched.push({
+    module: sha, transferSize: e ? e.transferSize : -1, encodedBodySize: e ? e.encodedBodySize : -1,
+    decodedBodySize: e ? e.decodedBodySize : -1, fetchMs: e ? e.responseEnd - e.startTime : -1,
+    readyMs: performance.now() - start,
+  });
 }
 
 // sha256Hex hashes with WebCrypto where the page is a secure context (HTTPS

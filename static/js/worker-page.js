@@ -6,7 +6,6 @@
 // ?paused starts paused; ?sockets=slot gives every compute worker its own
 // connection (for the socket benchmark).
 
-import { fmtBytes } from './format.js';
 
 const params = new URLSearchParams(location.search);
 const hw = navigator.hardwareConcurrency || 2;
@@ -58,7 +57,7 @@ function stopPool() {
 
 // totals sums the groups' counters; the state is the worst of theirs.
 function totals() {
-  const t = { state: 'starting', tasksDone: 0, tasksFailed: 0, bytes: 0, cpuMs: 0, reconnects: 0, running: [], workerIds: [], lastError: '', slots: nSlots };
+  const t = { state: 'starting', tasksDone: 0, tasksFailed: 0, bytes: 0, cpuMs: 0, reconnects: 0, running: [], workerIds: [], lastError: '', slots: nSlots, modules: [], marks: [] };
   const rank = ['connected', 'paused', 'connecting', 'reconnecting', 'starting'];
   let worst = 0;
   for (const g of groups) {
@@ -66,6 +65,7 @@ function totals() {
     if (!s) { worst = Math.max(worst, rank.indexOf('starting')); continue; }
     t.tasksDone += s.tasksDone; t.tasksFailed += s.tasksFailed; t.bytes += s.bytes; t.cpuMs += s.cpuMs;
     t.reconnects += s.reconnects; t.running.push(...s.running);
+    t.modules.push(...s.modules); t.marks.push(s.marks);
     if (s.workerId) t.workerIds.push(s.workerId);
     if (s.lastError) t.lastError = s.lastError;
     worst = Math.max(worst, rank.indexOf(s.state));
@@ -77,7 +77,10 @@ function totals() {
 const $ = id => document.getElementById(id);
 // Stats arrive at most four times a second per connection worker: draw
 // each at once (requestAnimationFrame would stop in a hidden tab).
-const render = () => draw();
+// (Until the page's helpers and the DOM are there, only the totals are
+// kept: draw runs once they are.)
+let ready = false;
+const render = () => { if (ready) draw(); else window.tabreduce.last = totals(); };
 
 function draw() {
   const t = totals();
@@ -112,6 +115,16 @@ function draw() {
   }
   window.tabreduce.last = t;
 }
+
+// The pool starts first, as soon as this module runs (it is loaded async
+// from the page's head): a fresh tab's time to its first result is mostly
+// this page's and its workers' scripts loading one after another, so the
+// page's own needs (its formatting helpers, the DOM) wait until after.
+window.tabreduce = { totals, last: null };
+startPool();
+const { fmtBytes } = await import('./format.js');
+if (document.readyState === 'loading') await new Promise(r => document.addEventListener('DOMContentLoaded', r));
+ready = true;
 
 // The page's controls.
 $('slotsIn').value = nSlots;
@@ -148,6 +161,4 @@ showVisibility();
 // background, so tasks keep running there.
 if (navigator.locks) navigator.locks.request(`tabreduce-worker-${Math.random()}`, () => new Promise(() => {}));
 
-window.tabreduce = { totals, last: null };
-startPool();
 render();

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tabreduce/tabreduce/wasm/abi"
 	"github.com/tabreduce/tabreduce/wasm/driver"
+	"github.com/tabreduce/tabreduce/wasm/modenc"
 	"github.com/tabreduce/tabreduce/wasm/runner"
 	"github.com/tabreduce/tabreduce/wasm/wasmtest"
 	"github.com/tabreduce/tabreduce/wasm/workerproto"
@@ -214,13 +215,23 @@ func TestFailureKinds(t *testing.T) {
 }
 
 // TestHTTPModules serves modules from a real HTTP server: the worker fetches
-// a module once however many tasks need it at once, refuses bytes that do
-// not hash to the name, and retries a failed fetch.
+// a module once however many tasks need it at once, in brotli, refuses bytes
+// that do not hash to the name and a body that decodes past its limit, and
+// retries a failed fetch.
 func TestHTTPModules(t *testing.T) {
 	wasm := wasmtest.Module(t, noop)
 	sum := sha256.Sum256(wasm)
 	good := hex.EncodeToString(sum[:])
 	liar := strings.Repeat("ab", 32)
+	bomb := strings.Repeat("ef", 32)
+	br, err := modenc.Encode(wasm, modenc.Brotli, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zeros, err := modenc.Encode(make([]byte, 8<<20), modenc.Gzip, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var fetches atomic.Int32
 	var fail atomic.Bool
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -232,7 +243,15 @@ func TestHTTPModules(t *testing.T) {
 		switch {
 		case fail.Load():
 			http.Error(w, "down", http.StatusServiceUnavailable)
-		case req.URL.Path == "/modules/"+good+".wasm", req.URL.Path == "/modules/"+liar+".wasm":
+		case req.URL.Path == "/modules/"+good+".wasm" && slices.Contains(modenc.Accept(req.Header.Get("Accept-Encoding")), modenc.Brotli):
+			w.Header().Set("Content-Encoding", modenc.Brotli)
+			w.Write(br)
+		case req.URL.Path == "/modules/"+good+".wasm":
+			http.Error(w, "the worker did not accept brotli", http.StatusNotAcceptable)
+		case req.URL.Path == "/modules/"+bomb+".wasm":
+			w.Header().Set("Content-Encoding", modenc.Gzip)
+			w.Write(zeros)
+		case req.URL.Path == "/modules/"+liar+".wasm":
 			w.Write(wasm)
 		default:
 			http.NotFound(w, req)
@@ -244,7 +263,7 @@ func TestHTTPModules(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close(context.Background()) })
-	m := &HTTPModules{Server: srv.URL + "/", Header: http.Header{"Authorization": {"Bearer t"}}, Client: srv.Client()}
+	m := &HTTPModules{Server: srv.URL + "/", Header: http.Header{"Authorization": {"Bearer t"}}, Client: srv.Client(), MaxBytes: 4 << 20}
 
 	fail.Store(true)
 	if err := m.Prepare(t.Context(), r, good); !errors.Is(err, ErrModuleUnavailable) || !strings.Contains(err.Error(), "503") {
@@ -277,6 +296,9 @@ func TestHTTPModules(t *testing.T) {
 	}
 	if err := m.Prepare(t.Context(), r, strings.Repeat("cd", 32)); !errors.Is(err, ErrModuleUnavailable) || !strings.Contains(err.Error(), "404") {
 		t.Fatalf("missing module: %v", err)
+	}
+	if err := m.Prepare(t.Context(), r, bomb); !errors.Is(err, ErrModuleUnavailable) || !errors.Is(err, modenc.ErrTooLarge) {
+		t.Fatalf("a body that decodes to 8 MiB with a 4 MiB limit: %v", err)
 	}
 	if got := failureKind(m.Prepare(t.Context(), r, liar)); got != workerproto.FailureModule {
 		t.Fatalf("kind %v", got)
