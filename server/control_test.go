@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -9,39 +10,53 @@ import (
 	"github.com/tabreduce/tabreduce/server"
 )
 
-// control sets a queue's status to stop or start.
+// control sets a queue's status to stop or start; RestMQ answers
+// {"stat": {"queue": q, "status": 0|1}}.
 func (s *testServer) control(queue, status string) {
 	s.t.Helper()
 	r := s.postForm("/control/"+queue, url.Values{"status": {status}}).want(s.t, http.StatusOK)
-	if got := decode[map[string]string](s.t, r); got["status"] != status || got["queue"] != queue {
-		s.t.Fatalf(`POST /control/%s: want {"queue":%q,"status":%q}, got %s`, queue, queue, status, r.Body)
+	want := fmt.Sprintf(`{"stat":{"queue":%q,"status":%d}}`+"\r\n", queue, map[string]int{"start": 1, "stop": 0}[status])
+	if string(r.Body) != want {
+		s.t.Fatalf("POST /control/%s: want %q, got %q", queue, want, r.Body)
 	}
 }
 
-// wantState fails the test unless GET path (/control/{queue} or
-// /p/{queue}) answers with field set to want.
-func (s *testServer) wantState(path, field, want string) {
+// wantControl fails the test unless GET /control/{queue} answers RestMQ's
+// {"queue": q, "status": {"queue": q, "status": code}}.
+func (s *testServer) wantControl(queue string, code int) {
 	s.t.Helper()
-	r := s.get(path).want(s.t, http.StatusOK)
-	if got := decode[map[string]string](s.t, r); got[field] != want {
-		s.t.Errorf("GET %s: want %q: %q, got %s", path, field, want, r.Body)
+	r := s.get("/control/"+queue).want(s.t, http.StatusOK)
+	want := fmt.Sprintf(`{"queue":%q,"status":{"queue":%q,"status":%d}}`+"\r\n", queue, queue, code)
+	if string(r.Body) != want {
+		s.t.Errorf("GET /control/%s: want %q, got %q", queue, want, r.Body)
 	}
 }
 
-// setPolicy sets a queue's live-delivery policy.
+// wantPolicy fails the test unless GET /p/{queue} answers RestMQ's
+// {"queue": q, "value": policy}.
+func (s *testServer) wantPolicy(queue, policy string) {
+	s.t.Helper()
+	r := s.get("/p/"+queue).want(s.t, http.StatusOK)
+	want := fmt.Sprintf(`{"queue":%q,"value":%q}`+"\r\n", queue, policy)
+	if string(r.Body) != want {
+		s.t.Errorf("GET /p/%s: want %q, got %q", queue, want, r.Body)
+	}
+}
+
+// setPolicy sets a queue's live-delivery policy; RestMQ answers "OK\r\n".
 func (s *testServer) setPolicy(queue, policy string) {
 	s.t.Helper()
 	r := s.postForm("/p/"+queue, url.Values{"policy": {policy}}).want(s.t, http.StatusOK)
-	if got := decode[map[string]string](s.t, r); got["policy"] != policy {
-		s.t.Fatalf(`POST /p/%s: want {"policy":%q}, got %s`, queue, policy, r.Body)
+	if string(r.Body) != "OK\r\n" {
+		s.t.Fatalf("POST /p/%s: want %q, got %q", queue, "OK\r\n", r.Body)
 	}
 }
 
 func TestControlStatus(t *testing.T) {
 	s := startServer(t, server.Config{})
-	s.wantState("/control/fresh", "status", "start")
+	s.wantControl("fresh", 1)
 	s.control("fresh", "stop")
-	s.wantState("/control/fresh", "status", "stop")
+	s.wantControl("fresh", 0)
 	if st := s.stats("fresh"); st.Status != "paused" {
 		t.Errorf("stats after stop: want status paused, got %+v", st)
 	}
@@ -67,8 +82,8 @@ func TestPausedQueueDeliversNothing(t *testing.T) {
 	if l := s.lease("held", 5, 30); l.Status != "paused" || len(l.Messages) != 0 {
 		t.Errorf("lease: want no messages and status paused, got %+v", l)
 	}
-	s.protocol(`{"cmd":"get","queue":"held"}`).want(t, http.StatusNoContent)
-	s.protocol(`{"cmd":"take","queue":"held"}`).want(t, http.StatusNoContent)
+	s.protocol(`{"cmd":"get","queue":"held"}`).wantRestMQError(t, "queue paused")
+	s.protocol(`{"cmd":"take","queue":"held"}`).wantRestMQError(t, "queue paused")
 	s.get("/?queue=held").wantError(t, http.StatusNotFound)
 	comet.wantNothing(t)
 	ws.wantNothing(t)
@@ -76,24 +91,26 @@ func TestPausedQueueDeliversNothing(t *testing.T) {
 		t.Errorf("paused: want length 2, nothing delivered, got %+v", st)
 	}
 
-	// On start the live consumers get the backlog, shared round-robin.
+	// On start the live consumers get the backlog, each all of it (the
+	// default policy, broadcast).
 	s.control("held", "start")
-	got := collect(t, 2, comet, ws.stream)
-	all := slices.Concat(got...)
-	slices.Sort(all)
-	wantKeys(t, "backlog after start", all, []string{"held:1", "held:2"})
+	for _, st := range []*stream{comet, ws.stream} {
+		wantKeys(t, st.name+" backlog after start", keysOf(st.nextN(t, 2)), []string{"held:1", "held:2"})
+	}
 	s.waitStats("held", "is drained", func(st queueStats) bool { return st.Length == 0 && st.InFlight == 0 })
 	s.push("held", "three")
-	if got := slices.Concat(collect(t, 1, comet, ws.stream)...); got[0] != "held:3" {
-		t.Errorf("after start: want held:3 delivered live, got %q", got)
+	for _, st := range []*stream{comet, ws.stream} {
+		wantKeys(t, st.name+" after start", keysOf(st.nextN(t, 1)), []string{"held:3"})
 	}
 }
 
 func TestPolicy(t *testing.T) {
 	s := startServer(t, server.Config{})
-	s.wantState("/p/pol", "policy", "roundrobin")
+	s.wantPolicy("pol", "broadcast")
+	s.setPolicy("pol", "roundrobin")
+	s.wantPolicy("pol", "roundrobin")
 	s.setPolicy("pol", "broadcast")
-	s.wantState("/p/pol", "policy", "broadcast")
+	s.wantPolicy("pol", "broadcast")
 	s.postForm("/p/pol", url.Values{"policy": {"random"}}).wantError(t, http.StatusBadRequest, "broadcast or roundrobin")
 	s.postForm("/p/pol", nil).wantError(t, http.StatusBadRequest)
 }

@@ -120,7 +120,7 @@ func runIdleClients(spec string) int {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			c, _, err := websocket.Dial(ctx, strings.Replace(url, "http", "ws", 1)+"/ws/worker", nil)
+			c, _, err := websocket.Dial(ctx, strings.Replace(url, "http", "ws", 1)+"/api/v1/ws/worker", nil)
 			if err == nil {
 				err = c.Write(ctx, websocket.MessageBinary, hello)
 			}

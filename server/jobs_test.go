@@ -257,7 +257,7 @@ func TestWorkersList(t *testing.T) {
 	}
 }
 
-// The tests below run jobs on a real worker connected over /ws/worker.
+// The tests below run jobs on a real worker connected over /api/v1/ws/worker.
 
 func TestJobFlow(t *testing.T) {
 	s := startServer(t, server.Config{})

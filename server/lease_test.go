@@ -292,8 +292,8 @@ func TestPurgeEndsLeases(t *testing.T) {
 	s.do(http.MethodDelete, "/q/reuse", nil).want(t, http.StatusOK)
 	s.push("reuse", "after purge")
 	fresh := s.leaseOne("reuse", 30)
-	if fresh.Key != old.Key {
-		t.Fatalf("setup: want the key %s reused after the purge, got %s", old.Key, fresh.Key)
+	if old.Key != "reuse:1" || fresh.Key != "reuse:2" {
+		t.Fatalf("want ids to go on after a purge (reuse:1, then reuse:2), got %s then %s", old.Key, fresh.Key)
 	}
 	if fresh.Lease == old.Lease {
 		t.Errorf("want a lease id other than the purged one, got %q for both", old.Lease)

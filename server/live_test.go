@@ -2,9 +2,11 @@ package server_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"reflect"
@@ -136,14 +138,15 @@ func (s *testServer) openComet(queue string) (resp *http.Response, ctx context.C
 		resp.Body.Close()
 		s.t.Fatalf("GET /c/%s: want status 200, got %d", queue, resp.StatusCode)
 	}
-	if ct := resp.Header.Get("Content-Type"); ct != "application/x-ndjson" {
-		s.t.Errorf("GET /c/%s: want Content-Type application/x-ndjson, got %q", queue, ct)
+	if ct := resp.Header.Get("Content-Type"); ct != "text/plain; charset=UTF-8" {
+		s.t.Errorf("GET /c/%s: want Content-Type text/plain, as RestMQ's, got %q", queue, ct)
 	}
 	return resp, ctx, cancel
 }
 
-// comet opens a COMET consumer of queue that reads each line as it arrives;
-// the consumer is subscribed when it returns.
+// comet opens a COMET consumer of queue that reads each line as it arrives,
+// each of which must end with "\r\n" as RestMQ's do; the consumer is
+// subscribed when it returns.
 func (s *testServer) comet(queue string) *stream {
 	s.t.Helper()
 	resp, ctx, cancel := s.openComet(queue)
@@ -154,7 +157,10 @@ func (s *testServer) comet(queue string) *stream {
 		st.run(ctx, func() ([]byte, error) {
 			line, err := br.ReadBytes('\n')
 			if err == nil {
-				line = line[:len(line)-1]
+				var ok bool
+				if line, ok = bytes.CutSuffix(line, []byte("\r\n")); !ok {
+					return nil, fmt.Errorf("COMET line %q does not end with \\r\\n", line)
+				}
 			}
 			return line, err
 		})
@@ -342,7 +348,9 @@ func TestPurgeClosesLiveConsumers(t *testing.T) {
 	c, w := s.liveConsumers("purged", helloNoAck)
 	s.do(http.MethodDelete, "/q/purged", nil).want(t, http.StatusOK)
 	wantEnded(t, c, w, websocket.StatusNormalClosure)
-	s.get("/stats/purged").wantError(t, http.StatusNotFound)
+	s.waitStats("purged", "is empty with no consumers", func(st queueStats) bool {
+		return st.Length == 0 && st.InFlight == 0 && st.Consumers == 0
+	})
 }
 
 // collect reads total messages from the consumers, in whatever order they

@@ -25,8 +25,12 @@ import (
 const waitFor = 5 * time.Second
 
 // httpClient is every test's client; TestMain closes its idle connections
-// before it counts goroutines.
-var httpClient = &http.Client{Transport: &http.Transport{}}
+// before it counts goroutines. It does not follow redirects, so that tests
+// see them.
+var httpClient = &http.Client{
+	Transport:     &http.Transport{},
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
 
 // TestMain fails the package if goroutines started by the tests are still
 // running once they are done (servers, consumers, readers), after a grace
@@ -215,6 +219,16 @@ func (r response) wantError(t *testing.T, status int, subs ...string) {
 	}
 }
 
+// wantRestMQError fails the test unless the response is RestMQ's answer to
+// an empty queue or an unknown command: 200 and {"error": msg}.
+func (r response) wantRestMQError(t *testing.T, msg string) {
+	t.Helper()
+	r.want(t, http.StatusOK)
+	if want := `{"error":` + strconv.Quote(msg) + "}\n"; string(r.Body) != want {
+		t.Errorf("%v: want %q", r, want)
+	}
+}
+
 // decode returns the response's JSON body as a T.
 func decode[T any](t *testing.T, r response) T {
 	t.Helper()
@@ -251,7 +265,11 @@ type queueStats struct {
 func (s *testServer) push(queue, value string) string {
 	s.t.Helper()
 	r := s.do(http.MethodPost, "/q/"+queue, strings.NewReader(value), "Content-Type", "text/plain").want(s.t, http.StatusOK)
-	return string(r.Body)
+	key, ok := strings.CutSuffix(string(r.Body), "\r\n")
+	if !ok {
+		s.t.Fatalf("%v: want the key and \\r\\n, as RestMQ answers", r)
+	}
+	return key
 }
 
 // pushN pushes "value-1" … "value-n" to queue in one batch and returns the
@@ -291,15 +309,15 @@ func (s *testServer) runPushCases(t *testing.T, queue string, cases []pushCase) 
 func (s *testServer) wantPushed(t *testing.T, r response, key, value string) {
 	t.Helper()
 	r.want(t, http.StatusOK)
-	if string(r.Body) != key {
-		t.Errorf("%v: want key %q as text", r, key)
+	if string(r.Body) != key+"\r\n" {
+		t.Errorf("%v: want key %q and \\r\\n as text", r, key)
 	}
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
 		t.Errorf("%v: want the key as text/plain, got %q", r, ct)
 	}
 	queue, _, _ := strings.Cut(key, ":")
-	if m := s.take(queue); m.Key != key || m.Value != value || m.Count != 1 {
-		t.Errorf("take: want {%s %q count 1}, got %+v", key, value, m)
+	if m := s.take(queue); m.Key != key || m.Value != value || m.Count != 0 {
+		t.Errorf("take: want {%s %q count 0}, got %+v", key, value, m)
 	}
 }
 
@@ -327,9 +345,15 @@ func (s *testServer) takeAll(queue string) []string {
 func (s *testServer) stats(queue string) queueStats {
 	s.t.Helper()
 	r := s.get("/stats/"+queue).want(s.t, http.StatusOK)
-	return decode[struct {
-		Queue queueStats `json:"queue"`
-	}](s.t, r).Queue
+	st := decode[struct {
+		Queue string `json:"queue"`
+		Len   int64  `json:"len"`
+		queueStats
+	}](s.t, r)
+	if st.Queue != queue || st.Len != st.Length {
+		s.t.Fatalf(`%v: want RestMQ's "queue" %q and "len" equal to "length"`, r, queue)
+	}
+	return st.queueStats
 }
 
 // eventually polls cond until it holds, failing the test after waitFor.

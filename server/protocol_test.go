@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -17,16 +18,33 @@ func (s *testServer) protocol(cmd string) response {
 
 func TestProtocolAdd(t *testing.T) {
 	s := startServer(t, server.Config{})
-	s.runPushCases(t, "test", []pushCase{
-		{"form body", func() response { return s.protocol(`{"cmd":"add","queue":"test","value":"hello"}`) }, "hello"},
+	tests := []struct {
+		name      string
+		send      func() response
+		echo      string // the "value" the answer echoes, as JSON
+		wantValue string // the message stored
+	}{
+		{"form body", func() response { return s.protocol(`{"cmd":"add","queue":"test","value":"hello"}`) }, `"hello"`, "hello"},
 		{"form msg", func() response {
 			return s.postForm("/queue", url.Values{"msg": {`{"cmd":"add","queue":"test","value":"via msg"}`}})
-		}, "via msg"},
-		{"raw JSON", func() response { return s.postJSON("/queue", `{"cmd":"add","queue":"test","value":"raw"}`) }, "raw"},
+		}, `"via msg"`, "via msg"},
+		{"raw JSON", func() response { return s.postJSON("/queue", `{"cmd":"add","queue":"test","value":"raw"}`) }, `"raw"`, "raw"},
 		{"JSON value as text", func() response {
 			return s.postJSON("/queue", `{"cmd":"add","queue":"test","value":{"a":[1,2]}}`)
-		}, `{"a":[1,2]}`},
-	})
+		}, `{"a":[1,2]}`, `{"a":[1,2]}`},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := tt.send().want(t, http.StatusOK)
+			want := fmt.Sprintf(`{"queue":"test","value":%s,"key":"test:%d"}`+"\n", tt.echo, i+1)
+			if string(r.Body) != want {
+				t.Errorf("%v: want dispatch.py's %q", r, want)
+			}
+			if m := s.take("test"); m.Key != fmt.Sprintf("test:%d", i+1) || m.Value != tt.wantValue {
+				t.Errorf("take: want test:%d %q, got %+v", i+1, tt.wantValue, m)
+			}
+		})
+	}
 }
 
 func TestProtocolGetIsSoft(t *testing.T) {
@@ -43,14 +61,14 @@ func TestProtocolGetIsSoft(t *testing.T) {
 		t.Errorf("soft gets remove nothing: want length 2, got %+v", st)
 	}
 	m := decode[message](t, s.postJSON("/queue", `{"cmd":"take","queue":"test"}`).want(t, http.StatusOK))
-	if m.Key != "test:1" || m.Count != 4 {
-		t.Errorf("take: want test:1 with count 4, got %+v", m)
+	if m.Key != "test:1" || m.Value != "first" {
+		t.Errorf("take: want test:1, got %+v", m)
 	}
 	if m := s.take("test"); m.Key != "test:2" {
 		t.Errorf("want test:2 left, got %+v", m)
 	}
-	s.protocol(`{"cmd":"get","queue":"test"}`).want(t, http.StatusNoContent)
-	s.protocol(`{"cmd":"take","queue":"test"}`).want(t, http.StatusNoContent)
+	s.protocol(`{"cmd":"get","queue":"test"}`).wantRestMQError(t, "empty queue")
+	s.protocol(`{"cmd":"take","queue":"test"}`).wantRestMQError(t, "empty queue")
 }
 
 func TestProtocolDel(t *testing.T) {
@@ -60,7 +78,10 @@ func TestProtocolDel(t *testing.T) {
 	if got := decode[map[string]any](t, r); got["deleted"] != true {
 		t.Errorf(`want "deleted": true, got %s`, r.Body)
 	}
-	s.protocol(`{"cmd":"del","key":"test:2"}`).wantError(t, http.StatusNotFound)
+	r = s.protocol(`{"cmd":"del","key":"test:2"}`).want(t, http.StatusOK)
+	if got := decode[map[string]any](t, r); got["deleted"] != false {
+		t.Errorf(`deleting it again: want "deleted": false, got %s`, r.Body)
+	}
 	// A leased message can be deleted too.
 	s.leaseOne("test", 30)
 	s.protocol(`{"cmd":"del","key":"test:1"}`).want(t, http.StatusOK)
@@ -77,7 +98,6 @@ func TestProtocolErrors(t *testing.T) {
 	}{
 		{"malformed JSON", `{"cmd":`, "malformed"},
 		{"no cmd", `{"queue":"test"}`, "cmd"},
-		{"unknown cmd", `{"cmd":"explode","queue":"test"}`, "explode"},
 		{"bad queue", `{"cmd":"add","queue":"no way","value":"x"}`, "queue name"},
 		{"add without value", `{"cmd":"add","queue":"test"}`, "value"},
 		{"bad key", `{"cmd":"del","key":"nocolon"}`, "key"},
@@ -88,16 +108,19 @@ func TestProtocolErrors(t *testing.T) {
 			s.protocol(tt.cmd).wantError(t, http.StatusBadRequest, tt.wantSub)
 		})
 	}
-	s.postForm("/queue", url.Values{"other": {"x"}}).wantError(t, http.StatusBadRequest, "body")
-	s.get("/stats/test").wantError(t, http.StatusNotFound)
+	s.postForm("/queue", url.Values{"other": {"x"}}).wantError(t, http.StatusBadRequest, "malformed JSON")
+	s.protocol(`{"cmd":"explode","queue":"test"}`).wantRestMQError(t, "null resultset")
+	if got := decode[[]string](t, s.get("/q")); len(got) != 0 {
+		t.Errorf("after the refused commands: want no queue, got %q", got)
+	}
 }
 
 func TestRootShortcuts(t *testing.T) {
 	s := startServer(t, server.Config{})
 	s.postForm("/", url.Values{"queue": {"root"}, "value": {"v1"}}).want(t, http.StatusOK)
 	r := s.postForm("/", url.Values{"queue": {"root"}, "msg": {"v2"}, "ttl": {"60"}}).want(t, http.StatusOK)
-	if string(r.Body) != "root:2" {
-		t.Errorf("want key root:2, got %q", r.Body)
+	if string(r.Body) != "root:2\r\n" {
+		t.Errorf("want key root:2 and \\r\\n, got %q", r.Body)
 	}
 	s.postForm("/", url.Values{"value": {"x"}}).wantError(t, http.StatusBadRequest, "queue")
 	s.postForm("/", url.Values{"queue": {"root"}}).wantError(t, http.StatusBadRequest, "value")
@@ -110,12 +133,17 @@ func TestRootShortcuts(t *testing.T) {
 	s.get("/?queue=root").wantError(t, http.StatusNotFound)
 	s.get("/?queue=never").wantError(t, http.StatusNotFound)
 
-	page := s.get("/").want(t, http.StatusOK)
+	// GET / redirects as RestMQ's does, to the landing page.
+	root := s.get("/").want(t, http.StatusFound)
+	if loc := root.Header.Get("Location"); loc != "/static/index.html" {
+		t.Errorf("GET /: want a redirect to /static/index.html, got %q", loc)
+	}
+	page := s.get("/static/index.html").want(t, http.StatusOK)
 	if ct := page.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
-		t.Errorf("GET /: want text/html, got %q", ct)
+		t.Errorf("GET /static/index.html: want text/html, got %q", ct)
 	}
 	if !strings.Contains(strings.ToLower(string(page.Body)), "<html") {
-		t.Errorf("GET /: want the landing page, got %q", truncate(string(page.Body), 100))
+		t.Errorf("GET /static/index.html: want the landing page, got %q", truncate(string(page.Body), 100))
 	}
 }
 
@@ -137,8 +165,8 @@ func TestJSONP(t *testing.T) {
 			if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/javascript") {
 				t.Errorf("want application/javascript, got %q", ct)
 			}
-			if b := string(r.Body); !strings.HasPrefix(b, "fn({") || !strings.HasSuffix(b, "});") {
-				t.Errorf("want fn({...});, got %q", b)
+			if b := string(r.Body); !strings.HasPrefix(b, "fn({") || !strings.HasSuffix(b, "});\r\n") {
+				t.Errorf("want RestMQ's fn({...});\\r\\n, got %q", b)
 			}
 		}},
 	}

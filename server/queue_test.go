@@ -44,8 +44,8 @@ func TestTakeIsFIFOAndEmptyIs204(t *testing.T) {
 	}
 	wantKeys(t, "pushed", keys, []string{"fifo:1", "fifo:2", "fifo:3"})
 	for i, v := range []string{"a", "b", "c"} {
-		if m := s.take("fifo"); m.Key != keys[i] || m.Value != v || m.Count != 1 || m.Encoding != "" {
-			t.Errorf("take %d: want {%s %q count 1}, got %+v", i, keys[i], v, m)
+		if m := s.take("fifo"); m.Key != keys[i] || m.Value != v || m.Count != 0 || m.Encoding != "" {
+			t.Errorf("take %d: want {%s %q count 0}, got %+v", i, keys[i], v, m)
 		}
 	}
 	r := s.get("/q/fifo").want(t, http.StatusNoContent)
@@ -101,22 +101,31 @@ func TestPurge(t *testing.T) {
 	s := startServer(t, server.Config{})
 	s.pushN("gone", 3)
 	s.push("kept", "x")
-	s.postForm("/control/gone", url.Values{"status": {"stop"}}).want(t, http.StatusOK)
-	s.postForm("/p/gone", url.Values{"policy": {"broadcast"}}).want(t, http.StatusOK)
+	s.control("gone", "stop")
+	s.setPolicy("gone", "roundrobin")
 
-	s.do(http.MethodDelete, "/q/gone", nil).want(t, http.StatusOK)
-
-	wantKeys(t, "GET /q after purge", decode[[]string](t, s.get("/q")), []string{"kept"})
-	s.get("/stats/gone").wantError(t, http.StatusNotFound)
+	r := s.do(http.MethodDelete, "/q/gone", nil).want(t, http.StatusOK)
+	if want := `{"queue":"gone","status":1}` + "\r\n"; string(r.Body) != want {
+		t.Errorf("DELETE /q/gone: want RestMQ's %q, got %q", want, r.Body)
+	}
+	// As in RestMQ, the queue is emptied, not forgotten: it keeps its
+	// status, its policy and its ids.
+	if st := s.stats("gone"); st.Length != 0 || st.InFlight != 0 || st.Status != "paused" || st.Policy != "roundrobin" {
+		t.Errorf("after purge: want an empty, paused, round-robin queue, got %+v", st)
+	}
+	s.control("gone", "start")
 	s.get("/q/gone").want(t, http.StatusNoContent)
-	// All of its state went with it: status, policy and ids.
-	s.wantState("/control/gone", "status", "start")
-	s.wantState("/p/gone", "policy", "roundrobin")
-	if k := s.push("gone", "again"); k != "gone:1" {
-		t.Errorf("first key after purge: want gone:1, got %s", k)
+	if k := s.push("gone", "again"); k != "gone:4" {
+		t.Errorf("first key after purge: want gone:4, got %s", k)
 	}
 	if st := s.stats("kept"); st.Length != 1 {
 		t.Errorf("another queue: want length 1, got %+v", st)
+	}
+	// Nothing to purge says so with status 0.
+	s.take("gone")
+	r = s.do(http.MethodDelete, "/q/gone", nil).want(t, http.StatusOK)
+	if want := `{"queue":"gone","status":0}` + "\r\n"; string(r.Body) != want {
+		t.Errorf("DELETE /q/gone when empty: want %q, got %q", want, r.Body)
 	}
 }
 
@@ -127,25 +136,35 @@ func TestStats(t *testing.T) {
 	l := s.lease("st", 2, 30)
 	s.postJSON("/api/v1/queues/st/ack", map[string]string{"lease": l.Messages[0].Lease}).want(t, http.StatusOK)
 
-	want := queueStats{Name: "st", Length: 1, InFlight: 1, Status: "active", Policy: "roundrobin", Pushed: 4, Delivered: 3, Acked: 1}
+	want := queueStats{Name: "st", Length: 1, InFlight: 1, Status: "active", Policy: "broadcast", Pushed: 4, Delivered: 3, Acked: 1}
 	if got := s.stats("st"); got != want {
 		t.Errorf("GET /stats/st: want %+v, got %+v", want, got)
 	}
-	all := decode[struct {
-		Queues []queueStats `json:"queues"`
-		Uptime *float64     `json:"uptime_seconds"`
-	}](t, s.get("/stats").want(t, http.StatusOK))
-	if len(all.Queues) != 1 || all.Queues[0] != want {
-		t.Errorf("GET /stats: want [%+v], got %+v", want, all.Queues)
+	type entry struct {
+		Len int64 `json:"len"`
+		queueStats
 	}
-	if all.Uptime == nil || *all.Uptime < 0 {
-		t.Errorf("GET /stats: want uptime_seconds >= 0, got %v", all.Uptime)
+	for _, path := range []string{"/stats", "/stats/"} {
+		all := decode[struct {
+			Queues map[string]entry `json:"queues"`
+			Count  int              `json:"count"`
+			Uptime *float64         `json:"uptime_seconds"`
+		}](t, s.get(path).want(t, http.StatusOK))
+		if e := all.Queues["st"]; len(all.Queues) != 1 || all.Count != 1 || e.queueStats != want || e.Len != 1 {
+			t.Errorf("GET %s: want RestMQ's {\"queues\": {\"st\": %+v}, \"count\": 1}, got %+v", path, want, all)
+		}
+		if all.Uptime == nil || *all.Uptime < 0 {
+			t.Errorf("GET %s: want uptime_seconds >= 0, got %v", path, all.Uptime)
+		}
 	}
 	one := decode[map[string]any](t, s.get("/stats/st"))
 	if _, ok := one["uptime_seconds"].(float64); !ok {
 		t.Errorf("GET /stats/st: want uptime_seconds, got %v", one)
 	}
-	s.get("/stats/nosuch").wantError(t, http.StatusNotFound)
+	// An unknown queue is an empty one, as in RestMQ.
+	if got := s.stats("nosuch"); got != (queueStats{Name: "nosuch", Status: "active", Policy: "broadcast"}) {
+		t.Errorf("GET /stats/nosuch: want an empty queue, got %+v", got)
+	}
 }
 
 func TestHealthzAndMetrics(t *testing.T) {

@@ -49,6 +49,9 @@ type Config struct {
 	// SpillBytes: a map run larger than this is kept in a file, not in the
 	// store (default 1 MiB).
 	SpillBytes int
+	// AllowOrigins lists the web origins whose pages may open our WebSockets
+	// and live streams cross-origin (httpapi.Config.AllowOrigins).
+	AllowOrigins []string
 	// LocalWorkers runs an in-process worker with this many slots, so the
 	// server finishes jobs with no other worker connected (0: none).
 	LocalWorkers int
@@ -208,6 +211,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	e := httpapi.New(httpapi.Config{
 		MaxBody: cfg.MaxBody, MaxInput: cfg.MaxInput, Token: cfg.Token, PublicRead: cfg.PublicRead, JSONP: cfg.JSONP,
+		AllowOrigins: cfg.AllowOrigins,
 	}, httpapi.Deps{Broker: b, KV: store, Hub: hub, Engine: eng, Log: cfg.Logger, Landing: static.Landing()}, reg, reg)
 	s := &Server{cfg: cfg, log: cfg.Logger, store: store, broker: b, hub: hub, engine: eng, runner: run, done: make(chan error, 1)}
 	s.http = &http.Server{

@@ -29,7 +29,8 @@ var files embed.FS
 // FS returns the embedded pages and assets.
 func FS() fs.FS { return files }
 
-// Landing returns the landing page served at GET /.
+// Landing returns the landing page, served at GET /static/index.html (where
+// GET / redirects, as RestMQ's does).
 func Landing() []byte { return mustPage("index.html") }
 
 // Worker returns the volunteer page served at GET /worker.
@@ -101,8 +102,8 @@ func Page(name string) ([]byte, error) {
 }
 
 // Handler serves the assets; mount it with the /static/ prefix stripped.
-// Pages (*.html) are not served here: the routes /, /worker and /dashboard
-// serve them through Page.
+// Pages (*.html) are not served here: the routes /static/index.html,
+// /static/help.html, /worker and /dashboard serve them through Page.
 func Handler() http.Handler {
 	h := assetHashes()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -21,7 +21,7 @@ import (
 )
 
 // workerTap stands between workers and a server: it proxies every HTTP
-// request to the server and relays /ws/worker frame by frame, reading the
+// request to the server and relays /api/v1/ws/worker frame by frame, reading the
 // TASKS the server sends and the RESULTS workers return, so that a test can
 // compare the canonical result hash (worker.ResultHash) of every task
 // without any hook in the server or the page. Workers (native ones, and
@@ -29,7 +29,7 @@ import (
 type workerTap struct {
 	URL string
 
-	upstream string // the server's ws://…/ws/worker
+	upstream string // the server's ws://…/api/v1/ws/worker
 	ctx      context.Context
 	mu       sync.Mutex
 	tasks    map[uint64]tapTask           // task id → its job and name
@@ -50,7 +50,7 @@ func startWorkerTap(t testing.TB, serverURL string) *workerTap {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	tap := &workerTap{
-		upstream: "ws://" + target.Host + "/ws/worker",
+		upstream: "ws://" + target.Host + "/api/v1/ws/worker",
 		ctx:      ctx,
 		tasks:    map[uint64]tapTask{},
 		hashes:   map[string]map[string]string{},
@@ -58,7 +58,7 @@ func startWorkerTap(t testing.TB, serverURL string) *workerTap {
 	}
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/ws/worker" {
+		if r.URL.Path == "/api/v1/ws/worker" {
 			tap.relay(w, r)
 			return
 		}

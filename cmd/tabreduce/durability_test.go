@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -211,7 +212,7 @@ func (l *ledger) push(base string, total int, onAck func(acked int)) {
 					return
 				}
 				l.mu.Lock()
-				l.acked[v] = pushAck{key: string(body), at: time.Now()}
+				l.acked[v] = pushAck{key: strings.TrimSuffix(string(body), "\r\n"), at: time.Now()}
 				n := len(l.acked)
 				l.mu.Unlock()
 				if onAck != nil {
@@ -411,7 +412,7 @@ func checkIDsIncrease(t *testing.T, base string, got map[string]taken, l *ledger
 	if err != nil || st != http.StatusOK {
 		t.Fatalf("push after restart: %d %s %v, want 200", st, b, err)
 	}
-	_, id, err := broker.ParseKey(string(b))
+	_, id, err := broker.ParseKey(strings.TrimSuffix(string(b), "\r\n"))
 	if err != nil || id <= maxID {
 		t.Errorf("push after restart got key %q (%v), want an id above %d", b, err, maxID)
 	}

@@ -18,7 +18,7 @@ func init() {
 func serve(ctx context.Context, args []string, env *cliEnv) error {
 	fs := newFlagSet("serve", env)
 	var cfg server.Config
-	var publicRead string
+	var publicRead, allowOrigin string
 	maxBody := byteSizeFlag(8 << 20)
 	maxInput := byteSizeFlag(httpapi.DefaultMaxInput)
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "listen address; anything but loopback needs --token or --insecure")
@@ -30,6 +30,7 @@ func serve(ctx context.Context, args []string, env *cliEnv) error {
 	fs.BoolVar(&cfg.Insecure, "insecure", false, "allow a non-loopback --addr without a token")
 	fs.BoolVar(&cfg.JSONP, "jsonp", false, "answer RestMQ's ?callback= JSONP (lets any web page read queues)")
 	fs.StringVar(&publicRead, "public-read", "", "comma-separated queue/channel/key patterns readable without the token (\"*\": all reads)")
+	fs.StringVar(&allowOrigin, "allow-origin", "", "comma-separated web origins (e.g. https://app.example.com, https://*.example.com, \"*\") whose pages may open WebSockets and live streams cross-origin")
 	fs.IntVar(&cfg.MaxAttempts, "max-attempts", 5, "failed leases before a message moves to its dead-letter queue")
 	fs.IntVar(&cfg.LocalWorkers, "local-workers", 0, "run an in-process worker with this many slots (0: none)")
 	fs.StringVar(&cfg.WasmCache, "wasm-cache", "", "wazero compilation cache directory (default: the user cache dir)")
@@ -44,11 +45,8 @@ func serve(ctx context.Context, args []string, env *cliEnv) error {
 	}
 	cfg.MaxBody = int64(maxBody)
 	cfg.MaxInput = int64(maxInput)
-	for _, p := range strings.Split(publicRead, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			cfg.PublicRead = append(cfg.PublicRead, p)
-		}
-	}
+	cfg.PublicRead = splitList(publicRead)
+	cfg.AllowOrigins = splitList(allowOrigin)
 	cfg.Logger = slog.New(slog.NewTextHandler(env.stderr, nil))
 	srv, err := server.Start(ctx, cfg)
 	if err != nil {
@@ -58,4 +56,15 @@ func serve(ctx context.Context, args []string, env *cliEnv) error {
 	fmt.Fprintf(env.stdout, "dashboard: %s/dashboard   contribute a tab: %s/worker\n", srv.URL(), srv.URL())
 	<-ctx.Done()
 	return srv.Close()
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }

@@ -17,7 +17,7 @@ func init() {
 }
 
 // runWorker is `tabreduce worker`: a native worker that connects to a
-// server's /ws/worker, runs its tasks on the wasm runner and reconnects when
+// server's /api/v1/ws/worker, runs its tasks on the wasm runner and reconnects when
 // the connection drops, until interrupted. --faulty exists only to test the
 // server's verification of results: it makes the worker cheat.
 func runWorker(ctx context.Context, args []string, env *cliEnv) error {

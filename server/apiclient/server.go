@@ -42,10 +42,12 @@ func (c *Client) Workers(ctx context.Context) ([]engine.WorkerInfo, error) {
 	return body.Workers, err
 }
 
-// Stats is GET /stats: every queue's statistics.
+// Stats is GET /stats: every queue's statistics by name, as RestMQ keys
+// them, and how many there are.
 type Stats struct {
-	Queues        []broker.Stats `json:"queues"`
-	UptimeSeconds float64        `json:"uptime_seconds"`
+	Queues        map[string]broker.Stats `json:"queues"`
+	Count         int                     `json:"count"`
+	UptimeSeconds float64                 `json:"uptime_seconds"`
 }
 
 // Stats returns the server's queue statistics.

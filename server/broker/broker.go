@@ -248,6 +248,18 @@ func (b *Broker) Extend(ctx context.Context, queue, leaseID string, visibility t
 	return b.store.LeaseExtend(ctx, queue, leaseID, b.now().Add(visibility))
 }
 
+// Scan returns up to limit waiting messages with ids above afterID, in id
+// order, without handing them out (nothing is counted or leased).
+func (b *Broker) Scan(ctx context.Context, queue string, afterID uint64, limit int) ([]Message, error) {
+	if err := CheckQueueName(queue); err != nil {
+		return nil, err
+	}
+	if limit <= 0 || limit > b.cfg.MaxLease {
+		return nil, fmt.Errorf("%w: limit %d is outside 1..%d", ErrInvalid, limit, b.cfg.MaxLease)
+	}
+	return b.store.QueueScan(ctx, queue, afterID, limit)
+}
+
 // Delete deletes one message by its key "queue:id".
 func (b *Broker) Delete(ctx context.Context, key string) error {
 	q, id, err := ParseKey(key)
@@ -257,13 +269,16 @@ func (b *Broker) Delete(ctx context.Context, key string) error {
 	return b.store.MessageDelete(ctx, q, id)
 }
 
-// Purge deletes a queue whole and closes its live consumers.
-func (b *Broker) Purge(ctx context.Context, queue string) error {
+// Purge deletes a queue's messages and closes its live consumers, and
+// reports how many messages it deleted. The queue keeps its status, policy
+// and last id: as in RestMQ, a key is never reused under the same name.
+func (b *Broker) Purge(ctx context.Context, queue string) (int64, error) {
 	if err := CheckQueueName(queue); err != nil {
-		return err
+		return 0, err
 	}
-	if err := b.store.QueuePurge(ctx, queue); err != nil {
-		return err
+	n, err := b.store.QueueClear(ctx, queue)
+	if err != nil {
+		return 0, err
 	}
 	b.mu.Lock()
 	lq := b.queues[queue]
@@ -281,7 +296,7 @@ func (b *Broker) Purge(ctx context.Context, queue string) error {
 	if lq != nil {
 		lq.signal() // let its dispatcher see it has no consumers and end
 	}
-	return nil
+	return n, nil
 }
 
 var errPurged = errors.New("queue purged")
@@ -359,7 +374,7 @@ func (b *Broker) SetPolicy(ctx context.Context, queue string, p Policy) error {
 }
 
 // QueueState returns a queue's status and policy; a queue that does not exist
-// yet is active and round-robin.
+// yet is active, with the DefaultPolicy.
 func (b *Broker) QueueState(ctx context.Context, queue string) (Status, Policy, error) {
 	if err := CheckQueueName(queue); err != nil {
 		return "", "", err
@@ -374,7 +389,7 @@ func (b *Broker) QueueState(ctx context.Context, queue string) (Status, Policy, 
 	b.mu.Unlock()
 	info, err := b.store.QueueGet(ctx, queue)
 	if errors.Is(err, ErrQueueNotFound) {
-		return StatusActive, PolicyRoundRobin, nil // not cached: names that do not exist cost no memory
+		return StatusActive, DefaultPolicy, nil // not cached: names that do not exist cost no memory
 	}
 	if err != nil {
 		return "", "", err

@@ -8,8 +8,6 @@ import (
 // maxLiveBatch bounds the messages one dispatcher round leases.
 const maxLiveBatch = 64
 
-var errSlow = errors.New("consumer too slow")
-
 // dispatch feeds a queue's live consumers until it has none left or the
 // broker closes. Every message it hands out is leased first, so a consumer
 // that fails or drops returns it to the queue.
@@ -128,7 +126,7 @@ func (b *Broker) broadcast(q *liveQueue, s *sharedLease, cons []*Consumer) {
 	s.pending.Store(int32(len(cons)))
 	for _, c := range cons {
 		if !c.offer(s) {
-			c.drop(errSlow)
+			c.drop(ErrConsumerSlow)
 			b.settle(q.name, s, false)
 		}
 	}

@@ -20,6 +20,9 @@ var (
 	ErrInvalid = errors.New("invalid argument")
 	// ErrKeyNotFound means a key/value key is absent or expired.
 	ErrKeyNotFound = errors.New("key not found")
+	// ErrConsumerSlow means a live consumer was dropped because it could
+	// not keep up with a broadcast.
+	ErrConsumerSlow = errors.New("consumer too slow")
 	// ErrClosed means the broker or store has been closed.
 	ErrClosed = errors.New("closed")
 )

@@ -100,6 +100,10 @@ const (
 	PolicyRoundRobin Policy = "roundrobin"
 )
 
+// DefaultPolicy is a new queue's policy: as in RestMQ, every live consumer
+// gets every message until the queue is set to round-robin.
+const DefaultPolicy = PolicyBroadcast
+
 // ParsePolicy validates a policy name.
 func ParsePolicy(s string) (Policy, error) {
 	switch Policy(s) {

@@ -33,6 +33,12 @@ type Store interface {
 	// QueuePurge deletes a queue's messages, leases and state. Purging a queue
 	// that does not exist is not an error.
 	QueuePurge(ctx context.Context, queue string) error
+	// QueueClear deletes a queue's messages, ready, delayed and leased, but
+	// keeps its state: status, policy, totals and the last id, so that ids
+	// are never reused under the name (RestMQ's purge). It reports how many
+	// messages it deleted; clearing a queue that does not exist deletes
+	// nothing and creates nothing.
+	QueueClear(ctx context.Context, queue string) (int64, error)
 	// QueueSetStatus pauses or resumes a queue, creating it if needed.
 	QueueSetStatus(ctx context.Context, queue string, s Status) error
 	// QueueSetPolicy sets a queue's live-delivery policy, creating it if needed.

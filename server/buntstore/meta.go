@@ -29,7 +29,7 @@ type meta struct {
 }
 
 func newMeta(now int64) meta {
-	return meta{Status: broker.StatusActive, Policy: broker.PolicyRoundRobin, Created: now}
+	return meta{Status: broker.StatusActive, Policy: broker.DefaultPolicy, Created: now}
 }
 
 // getMeta returns the queue's state; ok is false when the queue does not exist.

@@ -264,13 +264,7 @@ func (s *Store) QueueList(ctx context.Context) ([]broker.QueueInfo, error) {
 // QueuePurge deletes everything of a queue.
 func (s *Store) QueuePurge(ctx context.Context, queue string) error {
 	return s.update(ctx, func(tx *buntdb.Tx) error {
-		lo, hi := queueRange(readyPrefix, queue)
-		err := scanRecords(tx, lo, hi, 0, func(_ string, id uint64, r record) error { return deleteReady(tx, queue, id, &r) })
-		if err != nil {
-			return err
-		}
-		lo, hi = queueRange(flightPrefix, queue)
-		if err := scanRecords(tx, lo, hi, 0, func(_ string, id uint64, r record) error { return deleteFlight(tx, queue, id, &r) }); err != nil {
+		if _, err := deleteMessages(tx, queue); err != nil {
 			return err
 		}
 		if _, err := tx.Delete(metaKey(queue)); err != nil && !errors.Is(err, buntdb.ErrNotFound) {
@@ -278,6 +272,46 @@ func (s *Store) QueuePurge(ctx context.Context, queue string) error {
 		}
 		return nil
 	})
+}
+
+// QueueClear deletes a queue's messages and keeps its state.
+func (s *Store) QueueClear(ctx context.Context, queue string) (int64, error) {
+	var n int64
+	err := s.update(ctx, func(tx *buntdb.Tx) error {
+		m, ok, err := getMeta(tx, queue)
+		if err != nil || !ok {
+			return err
+		}
+		if n, err = deleteMessages(tx, queue); err != nil {
+			return err
+		}
+		m.Length, m.InFlight = 0, 0
+		return putMeta(tx, queue, m)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("clear %s: %w", queue, err)
+	}
+	return n, nil
+}
+
+// deleteMessages deletes every message of a queue, ready or in flight, with
+// its index entries, and reports how many there were.
+func deleteMessages(tx *buntdb.Tx, queue string) (int64, error) {
+	var n int64
+	lo, hi := queueRange(readyPrefix, queue)
+	err := scanRecords(tx, lo, hi, 0, func(_ string, id uint64, r record) error {
+		n++
+		return deleteReady(tx, queue, id, &r)
+	})
+	if err != nil {
+		return n, err
+	}
+	lo, hi = queueRange(flightPrefix, queue)
+	err = scanRecords(tx, lo, hi, 0, func(_ string, id uint64, r record) error {
+		n++
+		return deleteFlight(tx, queue, id, &r)
+	})
+	return n, err
 }
 
 // QueueSetStatus pauses or resumes a queue.

@@ -23,6 +23,13 @@ type Config struct {
 	// syntax) whose reads stay open when Token is set; "*" opens every read.
 	PublicRead []string
 	JSONP      bool // answer ?callback= on JSON GETs (lets any page read queues)
+	// AllowOrigins lists the web origins, besides the server's own, whose
+	// pages may open its WebSockets and read its live streams (COMET and
+	// Server-Sent Events): an origin ("https://app.example.com"), a
+	// path.Match pattern of one ("https://*.example.com"), a host alone
+	// ("app.example.com", any scheme), "null" (file:// pages) or "*" (any
+	// origin). It is the one setting of cross-origin access.
+	AllowOrigins []string
 	// WriteTimeout bounds each write to a live consumer (default 10 s).
 	WriteTimeout time.Duration
 	// FirstFrameWait is how long a WebSocket consumer may take to send its

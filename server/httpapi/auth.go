@@ -3,31 +3,84 @@ package httpapi
 import (
 	"crypto/subtle"
 	"net/http"
+	"net/url"
 	"path"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 )
 
-// auth returns middleware that requires the bearer token when one is set.
-// For read routes (read true) a name matching Config.PublicRead is let
-// through without it.
+// auth returns middleware that requires the token when one is set. For read
+// routes (read true) a name matching Config.PublicRead is let through
+// without it. The token counts as a bearer token, as the password of HTTP
+// Basic (RestMQ's ACL; any user name), and, on WebSocket handshakes only,
+// as the cookie auth=user:token that RestMQ's browser consumers set, since
+// a page cannot set headers on a WebSocket.
 func (a *API) auth(read bool) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			if a.cfg.Token == "" || (read && a.public(c)) || a.tokenOK(c.Request()) {
 				return next(c)
 			}
-			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="tabreduce"`)
-			return echo.NewHTTPError(http.StatusUnauthorized, "this route needs Authorization: Bearer <token>")
+			h := c.Response().Header()
+			h.Add("WWW-Authenticate", `Bearer realm="tabreduce"`)
+			// A Basic challenge makes a browser prompt for a password:
+			// offer it to navigations and non-browser clients (urllib2 sends
+			// its credentials only after one), not to a page's own fetches.
+			if m := c.Request().Header.Get("Sec-Fetch-Mode"); m == "" || m == "navigate" {
+				h.Add("WWW-Authenticate", `Basic realm="tabreduce"`)
+			}
+			return echo.NewHTTPError(http.StatusUnauthorized, "this route needs Authorization: Bearer <token> (or HTTP Basic with the token as password)")
 		}
 	}
 }
 
+// tokenOK reports whether the request carries the token (see auth).
 func (a *API) tokenOK(r *http.Request) bool {
+	if a.cfg.Token == "" {
+		return false
+	}
 	h := r.Header.Get("Authorization")
-	tok, ok := strings.CutPrefix(h, "Bearer ")
-	return ok && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), []byte(a.cfg.Token)) == 1
+	if tok, ok := strings.CutPrefix(h, "Bearer "); ok {
+		return a.isToken(strings.TrimSpace(tok))
+	}
+	if _, pass, ok := r.BasicAuth(); ok {
+		return a.isToken(pass)
+	}
+	if isWebSocketHandshake(r) {
+		return a.cookieOK(r)
+	}
+	return false
+}
+
+// cookieOK checks the cookie auth=user:token (or auth=token), raw or
+// percent-encoded as a page's encodeURIComponent leaves it.
+func (a *API) cookieOK(r *http.Request) bool {
+	for _, ck := range r.Cookies() {
+		if ck.Name != "auth" {
+			continue
+		}
+		vals := []string{ck.Value}
+		if v, err := url.QueryUnescape(ck.Value); err == nil && v != ck.Value {
+			vals = append(vals, v)
+		}
+		for _, v := range vals {
+			if _, pass, ok := strings.Cut(v, ":"); (ok && a.isToken(pass)) || a.isToken(v) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (a *API) isToken(s string) bool {
+	return subtle.ConstantTimeCompare([]byte(s), []byte(a.cfg.Token)) == 1
+}
+
+// isWebSocketHandshake reports whether r asks to upgrade to a WebSocket.
+func isWebSocketHandshake(r *http.Request) bool {
+	return r.Method == http.MethodGet && headerHasToken(r.Header, "Connection", "upgrade") &&
+		headerHasToken(r.Header, "Upgrade", "websocket")
 }
 
 // public reports whether the route's queue, channel or key name matches a

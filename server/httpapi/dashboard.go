@@ -19,7 +19,7 @@ import (
 
 // Dashboard push limits.
 const (
-	// dashboardInterval is how often /ws/dashboard pushes a snapshot: more
+	// dashboardInterval is how often /api/v1/ws/dashboard pushes a snapshot: more
 	// than twice a second.
 	dashboardInterval = 400 * time.Millisecond
 	dashboardMaxJobs  = 50  // newest jobs in a snapshot
@@ -28,7 +28,7 @@ const (
 	dashboardReadMax  = 4 << 10
 )
 
-// snapshot is one push of /ws/dashboard. Rates are left to the page: it
+// snapshot is one push of /api/v1/ws/dashboard. Rates are left to the page: it
 // differences the totals (tasks, bytes, a queue's pushed and acked, a
 // worker's tasks done) of successive snapshots.
 type snapshot struct {
@@ -53,18 +53,15 @@ func page(body func() []byte) echo.HandlerFunc {
 // staticAssets serves static/'s assets under /static/.
 var staticAssets = echo.WrapHandler(http.StripPrefix("/static/", static.Handler()))
 
-// dashboardSocket is GET /ws/dashboard: a snapshot of workers, jobs, queues
+// dashboardSocket is GET /api/v1/ws/dashboard: a snapshot of workers, jobs, queues
 // and totals as a JSON text message every dashboardInterval until the page
 // goes away. When the server has a token, a browser (which cannot set
 // headers on a WebSocket) sends {"token": "…"} as its first message; a
 // client with the Authorization header needs not.
 func (a *API) dashboardSocket(c echo.Context) error {
-	if err := checkUpgrade(c); err != nil {
+	conn, err := a.acceptWebSocket(c)
+	if conn == nil {
 		return err
-	}
-	conn, err := websocket.Accept(c.Response(), c.Request(), nil)
-	if err != nil {
-		return nil // Accept has answered the request
 	}
 	defer conn.CloseNow()
 	conn.SetReadLimit(dashboardReadMax)

@@ -35,8 +35,29 @@ var statusOf = []struct {
 	{engine.ErrInputTooLarge, http.StatusRequestEntityTooLarge},
 }
 
+// restmqAnswer is an outcome that RestMQ reports as a success, status 200
+// with {"error": "..."}: the JSON protocol's "empty queue" and "null
+// resultset". RestMQ's clients look for the "error" field, not the status,
+// so the RestMQ routes return it like any other error and writeError, the
+// one error path, answers it in RestMQ's shape. No other error is answered
+// with 200.
+type restmqAnswer struct{ msg string }
+
+func (e *restmqAnswer) Error() string { return e.msg }
+
+// RestMQ's answers.
+var (
+	errRestMQEmpty  = &restmqAnswer{"empty queue"}
+	errRestMQNoSuch = &restmqAnswer{"null resultset"}
+	errRestMQPaused = &restmqAnswer{"queue paused"}
+)
+
 // httpStatus returns the status an error should be answered with.
 func httpStatus(err error) int {
+	var ra *restmqAnswer
+	if errors.As(err, &ra) {
+		return http.StatusOK
+	}
 	var he *echo.HTTPError
 	if errors.As(err, &he) {
 		return he.Code
@@ -71,6 +92,10 @@ func handleError(err error, c echo.Context) { errorHandler(slog.Default())(err, 
 
 // writeError answers with err's status and a JSON error body.
 func writeError(c echo.Context, err error) error {
+	var ra *restmqAnswer
+	if errors.As(err, &ra) {
+		return c.JSON(http.StatusOK, map[string]string{"error": ra.msg})
+	}
 	status := httpStatus(err)
 	msg := err.Error()
 	var he *echo.HTTPError

@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -50,44 +51,95 @@ func parseForm(c echo.Context) error {
 
 // formValue returns the first non-empty of the named form or query fields.
 func formValue(r *http.Request, names ...string) (string, bool) {
+	return firstField(r.Form, names...)
+}
+
+// messageFromRequest reads a pushed message the RestMQ way; see readMessage.
+func messageFromRequest(c echo.Context, valueFields ...string) (broker.NewMessage, error) {
+	m, _, err := readMessage(c, valueFields)
+	return m, err
+}
+
+// readMessage reads a pushed message the RestMQ way, with the request's
+// fields (query, and the body's when it is a form). A form body that has one
+// of valueFields gives the message from the first of them; any other body is
+// the message itself, since curl sends --data-binary as a form: a body that
+// is not a form, or does not parse as one, or is a form with none of
+// valueFields and none of formFields (fields that only a form would carry,
+// such as POST /'s queue). ttl, in seconds, comes from the fields.
+func readMessage(c echo.Context, valueFields []string, formFields ...string) (broker.NewMessage, url.Values, error) {
+	r := c.Request()
+	var m broker.NewMessage
+	query, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return m, nil, badRequest("malformed query: %v", err)
+	}
+	fields := query
+	if mediaType(r) == "multipart/form-data" {
+		if err := parseForm(c); err != nil {
+			return m, nil, err
+		}
+		v, ok := formValue(r, valueFields...)
+		if !ok {
+			return m, nil, badRequest("form field %s is required", strings.Join(valueFields, " or "))
+		}
+		m.Value, fields = []byte(v), r.Form
+	} else {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return m, nil, bodyError(err)
+		}
+		m.Value = body
+		if form, ok := bodyForm(r, body); ok {
+			if v, ok := firstField(form, valueFields...); ok {
+				m.Value, fields = []byte(v), mergeFields(query, form)
+			} else if _, ok := firstField(form, formFields...); ok {
+				return m, nil, badRequest("form field %s is required", strings.Join(valueFields, " or "))
+			}
+		}
+	}
+	if m.TTL, err = secondsOf(fields, "ttl"); err != nil {
+		return m, nil, err
+	}
+	return m, fields, nil
+}
+
+// bodyForm parses an application/x-www-form-urlencoded body; ok is false
+// for any other body, or one that does not parse as a form.
+func bodyForm(r *http.Request, body []byte) (url.Values, bool) {
+	if mediaType(r) != "application/x-www-form-urlencoded" {
+		return nil, false
+	}
+	form, err := url.ParseQuery(string(body))
+	return form, err == nil
+}
+
+// mergeFields returns the body's fields followed by the query's, as
+// Request.Form orders them.
+func mergeFields(query, form url.Values) url.Values {
+	out := url.Values{}
+	for _, vs := range []url.Values{form, query} {
+		for k, v := range vs {
+			out[k] = append(out[k], v...)
+		}
+	}
+	return out
+}
+
+// firstField returns the first value of the first of names that is present.
+func firstField(fields url.Values, names ...string) (string, bool) {
 	for _, n := range names {
-		if vs, ok := r.Form[n]; ok && len(vs) > 0 {
+		if vs, ok := fields[n]; ok && len(vs) > 0 {
 			return vs[0], true
 		}
 	}
 	return "", false
 }
 
-// messageFromRequest reads a pushed message the RestMQ way: form field
-// value (or msg), or else the raw body; ttl in seconds from form or query.
-func messageFromRequest(c echo.Context, valueFields ...string) (broker.NewMessage, error) {
-	r := c.Request()
-	var m broker.NewMessage
-	if isForm(r) {
-		if err := parseForm(c); err != nil {
-			return m, err
-		}
-		v, ok := formValue(r, valueFields...)
-		if !ok {
-			return m, badRequest("form field %s is required", strings.Join(valueFields, " or "))
-		}
-		m.Value = []byte(v)
-	} else {
-		if err := r.ParseForm(); err != nil { // query only: the body is not a form
-			return m, badRequest("malformed query: %v", err)
-		}
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			return m, bodyError(err)
-		}
-		m.Value = body
-	}
-	ttl, err := secondsField(r, "ttl")
-	if err != nil {
-		return m, err
-	}
-	m.TTL = ttl
-	return m, nil
+// firstValue returns the first value of name, or "".
+func firstValue(fields url.Values, name string) string {
+	v, _ := firstField(fields, name)
+	return v
 }
 
 // bodyError maps a body read failure: too large is a 413.
@@ -103,10 +155,9 @@ func bodyError(err error) error {
 	return badRequest("reading body: %v", err)
 }
 
-// secondsField parses an optional duration in seconds (fractions allowed)
-// from the form or query.
-func secondsField(r *http.Request, name string) (time.Duration, error) {
-	v, ok := formValue(r, name)
+// secondsOf parses an optional duration in seconds (fractions allowed).
+func secondsOf(fields url.Values, name string) (time.Duration, error) {
+	v, ok := firstField(fields, name)
 	if !ok || v == "" {
 		return 0, nil
 	}
@@ -130,7 +181,9 @@ func seconds(name string, f float64) (time.Duration, error) {
 }
 
 // messageJSON is RestMQ's shape of a message: key, value, count. A value that
-// is not UTF-8 text is sent as base64 with "encoding":"base64".
+// is not UTF-8 text is sent as base64 with "encoding":"base64". RestMQ's
+// COMET and WebSocket consumers get key and value; ours also say, in count,
+// how many times the message has been handed out, this time included.
 type messageJSON struct {
 	Key      string `json:"key"`
 	Value    string `json:"value"`

@@ -1,50 +1,45 @@
 package httpapi
 
 import (
-	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
+	"io"
 	"net/http"
-	"net/url"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/labstack/echo/v4"
 
 	"github.com/tabreduce/tabreduce/server/broker"
 )
 
-// comet is GET /c/{queue}: a long-lived response with one JSON message per
-// line as messages arrive. Each message stays leased until its line has been
-// written and flushed; a client that drops returns what it had not received.
+// comet is GET /c/{queue}: a long-lived response that writes each message
+// as it arrives, as RestMQ does: one JSON document {"key","value","count"} and
+// "\r\n" per message, each flushed on its own (one HTTP chunk per message:
+// RestMQ's clients parse each chunk as one document), or "callback(...);\r\n"
+// with --jsonp and ?callback=. A client that asks for text/event-stream gets
+// Server-Sent Events instead (sse.go). Each message stays leased until it has
+// been written and flushed; a client that drops returns what it had not
+// received.
 func (a *API) comet(c echo.Context) error {
+	if err := a.checkCallback(c); err != nil {
+		return err
+	}
 	queue := c.Param("queue")
+	if err := broker.CheckQueueName(queue); err != nil {
+		return err
+	}
+	format := a.cometFormat(c)
+	if wantsEventStream(c.Request()) {
+		format = sseMessage
+	}
 	cons, err := a.broker.Subscribe(queue, broker.SubscribeOptions{})
 	if err != nil {
 		return err
 	}
 	defer cons.Close()
-	w := c.Response()
-	w.Header().Set("Content-Type", "application/x-ndjson")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	w.Flush()
-	cw := &cometWriter{rc: http.NewResponseController(w.Writer), timeout: a.cfg.WriteTimeout}
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		select {
-		case <-cons.Gone():
-			cw.cut()
-		case <-stop:
-		}
-	}()
-	enc := json.NewEncoder(w)
+	cw, stop := a.startStream(c, wantsEventStream(c.Request()), a.cfg.WriteTimeout, cons.Gone())
+	defer stop()
 	ctx := c.Request().Context()
 	for {
 		select {
@@ -53,15 +48,7 @@ func (a *API) comet(c echo.Context) error {
 		case <-cons.Gone():
 			return nil
 		case d := <-cons.C():
-			if !cw.begin() {
-				cons.Done(d, false)
-				return nil
-			}
-			err := enc.Encode(toMessageJSON(d.Message))
-			if err == nil {
-				err = cw.rc.Flush()
-			}
-			cw.end()
+			err := cw.write(format(d.Message))
 			cons.Done(d, err == nil)
 			if err != nil {
 				return nil
@@ -70,10 +57,56 @@ func (a *API) comet(c echo.Context) error {
 	}
 }
 
-// cometWriter bounds each write of a COMET stream, and lets the broker's
-// dropping of the consumer (purge, shutdown) fail a write stalled on a client
-// that does not read, so that shutdown need not wait out the write timeout.
+// cometFormat returns how a COMET stream writes a message: RestMQ's JSON
+// line, or its JSONP line.
+func (a *API) cometFormat(c echo.Context) func(broker.Message) []byte {
+	cb := a.callback(c)
+	return func(m broker.Message) []byte {
+		b, _ := json.Marshal(toMessageJSON(m)) // strings only: cannot fail
+		if cb != "" {
+			return []byte(cb + "(" + string(b) + ");\r\n")
+		}
+		return append(b, '\r', '\n')
+	}
+}
+
+// startStream begins a live stream's response: text/plain for COMET as in
+// RestMQ (nosniff, so that a browser shows it as it comes), or
+// text/event-stream; cross-origin pages that AllowOrigins lists may read it.
+// Each write is bounded by timeout, and gone's closing (the consumer was
+// dropped) cuts a write in progress; stop ends the watch of gone.
+func (a *API) startStream(c echo.Context, sse bool, timeout time.Duration, gone <-chan struct{}) (cw *cometWriter, stop func()) {
+	a.allowCORS(c)
+	w := c.Response()
+	h := w.Header()
+	if sse {
+		h.Set("Content-Type", "text/event-stream")
+	} else {
+		h.Set("Content-Type", echo.MIMETextPlainCharsetUTF8)
+	}
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	w.Flush()
+	cw = &cometWriter{w: w, rc: http.NewResponseController(w.Writer), timeout: timeout}
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-gone:
+			cw.cut()
+		case <-done:
+		}
+	}()
+	return cw, func() { close(done) }
+}
+
+// cometWriter writes a live stream's messages, each flushed on its own. It
+// bounds each write, and lets the broker's dropping of the consumer (purge,
+// shutdown) fail a write stalled on a client that does not read, so that
+// shutdown need not wait out the write timeout.
 type cometWriter struct {
+	w       io.Writer
 	rc      *http.ResponseController
 	timeout time.Duration
 
@@ -95,9 +128,26 @@ func (w *cometWriter) begin() bool {
 	return true
 }
 
+// write writes and flushes one message; an error means the stream is over.
+func (w *cometWriter) write(b []byte) error {
+	if !w.begin() {
+		return errStreamCut
+	}
+	defer w.end()
+	if _, err := w.w.Write(b); err != nil {
+		return err
+	}
+	return w.rc.Flush()
+}
+
+var errStreamCut = errors.New("live consumer dropped")
+
+// end closes a message's write. A cut during it set the deadline to now:
+// the deadline is renewed, so that the stream can still end cleanly.
 func (w *cometWriter) end() {
 	w.mu.Lock()
 	w.writing = false
+	_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
 	w.mu.Unlock()
 }
 
@@ -110,245 +160,4 @@ func (w *cometWriter) cut() {
 	if w.writing {
 		_ = w.rc.SetWriteDeadline(time.Now())
 	}
-}
-
-// wsHello is the optional first frame of a WebSocket consumer.
-type wsHello struct {
-	Ack      bool `json:"ack"`      // the client acks each message; until then it stays leased
-	Prefetch int  `json:"prefetch"` // messages sent but not yet acked (default and maximum 64)
-}
-
-// wsClientFrame is what a consumer in ack mode sends: {"ack": key or [keys]}
-// or {"nack": key, "error": "..."}.
-type wsClientFrame struct {
-	Ack   json.RawMessage `json:"ack"`
-	Nack  string          `json:"nack"`
-	Error string          `json:"error"`
-}
-
-// websocket is GET /ws/{queue}: one JSON text frame per message. A client
-// that sends {"ack":true} as its first frame (within FirstFrameWait) must
-// ack every message by key; unacked messages return to the queue when it
-// leaves. Without it, a message is done once its frame is written.
-func (a *API) websocket(c echo.Context) error {
-	queue := c.Param("queue")
-	if err := broker.CheckQueueName(queue); err != nil {
-		return err
-	}
-	if err := checkUpgrade(c); err != nil {
-		return err
-	}
-	conn, err := websocket.Accept(c.Response(), c.Request(), nil)
-	if err != nil {
-		return nil // Accept has answered the request
-	}
-	conn.SetReadLimit(64 << 10)
-	ctx, cancel := context.WithCancel(c.Request().Context())
-	defer cancel()
-
-	hello, frames := a.wsFirstFrame(ctx, conn)
-	cons, err := a.broker.Subscribe(queue, broker.SubscribeOptions{Prefetch: hello.Prefetch})
-	if err != nil {
-		conn.Close(websocket.StatusTryAgainLater, "broker closing")
-		return nil
-	}
-	defer cons.Close()
-	s := &wsSession{api: a, conn: conn, cons: cons, ack: hello.Ack, pending: map[string]pendingDelivery{}}
-	status, reason := s.run(ctx, frames)
-	conn.Close(status, reason)
-	return nil
-}
-
-// checkUpgrade refuses a request that is not a WebSocket handshake with a
-// JSON error, before websocket.Accept would answer it in plain text.
-func checkUpgrade(c echo.Context) error {
-	h := c.Request().Header
-	if !headerHasToken(h, "Connection", "upgrade") || !headerHasToken(h, "Upgrade", "websocket") {
-		c.Response().Header().Set("Connection", "Upgrade")
-		c.Response().Header().Set("Upgrade", "websocket")
-		return echo.NewHTTPError(http.StatusUpgradeRequired, "this route needs a WebSocket handshake (Connection: Upgrade, Upgrade: websocket)")
-	}
-	if h.Get("Sec-WebSocket-Version") != "13" {
-		c.Response().Header().Set("Sec-WebSocket-Version", "13")
-		return badRequest("unsupported WebSocket version %q: want 13", truncate(h.Get("Sec-WebSocket-Version"), 16))
-	}
-	if k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(h.Get("Sec-WebSocket-Key"))); err != nil || len(k) != 16 || len(h.Values("Sec-WebSocket-Key")) != 1 {
-		return badRequest("the WebSocket handshake needs one Sec-WebSocket-Key of 16 base64 bytes")
-	}
-	// The same rule websocket.Accept applies by default: a browser page of
-	// another origin may not open our sockets.
-	if o := h.Get("Origin"); o != "" {
-		u, err := url.Parse(o)
-		if err != nil || !strings.EqualFold(u.Host, c.Request().Host) {
-			return echo.NewHTTPError(http.StatusForbidden, fmt.Sprintf("WebSocket from origin %q refused: only pages of this server may connect", truncate(o, 80)))
-		}
-	}
-	return nil
-}
-
-// headerHasToken reports whether a comma-separated header holds token, in
-// any case.
-func headerHasToken(h http.Header, name, token string) bool {
-	for _, v := range h.Values(name) {
-		for _, t := range strings.Split(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(t), token) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// wsFirstFrame waits briefly for the client's optional hello, then keeps
-// reading frames in the background (a connection must always be read).
-func (a *API) wsFirstFrame(ctx context.Context, conn *websocket.Conn) (wsHello, <-chan wsRead) {
-	frames := make(chan wsRead, 16)
-	go func() {
-		defer close(frames)
-		for {
-			typ, b, err := conn.Read(ctx)
-			select {
-			case frames <- wsRead{typ, b, err}:
-			case <-ctx.Done():
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	var hello wsHello
-	t := time.NewTimer(a.cfg.FirstFrameWait)
-	defer t.Stop()
-	select {
-	case r, ok := <-frames:
-		if ok && r.err == nil {
-			_ = json.Unmarshal(r.data, &hello)
-		}
-		if !ok || r.err != nil {
-			// Put the failure back for the session to see.
-			f := make(chan wsRead, 1)
-			f <- r
-			close(f)
-			return hello, f
-		}
-	case <-t.C:
-	case <-ctx.Done():
-	}
-	return hello, frames
-}
-
-type wsRead struct {
-	typ  websocket.MessageType
-	data []byte
-	err  error
-}
-
-type pendingDelivery struct {
-	d    broker.Delivery
-	sent time.Time
-}
-
-// wsSession is one WebSocket consumer's loop.
-type wsSession struct {
-	api     *API
-	conn    *websocket.Conn
-	cons    *broker.Consumer
-	ack     bool
-	pending map[string]pendingDelivery // by key, in ack mode
-}
-
-// run delivers until the client or the broker ends the session, and returns
-// the close status and reason. Deliveries still pending return to the queue
-// when the consumer closes.
-func (s *wsSession) run(ctx context.Context, frames <-chan wsRead) (websocket.StatusCode, string) {
-	check := time.NewTicker(time.Second)
-	defer check.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return websocket.StatusGoingAway, "server shutting down"
-		case <-s.cons.Gone():
-			return goneStatus(s.cons.Err())
-		case r, ok := <-frames:
-			if !ok || r.err != nil {
-				return websocket.StatusNormalClosure, ""
-			}
-			if st, reason := s.clientFrame(r); st != 0 {
-				return st, reason
-			}
-		case d := <-s.cons.C():
-			if err := s.send(ctx, d); err != nil {
-				return websocket.StatusInternalError, "write failed"
-			}
-		case <-check.C:
-			for _, p := range s.pending {
-				if time.Since(p.sent) > s.api.broker.Config().LiveVisibility {
-					return websocket.StatusPolicyViolation, "ack timeout"
-				}
-			}
-		}
-	}
-}
-
-func goneStatus(err error) (websocket.StatusCode, string) {
-	switch {
-	case errors.Is(err, broker.ErrClosed):
-		return websocket.StatusGoingAway, "server shutting down"
-	case err != nil && err.Error() == "consumer too slow":
-		return websocket.StatusPolicyViolation, err.Error()
-	case err != nil:
-		return websocket.StatusNormalClosure, err.Error()
-	}
-	return websocket.StatusNormalClosure, ""
-}
-
-func (s *wsSession) send(ctx context.Context, d broker.Delivery) error {
-	b, err := json.Marshal(toMessageJSON(d.Message))
-	if err != nil {
-		s.cons.Done(d, false)
-		return err
-	}
-	wctx, cancel := context.WithTimeout(ctx, s.api.cfg.WriteTimeout)
-	err = s.conn.Write(wctx, websocket.MessageText, b)
-	cancel()
-	if err != nil || !s.ack {
-		s.cons.Done(d, err == nil)
-		return err
-	}
-	s.pending[d.Message.Key()] = pendingDelivery{d: d, sent: time.Now()}
-	return nil
-}
-
-// clientFrame handles an ack or nack; it returns a non-zero status to end
-// the session for a frame that breaks the protocol.
-func (s *wsSession) clientFrame(r wsRead) (websocket.StatusCode, string) {
-	var f wsClientFrame
-	if err := json.Unmarshal(r.data, &f); err != nil {
-		return websocket.StatusUnsupportedData, "frames must be JSON"
-	}
-	var keys []string
-	if len(f.Ack) > 0 {
-		var one string
-		if json.Unmarshal(f.Ack, &one) == nil {
-			keys = []string{one}
-		} else if err := json.Unmarshal(f.Ack, &keys); err != nil {
-			return 0, "" // {"ack":true} repeated, or other hello fields: ignore
-		}
-	}
-	for _, k := range keys {
-		if p, ok := s.pending[k]; ok {
-			delete(s.pending, k)
-			s.cons.Done(p.d, true)
-		}
-	}
-	if p, ok := s.pending[f.Nack]; ok && f.Nack != "" {
-		delete(s.pending, f.Nack)
-		reason := f.Error
-		if reason == "" {
-			reason = "nacked by consumer"
-		}
-		s.cons.Fail(p.d, reason)
-	}
-	return 0, ""
 }

@@ -1,14 +1,23 @@
-// Pub/sub with presence over HTTP and WebSockets.
+// Pub/sub with presence over HTTP and WebSockets, in the manner of
+// gleicon's PubSub servers (pubsub_ws, nodester_pubsub, pubsub_comet).
 //
 //	GET  /ws/pubsub/{channel}  WebSocket: subscribe, and publish by sending frames
-//	POST /pub/{channel}        publish the request body → {"channel":"c","delivered":N}
+//	GET  /pub/{channel}        COMET: one message per line as they come (or Server-Sent Events)
+//	POST /pub/{channel}        publish form field body= (or the raw body) → {"channel":"c","delivered":N}
 //	GET  /presence/{channel}   → {"channel":"c","members":[member, ...]}
 //
 // Channel names follow the queue-name rule (broker.CheckQueueName); a bad
 // name is answered 400 before any upgrade.
 //
-// Every frame the server sends a subscriber is one JSON text frame, an
-// envelope of one of three types:
+// By default subscribers get raw messages, as those servers relay them: a
+// WebSocket subscriber gets each message as one frame (text, or binary for a
+// binary frame or an application/octet-stream POST) and does not get its
+// own frames back; a COMET subscriber gets each payload followed by "\n"; an
+// SSE subscriber gets each payload as an event's data (a payload that is not
+// UTF-8 as an event of type "binary" whose data is its base64).
+//
+// With ?events=json a subscriber gets our envelopes instead, one JSON text
+// frame (or line, or event) each, presence included:
 //
 //	{"type":"join","channel":"c","member":{"id":"9f2c…","remote_addr":"10.0.0.7:51234","user_agent":"…","joined":"2025-01-02T15:04:05.123Z"}}
 //	{"type":"leave","channel":"c","member":{…}}
@@ -20,33 +29,37 @@
 //     Content-Type application/octet-stream. Anything else, binary frames
 //     included, carries "data_b64", the payload in standard base64.
 //   - "from" is the sending connection's id, or "http" for POST /pub.
-//   - Messages go to every subscriber of the channel, the sender included,
-//     in publish order: a sender sees its own message come back.
-//   - The first frame a subscriber receives is its own join, which tells it
-//     its id. Joins and leaves go to every member; a subscriber dropped for
-//     being slow leaves like any other. On shutdown no leaves are sent.
+//   - Messages go to every such subscriber of the channel, the sender
+//     included, in publish order: a sender sees its own message come back.
+//   - The first envelope a subscriber receives is its own join, which tells
+//     it its id. Joins and leaves go to every member; a subscriber dropped
+//     for being slow leaves like any other. On shutdown no leaves are sent.
 //
 // Limits (pubsub.Config): a frame longer than MaxMessage closes its sender
 // with StatusMessageTooBig; POST bodies longer than it are answered 413. A
 // subscriber whose outgoing buffer (Buffer events) fills up is closed with
-// StatusPolicyViolation, so it never holds back the publisher or the other
-// subscribers; every write is bounded by WriteTimeout. A full channel
-// (MaxSubscribers) closes the new connection with StatusTryAgainLater, and
-// Hub.Close closes every connection with StatusGoingAway.
+// StatusPolicyViolation (a COMET or SSE stream ends), so it never holds back
+// the publisher or the other subscribers; every write is bounded by
+// WriteTimeout. A full channel (MaxSubscribers) closes the new connection
+// with StatusTryAgainLater (503 for a stream), and Hub.Close closes every
+// connection with StatusGoingAway.
 //
-// The WebSocket handshake rejects cross-origin browser requests
-// (coder/websocket's default origin check).
+// Browser pages of other origins may subscribe only when AllowOrigins lists
+// them.
 
 package httpapi
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 	"github.com/labstack/echo/v4"
@@ -68,96 +81,166 @@ type presenceResponse struct {
 	Members []pubsub.Member `json:"members"`
 }
 
+// subscriberMode is how a subscriber gets a channel's events.
+type subscriberMode struct {
+	json bool   // our envelopes, presence included (?events=json)
+	self string // raw mode: the subscriber's own id, whose messages it does not get back
+}
+
+// subscription returns a subscribing request's channel and mode.
+func subscription(c echo.Context) (string, subscriberMode, error) {
+	name, err := channelParam(c)
+	if err != nil {
+		return "", subscriberMode{}, err
+	}
+	switch v := c.QueryParam("events"); v {
+	case "", "raw":
+		return name, subscriberMode{}, nil
+	case "json":
+		return name, subscriberMode{json: true}, nil
+	default:
+		return "", subscriberMode{}, badRequest("events must be raw or json, got %q", truncate(v, 16))
+	}
+}
+
+// wants reports whether the subscriber gets ev.
+func (m subscriberMode) wants(ev *pubsub.Event) bool {
+	return m.json || (ev.Type == pubsub.EventMessage && ev.From != m.self)
+}
+
 // pubsubSubscribe serves GET /ws/pubsub/:channel: it upgrades to a WebSocket
 // that receives the channel's events and publishes every frame it sends. It
 // returns when the connection ends, the subscriber is dropped or the Hub
 // closes.
-func pubsubSubscribe(h *pubsub.Hub, log *slog.Logger) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		name, err := channelParam(c)
-		if err != nil {
-			return err
-		}
-		if err := checkUpgrade(c); err != nil {
-			return err
-		}
-		r := c.Request()
-		conn, err := websocket.Accept(c.Response(), r, nil)
-		if err != nil {
-			// Accept has answered the request itself.
-			log.Debug("pubsub upgrade failed", "channel", name, "remote_addr", r.RemoteAddr, "err", err)
-			return nil
-		}
-		defer conn.CloseNow()
+func (a *API) pubsubSubscribe(c echo.Context) error {
+	name, mode, err := subscription(c)
+	if err != nil {
+		return err
+	}
+	r := c.Request()
+	conn, err := a.acceptWebSocket(c)
+	if conn == nil {
+		return err
+	}
+	defer conn.CloseNow()
 
-		sub, err := h.Subscribe(name, pubsub.Member{RemoteAddr: r.RemoteAddr, UserAgent: r.UserAgent()})
-		if err != nil {
-			code, reason := websocket.StatusTryAgainLater, "channel is full"
-			if errors.Is(err, pubsub.ErrClosed) {
-				code, reason = websocket.StatusGoingAway, "server shutting down"
-			}
-			log.Info("pubsub subscribe refused", "channel", name, "remote_addr", r.RemoteAddr, "err", err)
-			conn.Close(code, reason)
-			return nil
+	sub, err := a.hub.Subscribe(name, pubsub.Member{RemoteAddr: r.RemoteAddr, UserAgent: r.UserAgent()})
+	if err != nil {
+		code, reason := websocket.StatusTryAgainLater, "channel is full"
+		if errors.Is(err, pubsub.ErrClosed) {
+			code, reason = websocket.StatusGoingAway, "server shutting down"
 		}
-		defer sub.Close()
-
-		sc := &subscriberConn{
-			conn: conn,
-			sub:  sub,
-			cfg:  h.Config(),
-			log:  log.With("channel", name, "conn", sub.ID(), "remote_addr", r.RemoteAddr),
-		}
-		sc.log.Info("pubsub subscriber joined")
-		sc.serve(r.Context())
-		sc.log.Info("pubsub subscriber left")
+		a.log.Info("pubsub subscribe refused", "channel", name, "remote_addr", r.RemoteAddr, "err", err)
+		conn.Close(code, reason)
 		return nil
+	}
+	defer sub.Close()
+	mode.self = sub.ID()
+
+	sc := &subscriberConn{
+		conn: conn,
+		sub:  sub,
+		mode: mode,
+		cfg:  a.hub.Config(),
+		log:  a.log.With("channel", name, "conn", sub.ID(), "remote_addr", r.RemoteAddr),
+	}
+	sc.log.Info("pubsub subscriber joined")
+	sc.serve(r.Context())
+	sc.log.Info("pubsub subscriber left")
+	return nil
+}
+
+// pubsubStream serves GET /pub/:channel: a long-lived response with the
+// channel's messages as nodester_pubsub writes them (each payload and
+// "\n"), or Server-Sent Events when the client asks for text/event-stream.
+func (a *API) pubsubStream(c echo.Context) error {
+	name, mode, err := subscription(c)
+	if err != nil {
+		return err
+	}
+	r := c.Request()
+	sub, err := a.hub.Subscribe(name, pubsub.Member{RemoteAddr: r.RemoteAddr, UserAgent: r.UserAgent()})
+	if err != nil {
+		if errors.Is(err, pubsub.ErrClosed) {
+			return echo.NewHTTPError(http.StatusServiceUnavailable, "server shutting down")
+		}
+		return echo.NewHTTPError(http.StatusServiceUnavailable, "channel is full")
+	}
+	defer sub.Close()
+	mode.self = sub.ID()
+	sse := wantsEventStream(r)
+	cw, stop := a.startStream(c, sse, a.hub.Config().WriteTimeout, sub.Done())
+	defer stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return nil
+		case <-sub.Done():
+			return nil
+		case ev := <-sub.Events():
+			if !mode.wants(ev) {
+				continue
+			}
+			if err := cw.write(streamEvent(ev, mode, sse)); err != nil {
+				return nil
+			}
+		}
 	}
 }
 
-// pubsubPublish serves POST /pub/:channel: the body goes to every subscriber
-// of the channel as one message from "http".
-func pubsubPublish(h *pubsub.Hub) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		name, err := channelParam(c)
-		if err != nil {
-			return err
-		}
-		maxLen := h.Config().MaxMessage
-		body, err := io.ReadAll(io.LimitReader(c.Request().Body, maxLen+1))
-		if err != nil {
-			var he *echo.HTTPError
-			if errors.As(err, &he) { // BodyLimit's 413
-				return err
-			}
-			return badRequest("reading body: %v", err)
-		}
-		if int64(len(body)) > maxLen {
-			return echo.NewHTTPError(http.StatusRequestEntityTooLarge, fmt.Sprintf("message exceeds %d bytes", maxLen))
-		}
-		binary := c.Request().Header.Get(echo.HeaderContentType) == echo.MIMEOctetStream
-		n, err := h.Publish(name, pubsub.FromHTTP, body, binary)
-		if err != nil {
-			return err
-		}
-		return c.JSON(http.StatusOK, publishResponse{Channel: name, Delivered: n})
+// streamEvent is how a COMET or SSE subscriber gets one event.
+func streamEvent(ev *pubsub.Event, mode subscriberMode, sse bool) []byte {
+	switch {
+	case mode.json && sse:
+		return sseEvent("", "", ev.Frame())
+	case mode.json:
+		return append(slices.Clip(ev.Frame()), '\n')
+	case sse && isBinary(ev):
+		return sseEvent("binary", "", []byte(base64.StdEncoding.EncodeToString(ev.Data)))
+	case sse:
+		return sseEvent("", "", ev.Data)
 	}
+	return append(slices.Clip(ev.Data), '\n')
+}
+
+// isBinary reports whether a message's payload is not text.
+func isBinary(ev *pubsub.Event) bool { return ev.Binary || !utf8.Valid(ev.Data) }
+
+// pubsubPublish serves POST /pub/:channel: form field body (as
+// nodester_pubsub and pubsub_comet take it), or else the raw body, goes to
+// every subscriber of the channel as one message from "http".
+func (a *API) pubsubPublish(c echo.Context) error {
+	name, err := channelParam(c)
+	if err != nil {
+		return err
+	}
+	m, _, err := readMessage(c, []string{"body"})
+	if err != nil {
+		return err
+	}
+	if maxLen := a.hub.Config().MaxMessage; int64(len(m.Value)) > maxLen {
+		return echo.NewHTTPError(http.StatusRequestEntityTooLarge, fmt.Sprintf("message exceeds %d bytes", maxLen))
+	}
+	binary := mediaType(c.Request()) == echo.MIMEOctetStream
+	n, err := a.hub.Publish(name, pubsub.FromHTTP, m.Value, binary)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, publishResponse{Channel: name, Delivered: n})
 }
 
 // pubsubPresence serves GET /presence/:channel: the channel's members in the
 // order they joined; an unknown channel has none.
-func pubsubPresence(h *pubsub.Hub) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		name, err := channelParam(c)
-		if err != nil {
-			return err
-		}
-		members, err := h.Members(name)
-		if err != nil {
-			return err
-		}
-		return c.JSON(http.StatusOK, presenceResponse{Channel: name, Members: members})
+func (a *API) pubsubPresence(c echo.Context) error {
+	name, err := channelParam(c)
+	if err != nil {
+		return err
 	}
+	members, err := a.hub.Members(name)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, presenceResponse{Channel: name, Members: members})
 }
 
 // channelParam returns the :channel path parameter, or a 400 error if it is
@@ -173,6 +256,7 @@ func channelParam(c echo.Context) (string, error) {
 type subscriberConn struct {
 	conn *websocket.Conn
 	sub  *pubsub.Subscriber
+	mode subscriberMode
 	cfg  pubsub.Config
 	log  *slog.Logger
 }
@@ -240,8 +324,18 @@ func (sc *subscriberConn) writeLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case ev := <-sc.sub.Events():
+			if !sc.mode.wants(ev) {
+				continue
+			}
+			typ, frame := websocket.MessageText, ev.Frame()
+			if !sc.mode.json {
+				frame = ev.Data
+				if isBinary(ev) {
+					typ = websocket.MessageBinary
+				}
+			}
 			wctx, cancel := context.WithTimeout(ctx, sc.cfg.WriteTimeout)
-			err := sc.conn.Write(wctx, websocket.MessageText, ev.Frame())
+			err := sc.conn.Write(wctx, typ, frame)
 			cancel()
 			if err != nil {
 				sc.log.Debug("pubsub write failed", "err", err)

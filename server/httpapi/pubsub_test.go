@@ -36,10 +36,11 @@ func newPubsubServer(t *testing.T, cfg pubsub.Config) *pubsubServer {
 	h := pubsub.New(cfg)
 	e := echo.New()
 	e.HTTPErrorHandler = handleError
-	log := slog.New(slog.DiscardHandler)
-	e.GET("/ws/pubsub/:channel", pubsubSubscribe(h, log))
-	e.POST("/pub/:channel", pubsubPublish(h))
-	e.GET("/presence/:channel", pubsubPresence(h))
+	a := &API{hub: h, log: slog.New(slog.DiscardHandler)}
+	e.GET("/ws/pubsub/:channel", a.pubsubSubscribe)
+	e.GET("/pub/:channel", a.pubsubStream)
+	e.POST("/pub/:channel", a.pubsubPublish)
+	e.GET("/presence/:channel", a.pubsubPresence)
 	srv := httptest.NewServer(e)
 	t.Cleanup(func() {
 		h.Close() // ends every subscriber's handler
@@ -48,12 +49,13 @@ func newPubsubServer(t *testing.T, cfg pubsub.Config) *pubsubServer {
 	return &pubsubServer{hub: h, url: srv.URL}
 }
 
-// dial subscribes to channel as a WebSocket client with the given user agent.
+// dial subscribes to channel as a WebSocket client with the given user
+// agent, asking for our JSON envelopes.
 func (s *pubsubServer) dial(t *testing.T, channel, agent string) *websocket.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), psWait)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.url, "http")+"/ws/pubsub/"+channel,
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.url, "http")+"/ws/pubsub/"+channel+"?events=json",
 		&websocket.DialOptions{HTTPHeader: http.Header{"User-Agent": {agent}}})
 	if err != nil {
 		t.Fatalf("dial %s: %v", channel, err)

@@ -1,9 +1,9 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"strings"
 
@@ -12,7 +12,30 @@ import (
 	"github.com/tabreduce/tabreduce/server/broker"
 )
 
-// push is POST /q/{queue}: form field value (or msg), or a raw body.
+// RestMQ's clients parse its answers as it writes them: a push answers the
+// key as text, and a message or a state is one JSON document, each ended by
+// "\r\n" (RestMQ's CustomHandler.write); JSONP wraps the document as
+// "callback(...);\r\n". These helpers are the only writers of those shapes.
+
+// restmqText answers text followed by "\r\n".
+func restmqText(c echo.Context, text string) error {
+	return c.Blob(http.StatusOK, echo.MIMETextPlainCharsetUTF8, []byte(text+"\r\n"))
+}
+
+// restmqJSON answers v as one JSON document followed by "\r\n", or as
+// RestMQ's JSONP when --jsonp is on and the request has a valid ?callback=.
+func (a *API) restmqJSON(c echo.Context, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if cb := a.callback(c); cb != "" {
+		return c.Blob(http.StatusOK, "application/javascript; charset=UTF-8", []byte(cb+"("+string(b)+");\r\n"))
+	}
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, append(b, '\r', '\n'))
+}
+
+// push is POST /q/{queue}: form field value (or msg), or else the raw body.
 func (a *API) push(c echo.Context) error {
 	m, err := messageFromRequest(c, "value", "msg")
 	if err != nil {
@@ -21,7 +44,8 @@ func (a *API) push(c echo.Context) error {
 	return a.pushOne(c, c.Param("queue"), m)
 }
 
-// pushOne pushes and answers with the key as text, or JSON when asked.
+// pushOne pushes and answers with the key as RestMQ does ("queue:id\r\n"),
+// or as {"key": ...} when the client asks for JSON.
 func (a *API) pushOne(c echo.Context, queue string, m broker.NewMessage) error {
 	msgs, err := a.broker.Push(c.Request().Context(), queue, []broker.NewMessage{m})
 	if err != nil {
@@ -31,14 +55,14 @@ func (a *API) pushOne(c echo.Context, queue string, m broker.NewMessage) error {
 	if wantsJSON(c.Request()) {
 		return c.JSON(http.StatusOK, map[string]string{"key": key})
 	}
-	return c.String(http.StatusOK, key)
+	return restmqText(c, key)
 }
 
 func wantsJSON(r *http.Request) bool {
 	return strings.Contains(r.Header.Get("Accept"), "application/json")
 }
 
-// take is GET /q/{queue}: hard get, 204 when empty (or paused).
+// take is GET /q/{queue}: RestMQ's hard get, 204 when empty (or paused).
 func (a *API) take(c echo.Context) error {
 	if err := a.checkCallback(c); err != nil {
 		return err
@@ -47,7 +71,15 @@ func (a *API) take(c echo.Context) error {
 	if err := emptyAs(c, err, http.StatusNoContent); err != nil || m.ID == 0 {
 		return err
 	}
-	return a.respondJSON(c, http.StatusOK, toMessageJSON(m))
+	return a.restmqJSON(c, hardGetJSON(m))
+}
+
+// hardGetJSON is a taken message as RestMQ answers a hard get: its count is
+// 0, since only soft gets count (RestMQ's refcount).
+func hardGetJSON(m broker.Message) messageJSON {
+	out := toMessageJSON(m)
+	out.Count = 0
+	return out
 }
 
 // emptyAs answers an empty or paused queue with status (and an
@@ -65,37 +97,56 @@ func emptyAs(c echo.Context, err error, status int) error {
 	return err
 }
 
-// listQueues is GET /q: the queue names.
+// listQueues is GET /q: the queue names as JSON.
 func (a *API) listQueues(c echo.Context) error {
-	qs, err := a.broker.List(c.Request().Context())
+	names, err := a.queueNames(c.Request().Context())
 	if err != nil {
 		return err
+	}
+	return a.respondJSON(c, http.StatusOK, names)
+}
+
+// queueNames returns every queue's name, sorted.
+func (a *API) queueNames(ctx context.Context) ([]string, error) {
+	qs, err := a.broker.List(ctx)
+	if err != nil {
+		return nil, err
 	}
 	names := make([]string, len(qs))
 	for i, q := range qs {
 		names[i] = q.Name
 	}
-	return a.respondJSON(c, http.StatusOK, names)
+	return names, nil
 }
 
-// purge is DELETE /q/{queue}.
+// purge is DELETE /q/{queue}: its messages go and its live consumers are
+// closed; RestMQ's answer {"queue": q, "status": 1} says there were messages
+// (0: none). The queue keeps its state, and its ids go on from the last.
 func (a *API) purge(c echo.Context) error {
 	q := c.Param("queue")
-	if err := a.broker.Purge(c.Request().Context(), q); err != nil {
+	n, err := a.broker.Purge(c.Request().Context(), q)
+	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"queue": q, "purged": true})
+	status := 0
+	if n > 0 {
+		status = 1
+	}
+	return a.restmqJSON(c, struct {
+		Queue  string `json:"queue"`
+		Status int    `json:"status"`
+	}{q, status})
 }
 
-// root is GET /: the landing page, or with ?queue= RestMQ's hard get that
-// answers 404 when the queue is empty.
+// root is GET /: RestMQ's redirect to its index page, or with ?queue= its
+// hard get that answers 404 when the queue is empty.
 func (a *API) root(c echo.Context) error {
 	if err := c.Request().ParseForm(); err != nil {
 		return badRequest("malformed query: %v", err)
 	}
 	q := c.QueryParam("queue")
 	if q == "" {
-		return c.HTMLBlob(http.StatusOK, a.landing)
+		return c.Redirect(http.StatusFound, IndexPath)
 	}
 	return a.auth(true)(func(c echo.Context) error {
 		if err := a.checkCallback(c); err != nil {
@@ -108,122 +159,19 @@ func (a *API) root(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		return a.respondJSON(c, http.StatusOK, toMessageJSON(m))
+		return a.restmqJSON(c, hardGetJSON(m))
 	})(c)
 }
 
 // rootAdd is POST /: queue= and value= (or msg=).
 func (a *API) rootAdd(c echo.Context) error {
-	if err := parseForm(c); err != nil {
+	m, form, err := readMessage(c, []string{"value", "msg"}, "queue")
+	if err != nil {
 		return err
 	}
-	q, ok := formValue(c.Request(), "queue")
-	if !ok {
+	q := firstValue(form, "queue")
+	if q == "" {
 		return badRequest("form field queue is required")
 	}
-	m, err := messageFromRequest(c, "value", "msg")
-	if err != nil {
-		return err
-	}
 	return a.pushOne(c, q, m)
-}
-
-// protocolCmd is one command of RestMQ's JSON protocol.
-type protocolCmd struct {
-	Cmd   string          `json:"cmd"`
-	Queue string          `json:"queue"`
-	Value json.RawMessage `json:"value"`
-	Key   string          `json:"key"`
-	TTL   float64         `json:"ttl"`
-}
-
-// jsonProtocol is POST /queue: the JSON in form field body (or msg), or a
-// raw JSON body.
-func (a *API) jsonProtocol(c echo.Context) error {
-	raw, err := protocolBody(c)
-	if err != nil {
-		return err
-	}
-	cmd, err := parseProtocolCmd(raw)
-	if err != nil {
-		return err
-	}
-	ctx := c.Request().Context()
-	switch cmd.Cmd {
-	case "add":
-		ttl, err := seconds("ttl", cmd.TTL)
-		if err != nil {
-			return err
-		}
-		return a.pushOne(c, cmd.Queue, broker.NewMessage{Value: protocolValue(cmd.Value), TTL: ttl})
-	case "get", "take":
-		get := a.broker.Peek
-		if cmd.Cmd == "take" {
-			get = a.broker.Take
-		}
-		m, err := get(ctx, cmd.Queue)
-		if err := emptyAs(c, err, http.StatusNoContent); err != nil || m.ID == 0 {
-			return err
-		}
-		return c.JSON(http.StatusOK, toMessageJSON(m))
-	case "del":
-		if err := a.broker.Delete(ctx, cmd.Key); err != nil {
-			return err
-		}
-		return c.JSON(http.StatusOK, map[string]any{"key": cmd.Key, "deleted": true})
-	}
-	return badRequest("unknown cmd %q: want add, get, take or del", truncate(cmd.Cmd, 32))
-}
-
-func protocolBody(c echo.Context) ([]byte, error) {
-	r := c.Request()
-	if isForm(r) {
-		if err := parseForm(c); err != nil {
-			return nil, err
-		}
-		v, ok := formValue(r, "body", "msg")
-		if !ok {
-			return nil, badRequest("form field body (or msg) with the JSON command is required")
-		}
-		return []byte(v), nil
-	}
-	b, err := io.ReadAll(r.Body)
-	if err != nil {
-		return nil, bodyError(err)
-	}
-	return b, nil
-}
-
-// parseProtocolCmd decodes and checks one JSON-protocol command.
-func parseProtocolCmd(raw []byte) (protocolCmd, error) {
-	var cmd protocolCmd
-	if err := json.Unmarshal(raw, &cmd); err != nil {
-		return cmd, badRequest("malformed JSON command: %v", err)
-	}
-	switch cmd.Cmd {
-	case "add", "get", "take":
-		if err := broker.CheckQueueName(cmd.Queue); err != nil {
-			return cmd, err
-		}
-	case "del":
-		if _, _, err := broker.ParseKey(cmd.Key); err != nil {
-			return cmd, err
-		}
-	case "":
-		return cmd, badRequest(`the JSON command needs "cmd": add, get, take or del`)
-	}
-	if cmd.Cmd == "add" && len(cmd.Value) == 0 {
-		return cmd, badRequest(`add needs "value"`)
-	}
-	return cmd, nil
-}
-
-// protocolValue is the message of an add: a JSON string's text, or any other
-// JSON value as its JSON text.
-func protocolValue(v json.RawMessage) []byte {
-	var s string
-	if json.Unmarshal(v, &s) == nil {
-		return []byte(s)
-	}
-	return []byte(v)
 }

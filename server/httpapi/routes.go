@@ -54,10 +54,14 @@ func New(cfg Config, d Deps, reg prometheus.Registerer, gather prometheus.Gather
 	e.GET("/healthz", a.healthz)
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(gather, promhttp.HandlerOpts{})), write)
 
-	// RestMQ's routes.
-	e.GET("/", a.root) // the landing page; ?queue= checks auth itself
+	// RestMQ's routes, with RestMQ's answers (restmq.go, protocol.go,
+	// stats.go, live.go, ws.go, pages.go).
+	e.GET("/", a.root) // redirects to IndexPath; ?queue= checks auth itself
 	e.POST("/", a.rootAdd, write)
+	e.GET(IndexPath, a.indexPage)
+	e.GET(HelpPath, helpPage)
 	e.GET("/q", a.listQueues, read)
+	e.GET("/q/", a.queuePage("q"), read)
 	e.POST("/q/:queue", a.push, write)
 	e.GET("/q/:queue", a.take, read)
 	e.DELETE("/q/:queue", a.purge, write)
@@ -65,10 +69,14 @@ func New(cfg Config, d Deps, reg prometheus.Registerer, gather prometheus.Gather
 	e.GET("/ws/:queue", a.websocket, read)
 	e.POST("/p/:queue", a.setPolicy, write)
 	e.GET("/p/:queue", a.getPolicy, read)
+	e.GET("/j/:queue", a.jobPage, read)
 	e.POST("/control/:queue", a.setControl, write)
+	e.GET("/control/", a.allControl, read)
 	e.GET("/control/:queue", a.getControl, read)
 	e.GET("/stats", a.allStats, read)
+	e.GET("/stats/", a.allStats, read)
 	e.GET("/stats/:queue", a.queueStats, read)
+	e.GET("/queue", protocolHelp)
 	e.POST("/queue", a.jsonProtocol, write)
 
 	// At-least-once consumption.
@@ -78,13 +86,15 @@ func New(cfg Config, d Deps, reg prometheus.Registerer, gather prometheus.Gather
 	e.POST("/api/v1/queues/:queue/nack", a.nack, write)
 	e.POST("/api/v1/queues/:queue/extend", a.extend, write)
 
-	// Workers: anonymous, no token (a trusted worker presents one).
-	e.GET("/ws/worker", a.workerSession)
+	// Workers: anonymous, no token (a trusted worker presents one). Under
+	// /api/v1, so that no queue name is shadowed on /ws/{queue}.
+	e.GET(WorkerSocketPath, a.workerSession)
 
-	// Pub/sub with presence.
-	e.GET("/ws/pubsub/:channel", pubsubSubscribe(d.Hub, d.Log), read)
-	e.POST("/pub/:channel", pubsubPublish(d.Hub), write)
-	e.GET("/presence/:channel", pubsubPresence(d.Hub), read)
+	// Pub/sub with presence (pubsub.go).
+	e.GET("/ws/pubsub/:channel", a.pubsubSubscribe, read)
+	e.GET("/pub/:channel", a.pubsubStream, read)
+	e.POST("/pub/:channel", a.pubsubPublish, write)
+	e.GET("/presence/:channel", a.pubsubPresence, read)
 
 	// Key/value.
 	e.GET("/kv/*", a.kvGet, read)
@@ -109,10 +119,16 @@ func New(cfg Config, d Deps, reg prometheus.Registerer, gather prometheus.Gather
 	e.GET("/worker", page(static.Worker))
 	e.GET("/dashboard", page(static.Dashboard))
 	e.GET("/static/*", staticAssets)
-	e.GET("/ws/dashboard", a.dashboardSocket) // checks the token itself
+	e.GET(DashboardSocketPath, a.dashboardSocket) // checks the token itself
 
 	return e
 }
+
+// The worker's and the dashboard's sockets.
+const (
+	WorkerSocketPath    = "/api/v1/ws/worker"
+	DashboardSocketPath = "/api/v1/ws/dashboard"
+)
 
 // ownBodyLimit lists the routes ("METHOD path") whose limitBody replaces
 // the global MaxBody limit.

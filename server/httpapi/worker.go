@@ -11,17 +11,14 @@ import (
 	"github.com/tabreduce/tabreduce/server/engine"
 )
 
-// workerSession is GET /ws/worker: a worker's session, binary frames of the
+// workerSession is GET /api/v1/ws/worker: a worker's session, binary frames of the
 // worker protocol (docs/PROTOCOL.md). Workers are anonymous and need no
 // token; one that presents the operator's token is trusted: its results are
 // not verified.
 func (a *API) workerSession(c echo.Context) error {
-	if err := checkUpgrade(c); err != nil {
+	conn, err := a.acceptWebSocket(c)
+	if conn == nil {
 		return err
-	}
-	conn, err := websocket.Accept(c.Response(), c.Request(), nil)
-	if err != nil {
-		return nil // Accept has answered the request
 	}
 	conn.SetReadLimit(int64(a.cfg.MaxWorkerFrame))
 	peer := engine.Peer{

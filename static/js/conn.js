@@ -1,4 +1,4 @@
-// The connection Web Worker: it owns the tab's WebSocket to /ws/worker,
+// The connection Web Worker: it owns the tab's WebSocket to /api/v1/ws/worker,
 // speaks the worker protocol (docs/PROTOCOL.md) and hands tasks to the
 // compute workers (task.js) over MessagePorts, so that task traffic never
 // crosses the page's main thread.

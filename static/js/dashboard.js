@@ -1,5 +1,5 @@
 // The dashboard (/dashboard): a view of the cluster pushed by the server
-// over /ws/dashboard (a JSON snapshot every 400 ms), a throughput chart
+// over /api/v1/ws/dashboard (a JSON snapshot every 400 ms), a throughput chart
 // (uPlot, vendored), and job submission, cancel and output download through
 // the job API. The token, when the server has one, is kept in
 // localStorage and sent as the socket's first message and as a bearer
@@ -71,7 +71,7 @@ function plot(s, t) {
 // Live connection.
 
 function connect() {
-  const sock = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws/dashboard`);
+  const sock = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/v1/ws/dashboard`);
   ws = sock;
   sock.onopen = () => { sock.send(JSON.stringify({ token })); backoff = 500; };
   sock.onmessage = e => {

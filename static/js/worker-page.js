@@ -13,7 +13,7 @@ let nSlots = clampSlots(parseInt(params.get('slots'), 10) || Math.max(1, hw - 1)
 let cap = Math.min(100, Math.max(10, parseInt(params.get('cap'), 10) || 100)) / 100;
 let paused = params.has('paused');
 const perSlot = params.get('sockets') === 'slot';
-const wsURL = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws/worker`;
+const wsURL = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/v1/ws/worker`;
 const assetBase = new URL('.', import.meta.url);
 
 function clampSlots(n) { return Math.min(64, Math.max(1, n | 0)); }

@@ -58,10 +58,10 @@ func TestPipe(t *testing.T) {
 
 func TestWorkerURL(t *testing.T) {
 	tests := []struct{ in, want string }{
-		{"http://127.0.0.1:8080", "ws://127.0.0.1:8080/ws/worker"},
-		{"https://example.com/", "wss://example.com/ws/worker"},
-		{"https://example.com/prefix", "wss://example.com/prefix/ws/worker"},
-		{"ws://h:1/ws/worker", "ws://h:1/ws/worker"},
+		{"http://127.0.0.1:8080", "ws://127.0.0.1:8080/api/v1/ws/worker"},
+		{"https://example.com/", "wss://example.com/api/v1/ws/worker"},
+		{"https://example.com/prefix", "wss://example.com/prefix/api/v1/ws/worker"},
+		{"ws://h:1/api/v1/ws/worker", "ws://h:1/api/v1/ws/worker"},
 		{"ftp://h", ""},
 		{"http://", ""},
 		{"::", ""},
@@ -76,7 +76,7 @@ func TestWorkerURL(t *testing.T) {
 
 // TestWebSocketSession runs a worker with the default Dial and module
 // source against a real HTTP server playing the server's side: the worker
-// dials /ws/worker with its header, fetches the module from /modules/ and
+// dials WorkerPath with its header, fetches the module from /modules/ and
 // answers a task.
 func TestWebSocketSession(t *testing.T) {
 	wasm := wasmtest.Module(t, wordcount)
@@ -91,7 +91,7 @@ func TestWebSocketSession(t *testing.T) {
 		}
 		w.Write(wasm)
 	})
-	mux.HandleFunc("GET /ws/worker", func(w http.ResponseWriter, req *http.Request) {
+	mux.HandleFunc("GET "+WorkerPath, func(w http.ResponseWriter, req *http.Request) {
 		if req.Header.Get("Authorization") != "Bearer s3cret" {
 			http.Error(w, "no token", http.StatusUnauthorized)
 			return

@@ -13,7 +13,7 @@ import (
 )
 
 // WorkerPath is the server's WebSocket endpoint for workers.
-const WorkerPath = "/ws/worker"
+const WorkerPath = "/api/v1/ws/worker"
 
 // DialWebSocket connects to the worker endpoint of the server at serverURL
 // (http://host:port, https://…, or ws(s)://; WorkerPath is appended unless

@@ -1,6 +1,6 @@
 // Package workerproto is the binary frame codec of the worker protocol: the
 // messages a worker (a browser tab, a native process, an in-process goroutine)
-// and the server exchange over one WebSocket at GET /ws/worker. docs/PROTOCOL.md
+// and the server exchange over one WebSocket at GET /api/v1/ws/worker. docs/PROTOCOL.md
 // specifies the layout for implementers in other languages; this package
 // implements it for the server and the native worker.
 //

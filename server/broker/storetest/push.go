@@ -48,7 +48,7 @@ func pushCases() []storeCase {
 			equal(t, "Pushed", qi.Pushed, 3)
 			equal(t, "LastID", qi.LastID, 3)
 			equal(t, "Status", qi.Status, broker.StatusActive)
-			equal(t, "Policy", qi.Policy, broker.PolicyRoundRobin)
+			equal(t, "Policy (the default)", qi.Policy, broker.DefaultPolicy)
 			sameTime(t, "Created (the first push)", qi.Created, base)
 		}},
 		{"IDsAreNeverReusedAfterEmptying", func(t *testing.T, s broker.Store) {

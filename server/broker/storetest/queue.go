@@ -70,6 +70,34 @@ func queueCases() []storeCase {
 			sameTime(t, "Created (the push after purge)", qi.Created, at(time.Minute))
 			sameSlice(t, "taken after purge and push", drain(t, s, "q", base), []string{"c"})
 		}},
+		{"ClearKeepsStateAndIDs", func(t *testing.T, s broker.Store) {
+			push(t, s, "q", base, "a", "b", "c", "d")
+			ls := lease(t, s, "q", 2, base)
+			nackLater(t, s, ls[1], base, time.Minute, "held back")
+			must(t, "QueueSetStatus", s.QueueSetStatus(t.Context(), "q", broker.StatusPaused))
+			must(t, "QueueSetPolicy", s.QueueSetPolicy(t.Context(), "q", broker.PolicyRoundRobin))
+			n, err := s.QueueClear(t.Context(), "q")
+			must(t, "QueueClear", err)
+			equal(t, "messages cleared (ready, delayed, leased)", n, 4)
+			qi := info(t, s, "q")
+			equal(t, "Length after clear", qi.Length, 0)
+			equal(t, "InFlight after clear", qi.InFlight, 0)
+			equal(t, "Status kept", qi.Status, broker.StatusPaused)
+			equal(t, "Policy kept", qi.Policy, broker.PolicyRoundRobin)
+			equal(t, "Pushed kept", qi.Pushed, 4)
+			sameSlice(t, "unknown after acking a cleared lease", ack(t, s, "q", ls[0].ID), []string{ls[0].ID})
+			reapedNothing(t, reap(t, s, at(time.Hour), manyAttempt))
+			sameSlice(t, "id after clear", ids(push(t, s, "q", base, "e")), []uint64{5})
+			must(t, "QueueSetStatus", s.QueueSetStatus(t.Context(), "q", broker.StatusActive))
+			sameSlice(t, "taken after clear and push", drain(t, s, "q", base), []string{"e"})
+		}},
+		{"ClearUnknownCreatesNothing", func(t *testing.T, s broker.Store) {
+			n, err := s.QueueClear(t.Context(), "nosuch")
+			must(t, "QueueClear nosuch", err)
+			equal(t, "messages cleared", n, 0)
+			_, err = s.QueueGet(t.Context(), "nosuch")
+			isErr(t, "QueueGet after clearing an unknown queue", err, broker.ErrQueueNotFound)
+		}},
 		{"DeleteReadyMessage", func(t *testing.T, s broker.Store) {
 			push(t, s, "q", base, "a", "b", "c")
 			must(t, "MessageDelete q 2", s.MessageDelete(t.Context(), "q", 2))
@@ -130,7 +158,7 @@ var settings = []struct {
 	}, func(qi broker.QueueInfo) string { return string(qi.Status) }, string(broker.StatusActive), string(broker.StatusPaused)},
 	{"Policy", func(ctx context.Context, s broker.Store, queue, value string) error {
 		return s.QueueSetPolicy(ctx, queue, broker.Policy(value))
-	}, func(qi broker.QueueInfo) string { return string(qi.Policy) }, string(broker.PolicyRoundRobin), string(broker.PolicyBroadcast)},
+	}, func(qi broker.QueueInfo) string { return string(qi.Policy) }, string(broker.DefaultPolicy), string(broker.PolicyRoundRobin)},
 }
 
 // list returns every queue's state.
