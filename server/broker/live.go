@@ -67,6 +67,10 @@ func (q *liveQueue) signal() {
 	}
 }
 
+// Consumers is how many live consumers a queue has, whether or not it
+// exists in the store yet.
+func (b *Broker) Consumers(queue string) int { return b.consumerCount(queue) }
+
 func (b *Broker) consumerCount(queue string) int {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -81,7 +81,7 @@ func (a *API) queueStats(c echo.Context) error {
 	st, err := a.broker.Stats(c.Request().Context(), q)
 	if errors.Is(err, broker.ErrQueueNotFound) {
 		s, p, serr := a.broker.QueueState(c.Request().Context(), q)
-		st, err = broker.Stats{QueueInfo: broker.QueueInfo{Name: q, Status: s, Policy: p}}, serr
+		st, err = broker.Stats{QueueInfo: broker.QueueInfo{Name: q, Status: s, Policy: p}, Consumers: a.broker.Consumers(q)}, serr
 	}
 	if err != nil {
 		return err
