@@ -292,29 +292,38 @@ func (s *Server) Close() error {
 // Engine returns the map/reduce coordinator.
 func (s *Server) Engine() *engine.Engine { return s.engine }
 
+// localHandshakeTimeout bounds the in-process worker's dial and HELLO; a
+// variable so that tests can shorten it below a task's length.
+var localHandshakeTimeout = worker.DefaultHandshakeTimeout
+
 // startLocalWorker runs the worker loop in-process over a pipe, sharing the
-// engine's runner: built-in modules run on it without a fetch.
+// engine's runner: built-in modules run on it without a fetch. Each
+// session's server side runs on the workers' own context, which lives as
+// long as the server, not on the context of the dial that opened it (that
+// one ends with the handshake's time-out).
 func (s *Server) startLocalWorker(slots int) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopWorkers, s.workersDone = cancel, make(chan struct{})
-	dial := func(ctx context.Context) (worker.Transport, error) {
+	var sessions sync.WaitGroup
+	dial := func(context.Context) (worker.Transport, error) {
 		serverEnd, workerEnd := worker.Pipe()
-		go func() {
+		sessions.Go(func() {
 			if err := s.engine.ServeWorker(ctx, serverEnd, engine.Peer{RemoteAddr: "in-process", UserAgent: "tabreduce (in-process)", Trusted: true}); err != nil {
 				s.log.Debug("local worker session ended", "err", err)
 			}
-		}()
+		})
 		return workerEnd, nil
 	}
 	go func() {
 		defer close(s.workersDone)
 		err := worker.Run(ctx, worker.Options{
 			Dial: dial, Runner: s.runner, Modules: engineModules{s.engine}, Slots: slots,
-			Kind: workerproto.KindLocal, Name: "local", Logger: s.log,
+			Kind: workerproto.KindLocal, Name: "local", Logger: s.log, HandshakeTimeout: localHandshakeTimeout,
 		})
 		if err != nil {
 			s.log.Error("local worker", "err", err)
 		}
+		sessions.Wait()
 	}()
 }
 
