@@ -39,9 +39,11 @@ func New(cfg Config, d Deps, reg prometheus.Registerer, gather prometheus.Gather
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(d.Log)
+	e.Pre(headAsGet) // HEAD on every GET route (head.go)
 	e.Use(middleware.Recover())
 	e.Use(middleware.RequestID())
 	e.Use(observeLatency(reg))
+	e.Use(a.headGuard)
 	// Routes that take large bodies set their own limit (limitBody).
 	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
 		Limit:   byteSize(cfg.MaxBody),
