@@ -22,8 +22,13 @@ jobs/%.wasm: jobs/%/*.go $(wildcard wasm/mr/*.go) $(wildcard wasm/abi/*.go) $(wi
 jobs/%.wasm.br jobs/%.wasm.gz &: jobs/%.wasm
 	$(GO) run ./wasm/modenc/precompress $<
 
+# `tabreduce --version` shows these.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+
 build: jobs
-	$(GO) build -o $(BIN) ./cmd/tabreduce
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/tabreduce
 
 run: build
 	$(BIN) serve --addr $(ADDR) --data $(DATA) --local-workers 1

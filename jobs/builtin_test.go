@@ -28,3 +28,18 @@ func TestBuiltin(t *testing.T) {
 		t.Fatalf("Builtin(nope) err = %v, want ErrUnknown", err)
 	}
 }
+
+// Every built-in job has its one-line description in README.md, and the
+// README describes no job that is not built in.
+func TestSummaries(t *testing.T) {
+	s := Summaries()
+	for _, name := range Names() {
+		if len(s[name]) < 10 {
+			t.Errorf("README.md has no \"- `%s` — …\" line describing it (got %q)", name, s[name])
+		}
+		delete(s, name)
+	}
+	for name := range s {
+		t.Errorf("README.md describes %q, which is not a built-in job", name)
+	}
+}

@@ -6,15 +6,18 @@ import (
 )
 
 func init() {
-	register("cancel", "cancel a job", cancelJob)
+	register("cancel", "[flags] JOBID", "cancel a job", cancelJob)
 }
 
 // cancelJob is `tabreduce cancel ID`.
 func cancelJob(ctx context.Context, args []string, env *cliEnv) error {
 	fs := newFlagSet("cancel", env)
 	cf := addClientFlags(fs, env)
-	id, err := parseJobID(fs, args)
+	id, err := parseJobID(fs, args, env)
 	if err != nil {
+		return err
+	}
+	if err := cf.resolve(); err != nil {
 		return err
 	}
 	job, err := cf.client().Cancel(ctx, id)

@@ -40,16 +40,16 @@ func TestParseJobID(t *testing.T) {
 		{"id alone", []string{"j1"}, "j1", defaultServer, ""},
 		{"flags first", []string{"--server", "http://h:1", "j1"}, "j1", "http://h:1", ""},
 		{"flags after", []string{"j1", "--server", "http://h:1"}, "j1", "http://h:1", ""},
-		{"no id", nil, "", "", "want one job id"},
-		{"two ids", []string{"j1", "j2"}, "", "", "want one job id"},
-		{"bad flag", []string{"--nope", "j1"}, "", "", "flag provided but not defined"},
+		{"no id", nil, "", "", "want one job id, got 0"},
+		{"two ids", []string{"j1", "j2"}, "", "", "want one job id, got 2"},
+		{"bad flag", []string{"--nope", "j1"}, "", "", "flag provided but not defined: --nope"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			env := testEnv(nil)
 			fs := newFlagSet("job", env)
 			cf := addClientFlags(fs, env)
-			id, err := parseJobID(fs, tt.args)
+			id, err := parseJobID(fs, tt.args, env)
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("want error %q, got %v", tt.err, err)

@@ -9,7 +9,7 @@ import (
 // byteSizeFlag is a flag for sizes like 8MiB, 512KiB, 1GiB or plain bytes.
 type byteSizeFlag int64
 
-func (b *byteSizeFlag) String() string { return strconv.FormatInt(int64(*b), 10) }
+func (b *byteSizeFlag) String() string { return formatByteSize(int64(*b)) }
 
 func (b *byteSizeFlag) Set(s string) error {
 	n, err := parseByteSize(s)
@@ -42,4 +42,27 @@ func parseByteSize(s string) (int64, error) {
 		return 0, fmt.Errorf("size %q: want a positive number of bytes, optionally with KiB, MiB or GiB", s)
 	}
 	return n * mult, nil
+}
+
+// formatByteSize writes n in the largest binary unit that divides it:
+// 1MiB, 512KiB, 1000B.
+func formatByteSize(n int64) string {
+	for _, u := range byteUnits {
+		if strings.HasSuffix(u.suffix, "iB") && n >= u.mult && n%u.mult == 0 {
+			return strconv.FormatInt(n/u.mult, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10) + "B"
+}
+
+// inRange refuses a flag's value outside lo..hi; show, if set, formats the
+// numbers.
+func inRange(name string, v, lo, hi int64, show func(int64) string) error {
+	if v >= lo && v <= hi {
+		return nil
+	}
+	if show == nil {
+		show = func(n int64) string { return strconv.FormatInt(n, 10) }
+	}
+	return usagef("%s %s is outside %s..%s", name, show(v), show(lo), show(hi))
 }

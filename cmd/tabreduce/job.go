@@ -15,7 +15,7 @@ import (
 )
 
 func init() {
-	register("job", "show one job's status", showJob)
+	register("job", "[flags] JOBID", "show one job's status", showJob)
 }
 
 // showJob is `tabreduce job ID`.
@@ -23,8 +23,11 @@ func showJob(ctx context.Context, args []string, env *cliEnv) error {
 	fs := newFlagSet("job", env)
 	cf := addClientFlags(fs, env)
 	asJSON := fs.Bool("json", false, "print the status as JSON")
-	id, err := parseJobID(fs, args)
+	id, err := parseJobID(fs, args, env)
 	if err != nil {
+		return err
+	}
+	if err := cf.resolve(); err != nil {
 		return err
 	}
 	job, err := cf.client().Job(ctx, id)
@@ -34,11 +37,11 @@ func showJob(ctx context.Context, args []string, env *cliEnv) error {
 	if *asJSON {
 		return writeJSON(env.stdout, job)
 	}
-	return writeJobDetail(env.stdout, job, time.Now())
+	return writeJobDetail(env.stdout, job, time.Now(), cf)
 }
 
 // writeJobDetail writes a job's status as labelled lines.
-func writeJobDetail(w io.Writer, j apiclient.Job, now time.Time) error {
+func writeJobDetail(w io.Writer, j apiclient.Job, now time.Time, cf *clientFlags) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	line := func(label, format string, args ...any) {
 		fmt.Fprintf(tw, "%s\t"+format+"\n", append([]any{label}, args...)...)
@@ -76,7 +79,7 @@ func writeJobDetail(w io.Writer, j apiclient.Job, now time.Time) error {
 		line("error", "%s", oneLine(j.Error))
 	}
 	if j.State == engine.StateDone {
-		line("get it", "tabreduce output %s", j.ID)
+		line("get it", "%s", cf.command("output", j.ID))
 	}
 	return tw.Flush()
 }

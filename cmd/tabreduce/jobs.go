@@ -12,7 +12,7 @@ import (
 )
 
 func init() {
-	register("jobs", "list a server's jobs, newest first", listJobs)
+	register("jobs", "[flags]", "list a server's jobs, newest first", listJobs)
 }
 
 // listJobs is `tabreduce jobs`.
@@ -20,11 +20,14 @@ func listJobs(ctx context.Context, args []string, env *cliEnv) error {
 	fs := newFlagSet("jobs", env)
 	cf := addClientFlags(fs, env)
 	asJSON := fs.Bool("json", false, "print the jobs as JSON")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, env); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	if err := noArgs(fs); err != nil {
+		return err
+	}
+	if err := cf.resolve(); err != nil {
+		return err
 	}
 	jobs, err := cf.client().Jobs(ctx)
 	if err != nil {

@@ -75,7 +75,7 @@ func TestJobDetail(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
-			if err := writeJobDetail(&out, tt.job, t0.Add(2*time.Minute)); err != nil {
+			if err := writeJobDetail(&out, tt.job, t0.Add(2*time.Minute), &clientFlags{server: defaultServer, env: testEnv(nil)}); err != nil {
 				t.Fatal(err)
 			}
 			lines := strings.Split(out.String(), "\n")

@@ -7,7 +7,7 @@ import (
 )
 
 func init() {
-	register("output", "print a done job's output, key<TAB>value lines sorted by key", printOutput)
+	register("output", "[flags] JOBID", "print a done job's output, key<TAB>value lines sorted by key", printOutput)
 }
 
 // printOutput is `tabreduce output ID`: the lines are those `tabreduce run`
@@ -16,8 +16,14 @@ func printOutput(ctx context.Context, args []string, env *cliEnv) error {
 	fs := newFlagSet("output", env)
 	cf := addClientFlags(fs, env)
 	format := fs.String("format", "tsv", "tsv (key<TAB>value lines, escaped as tabreduce run prints them) or ndjson")
-	id, err := parseJobID(fs, args)
+	id, err := parseJobID(fs, args, env)
 	if err != nil {
+		return err
+	}
+	if *format != "tsv" && *format != "ndjson" {
+		return usagef("--format %q: want tsv or ndjson", *format)
+	}
+	if err := cf.resolve(); err != nil {
 		return err
 	}
 	out, err := cf.client().Output(ctx, id, *format)

@@ -50,7 +50,9 @@ func TestRunCommand(t *testing.T) {
 		{"grep with params", []string{"run", "--job", grep, "--input", input, "--params", `{"pattern":"c"}`}, 0, "0000000000000004\tc, A b\\tB\n", "counter matches 1"},
 		{"grep without params", []string{"run", "--job", grep, "--input", input}, 1, "", "init: grep parameters"},
 		{"unknown built-in", []string{"run", "--job", "nosuchjob", "--input", input}, 1, "", "no such built-in job"},
-		{"missing flags", []string{"run", "--job", module}, 1, "", "--job and --input are required"},
+		{"a built-in by name", []string{"run", "--job", "wordcount", "--input", input}, 0, "a\t2\nb\t3\nc\t1\n", "(wordcount): a built-in job, run as trusted code"},
+		{"missing flags", []string{"run", "--job", module}, 2, "", "tabreduce run: --job and --input are required (run 'tabreduce run --help')\n"},
+		{"zero reducers", []string{"run", "--job", module, "--input", input, "--reducers", "0"}, 2, "", "--reducers 0 is outside 1..1024"},
 		{"missing input", []string{"run", "--job", module, "--input", filepath.Join(dir, "nope")}, 1, "", "input:"},
 	}
 	for _, tt := range tests {

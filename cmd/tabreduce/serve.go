@@ -12,8 +12,14 @@ import (
 )
 
 func init() {
-	register("serve", "run the broker and coordinator", serve)
+	register("serve", "[flags]", "run the broker and coordinator", serve)
 }
+
+// Bounds of serve's flags.
+const (
+	maxServeAttempts = 1000
+	maxLocalWorkers  = 1024
+)
 
 func serve(ctx context.Context, args []string, env *cliEnv) error {
 	fs := newFlagSet("serve", env)
@@ -24,8 +30,8 @@ func serve(ctx context.Context, args []string, env *cliEnv) error {
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "listen address; anything but loopback needs --token or --insecure")
 	fs.StringVar(&cfg.DataDir, "data", "./data", "data directory (the buntdb file lives inside)")
 	fs.StringVar(&cfg.Fsync, "fsync", buntstore.FsyncEverySec, "when to fsync: always, everysec or never")
-	fs.Var(&maxBody, "max-body", "largest request body (e.g. 8MiB, 512KiB, 1048576)")
-	fs.Var(&maxInput, "max-input", "largest job submission, input files included (e.g. 4GiB)")
+	fs.Var(&maxBody, "max-body", "largest request body: a `size` such as 8MiB, 512KiB or 1048576")
+	fs.Var(&maxInput, "max-input", "largest job submission, input files included: a `size` such as 4GiB")
 	fs.StringVar(&cfg.Token, "token", env.getenv("TABREDUCE_TOKEN"), "bearer token for writes and admin routes (default $TABREDUCE_TOKEN)")
 	fs.BoolVar(&cfg.Insecure, "insecure", false, "allow a non-loopback --addr without a token")
 	fs.BoolVar(&cfg.JSONP, "jsonp", false, "answer RestMQ's ?callback= JSONP (lets any web page read queues)")
@@ -34,13 +40,19 @@ func serve(ctx context.Context, args []string, env *cliEnv) error {
 	fs.IntVar(&cfg.MaxAttempts, "max-attempts", 5, "failed leases before a message moves to its dead-letter queue")
 	fs.IntVar(&cfg.LocalWorkers, "local-workers", 0, "run an in-process worker with this many slots (0: none)")
 	fs.StringVar(&cfg.WasmCache, "wasm-cache", "", "wazero compilation cache directory (default: the user cache dir)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, env); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	if err := noArgs(fs); err != nil {
+		return err
 	}
 	if _, err := buntstore.ParseFsync(cfg.Fsync); err != nil {
+		return usagef("--fsync: %v", err)
+	}
+	if err := inRange("--max-attempts", int64(cfg.MaxAttempts), 1, maxServeAttempts, nil); err != nil {
+		return err
+	}
+	if err := inRange("--local-workers", int64(cfg.LocalWorkers), 0, maxLocalWorkers, nil); err != nil {
 		return err
 	}
 	cfg.MaxBody = int64(maxBody)

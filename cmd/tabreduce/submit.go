@@ -3,17 +3,34 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
+	"github.com/tabreduce/tabreduce/jobs"
 	"github.com/tabreduce/tabreduce/server/apiclient"
 	"github.com/tabreduce/tabreduce/server/engine"
+	"github.com/tabreduce/tabreduce/server/httpapi"
 )
 
 func init() {
-	register("submit", "submit a job to a server; --wait follows it to the end", submitJob)
+	c := register("submit", "--job JOB --input FILE... [flags]", "submit a job to a server; --wait follows it to the end", submitJob)
+	c.more = submitHelp
+}
+
+// submitHelp lists the built-in jobs and the bounds of the settings.
+func submitHelp() string {
+	var b strings.Builder
+	b.WriteString("built-in jobs (--job NAME; or --job path/to/module.wasm):\n")
+	sums := jobs.Summaries()
+	for _, name := range jobs.Names() {
+		fmt.Fprintf(&b, "  %-14s %s\n", name, sums[name])
+	}
+	fmt.Fprintf(&b, "\nbounds: --chunk-size %s..%s, --reducers 1..%d, --max-attempts 1..%d, --task-timeout 1s..%s\n",
+		formatByteSize(httpapi.MinChunkSize), formatByteSize(engine.MaxChunkSize), engine.MaxReducers, engine.MaxAttempts,
+		time.Duration(engine.MaxTaskTimeout)*time.Second)
+	return b.String()
 }
 
 // submitOptions are submit's parsed flags.
@@ -38,10 +55,10 @@ func parseSubmit(args []string, env *cliEnv) (submitOptions, error) {
 	var params string
 	chunk := byteSizeFlag(engine.DefaultChunkSize)
 	fs.StringVar(&o.job, "job", "", "built-in job name or path to a .wasm module (required)")
-	fs.Var(&inputs, "input", "input file; repeat for more")
+	fs.Var(&inputs, "input", "input `file`; repeat for more")
 	fs.IntVar(&o.spec.Reducers, "reducers", engine.DefaultReducers, "number of reduce partitions")
 	fs.StringVar(&params, "params", "", "job parameters, as JSON")
-	fs.Var(&chunk, "chunk-size", "map input per task, cut at newlines (e.g. 1MiB, 512KiB)")
+	fs.Var(&chunk, "chunk-size", "map input per task, cut at newlines: a `size` such as 1MiB or 512KiB")
 	fs.IntVar(&o.spec.MaxAttempts, "max-attempts", engine.DefaultMaxAttempts, "failures a task may have before the job fails")
 	taskTimeout := fs.Duration("task-timeout", engine.DefaultTaskTimeout, "longest a task may run on a worker")
 	fs.StringVar(&o.spec.InputQueue, "input-queue", "", "a queue whose messages are the input, instead of files")
@@ -49,26 +66,43 @@ func parseSubmit(args []string, env *cliEnv) (submitOptions, error) {
 	verify := fs.String("verify", "", "how results of untrusted workers are checked: none, replicate, adaptive or spotcheck\n"+
 		"(default: the server's, adaptive)")
 	fs.BoolVar(&o.wait, "wait", false, "follow the job until it ends; exit 0 only if it is done")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, env); err != nil {
 		return o, err
 	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	if err := noArgs(fs); err != nil {
+		return o, err
 	}
 	if o.job == "" || len(inputs) == 0 && o.spec.InputQueue == "" {
-		fs.Usage()
-		return o, errors.New("--job and --input (or --input-queue) are required")
+		return o, usagef("--job and --input (or --input-queue) are required")
+	}
+	if err := o.client.resolve(); err != nil {
+		return o, err
+	}
+	for _, c := range []struct {
+		name      string
+		v, lo, hi int64
+		show      func(int64) string
+	}{
+		{"--reducers", int64(o.spec.Reducers), 1, engine.MaxReducers, nil},
+		{"--chunk-size", int64(chunk), httpapi.MinChunkSize, engine.MaxChunkSize, formatByteSize},
+		{"--max-attempts", int64(o.spec.MaxAttempts), 1, engine.MaxAttempts, nil},
+		{"--task-timeout", int64(*taskTimeout), int64(time.Second), engine.MaxTaskTimeout * int64(time.Second),
+			func(n int64) string { return time.Duration(n).String() }},
+	} {
+		if err := inRange(c.name, c.v, c.lo, c.hi, c.show); err != nil {
+			return o, err
+		}
 	}
 	if params != "" {
 		if !json.Valid([]byte(params)) {
-			return o, fmt.Errorf("--params must be JSON, got %q", params)
+			return o, usagef("--params must be JSON, got %q", params)
 		}
 		o.spec.Params = json.RawMessage(params)
 	}
 	if *verify != "" {
 		v, err := engine.ParseVerify(*verify)
 		if err != nil {
-			return o, fmt.Errorf("--verify: %w", err)
+			return o, usagef("--verify: %v", err)
 		}
 		o.spec.Verify = v
 	}
@@ -102,7 +136,7 @@ func submitJob(ctx context.Context, args []string, env *cliEnv) error {
 	}
 	fmt.Fprintf(env.stderr, "submitted job %s (%s of input)\n", job.ID, humanBytes(job.BytesIn))
 	if !o.wait {
-		fmt.Fprintf(env.stderr, "follow it: tabreduce job %s\n", job.ID)
+		fmt.Fprintf(env.stderr, "follow it: %s\n", o.client.command("job", job.ID))
 		fmt.Fprintln(env.stdout, job.ID)
 		return nil
 	}
@@ -110,20 +144,20 @@ func submitJob(ctx context.Context, args []string, env *cliEnv) error {
 	job, err = c.WaitJob(ctx, id, pp.pollEvery(), pp.show)
 	pp.end()
 	if err != nil {
-		err = fmt.Errorf("waiting for job %s: %w (it goes on: tabreduce job %s)", id, err, id)
+		err = fmt.Errorf("waiting for job %s: %w (it goes on: %s)", id, explain(err), o.client.command("job", id))
 	} else {
-		err = jobOutcome(env, job)
+		err = jobOutcome(env, job, o.client)
 	}
 	fmt.Fprintln(env.stdout, id)
 	return err
 }
 
 // jobOutcome reports how a finished job ended: an error unless it is done.
-func jobOutcome(env *cliEnv, job apiclient.Job) error {
+func jobOutcome(env *cliEnv, job apiclient.Job, cf *clientFlags) error {
 	switch job.State {
 	case engine.StateDone:
 		fmt.Fprintf(env.stderr, "job %s done: %d records, %s\n", job.ID, job.Records, humanBytes(job.BytesOut))
-		fmt.Fprintf(env.stderr, "output: tabreduce output %s > out.tsv\n", job.ID)
+		fmt.Fprintf(env.stderr, "output: %s > out.tsv\n", cf.command("output", job.ID))
 		return nil
 	case engine.StateFailed:
 		return fmt.Errorf("job %s failed: %s", job.ID, oneLine(job.Error))

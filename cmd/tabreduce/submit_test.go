@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -53,6 +54,16 @@ func TestParseSubmit(t *testing.T) {
 			vars: map[string]string{"TABREDUCE_SERVER": "http://env:1", "TABREDUCE_TOKEN": "tok"},
 			spec: defaults, inputs: []string{"a"}, server: "http://env:1", token: "tok"},
 		{name: "no job", args: []string{"--input", "a"}, err: "--job and --input (or --input-queue) are required"},
+		{name: "server without a scheme", args: []string{"--job", "wordcount", "--input", "a", "--server", "127.0.0.1:9"},
+			spec: defaults, inputs: []string{"a"}, server: "http://127.0.0.1:9"},
+		{name: "server with a path", args: []string{"--job", "wordcount", "--input", "a", "--server", "https://h/tr/"},
+			spec: defaults, inputs: []string{"a"}, server: "https://h/tr"},
+		{name: "bad server", args: []string{"--job", "wordcount", "--input", "a", "--server", "ftp://h:1"}, err: "--server: \"ftp://h:1\": want an http:// or https:// address"},
+		{name: "zero reducers", args: []string{"--job", "wordcount", "--input", "a", "--reducers", "0"}, err: "--reducers 0 is outside 1..1024"},
+		{name: "too many reducers", args: []string{"--job", "wordcount", "--input", "a", "--reducers", "1025"}, err: "--reducers 1025 is outside 1..1024"},
+		{name: "small chunks", args: []string{"--job", "wordcount", "--input", "a", "--chunk-size", "100"}, err: "--chunk-size 100B is outside 1KiB..64MiB"},
+		{name: "zero attempts", args: []string{"--job", "wordcount", "--input", "a", "--max-attempts", "0"}, err: "--max-attempts 0 is outside 1..100"},
+		{name: "short timeout", args: []string{"--job", "wordcount", "--input", "a", "--task-timeout", "10ms"}, err: "--task-timeout 10ms is outside 1s..1h0m0s"},
 		{name: "no input", args: []string{"--job", "wordcount"}, err: "--job and --input"},
 		{name: "params not JSON", args: []string{"--job", "grep", "--input", "a", "--params", "{x"}, err: "--params must be JSON"},
 		{name: "bad chunk size", args: []string{"--job", "grep", "--input", "a", "--chunk-size", "lots"}, err: "size \"lots\""},
@@ -63,8 +74,9 @@ func TestParseSubmit(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			o, err := parseSubmit(tt.args, testEnv(tt.vars))
 			if tt.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.err) {
-					t.Fatalf("want error %q, got %v", tt.err, err)
+				var ue *usageError
+				if err == nil || !strings.Contains(err.Error(), tt.err) || !errors.As(err, &ue) {
+					t.Fatalf("want the usage error %q, got %#v", tt.err, err)
 				}
 				return
 			}
@@ -107,10 +119,17 @@ func TestClientCommands(t *testing.T) {
 
 	code, stdout, stderr := cli("submit", "--job", "wordcount", "--input", input, "--reducers", "3", "--wait")
 	id := lastLine(stdout)
-	if code != 0 || id == "" || strings.Contains(id, " ") || !strings.Contains(stderr, "output: tabreduce output "+id) {
-		t.Fatalf("submit --wait: code %d, stdout %q, stderr %q", code, stdout, stderr)
+	hint := `output: tabreduce output ` + id + ` --server ` + srv.URL() + ` --token "$TABREDUCE_TOKEN" > out.tsv`
+	if code != 0 || id == "" || strings.Contains(id, " ") || !strings.Contains(stderr, hint+"\n") {
+		t.Fatalf("submit --wait: code %d, stdout %q, stderr %q; want the line %q", code, stdout, stderr, hint)
 	}
-	if code, stdout, stderr = cli("output", id); code != 0 || stdout != "a\t2\nb\t3\nc\t1\n" {
+	// The hint works as printed, in a shell where the token is in the
+	// environment.
+	words := strings.Fields(strings.TrimSuffix(strings.TrimPrefix(hint, "output: tabreduce "), " > out.tsv"))
+	for i, w := range words {
+		words[i] = strings.ReplaceAll(w, `"$TABREDUCE_TOKEN"`, "sesame")
+	}
+	if code, stdout, stderr = runCLI(t, words...); code != 0 || stdout != "a\t2\nb\t3\nc\t1\n" {
 		t.Errorf("output: code %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 	if _, runOut, _ := runCLI(t, "run", "--job", module, "--input", input); runOut != stdout {

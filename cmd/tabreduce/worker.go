@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"runtime"
@@ -13,8 +12,11 @@ import (
 )
 
 func init() {
-	register("worker", "run tasks for a server as a native worker", runWorker)
+	register("worker", "[flags]", "run tasks for a server as a native worker", runWorker)
 }
+
+// maxWorkerSlots bounds --slots (the protocol carries slots in 16 bits).
+const maxWorkerSlots = 1024
 
 // runWorker is `tabreduce worker`: a native worker that connects to a
 // server's /api/v1/ws/worker, runs its tasks on the wasm runner and reconnects when
@@ -22,25 +24,30 @@ func init() {
 // server's verification of results: it makes the worker cheat.
 func runWorker(ctx context.Context, args []string, env *cliEnv) error {
 	fs := newFlagSet("worker", env)
-	server := fs.String("server", envOr(env, "TABREDUCE_SERVER", "http://127.0.0.1:8080"), "server base URL (default $TABREDUCE_SERVER)")
+	cf := addClientFlags(fs, env)
 	slots := fs.Int("slots", runtime.GOMAXPROCS(0), "tasks run at once")
 	name := fs.String("name", "", "label shown in the server's worker list")
-	cache := fs.String("cache", compileCacheDir(env), "wazero compilation cache directory (default $TABREDUCE_CACHE or the user cache dir)")
-	token := fs.String("token", env.getenv("TABREDUCE_TOKEN"), "bearer token for the server (default $TABREDUCE_TOKEN)")
+	cache := fs.String("cache", compileCacheDir(env), "wazero compilation cache `directory` ($TABREDUCE_CACHE, else the user cache dir)")
 	memMiB := fs.Uint("memory-mb", runner.DefaultMemoryLimitPages/16, "linear memory cap per instance, MiB")
 	faulty := fs.Float64("faulty", 0, "TESTING ONLY, to test the server's verification: the fraction (0 to 1) of results\n"+
 		"this worker corrupts on purpose (a changed count or a dropped pair, well framed)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, env); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	if err := noArgs(fs); err != nil {
+		return err
 	}
-	if *slots < 1 {
-		return fmt.Errorf("--slots must be at least 1")
+	if err := cf.resolve(); err != nil {
+		return err
+	}
+	if err := inRange("--slots", int64(*slots), 1, maxWorkerSlots, nil); err != nil {
+		return err
+	}
+	if err := inRange("--memory-mb", int64(*memMiB), 1, 4096, nil); err != nil {
+		return err
 	}
 	if !(*faulty >= 0 && *faulty <= 1) {
-		return fmt.Errorf("--faulty must be between 0 and 1, got %g", *faulty)
+		return usagef("--faulty %g is outside 0..1", *faulty)
 	}
 	log := slog.New(slog.NewTextHandler(env.stderr, nil))
 	r, err := runner.New(ctx, runner.Config{
@@ -54,15 +61,18 @@ func runWorker(ctx context.Context, args []string, env *cliEnv) error {
 	}
 	defer r.Close(context.Background())
 	header := http.Header{}
-	if *token != "" {
-		header.Set("Authorization", "Bearer "+*token)
+	if cf.token != "" {
+		header.Set("Authorization", "Bearer "+cf.token)
 	}
-	log.Info("worker starting", "server", *server, "slots", *slots, "name", *name, "cache", *cache)
+	log.Info("worker starting", "server", cf.server, "slots", *slots, "name", *name, "cache", *cache)
+	if _, err := cf.client().Health(ctx); err != nil && ctx.Err() == nil {
+		log.Warn("server not reachable yet; the worker keeps trying to connect", "err", oneLine(explain(err).Error()))
+	}
 	if *faulty > 0 {
 		log.Warn("worker is faulty on purpose (--faulty, for testing verification): it corrupts a share of its results", "faulty", *faulty)
 	}
 	return worker.Run(ctx, worker.Options{
-		Server: *server,
+		Server: cf.server,
 		Header: header,
 		Runner: r,
 		Slots:  *slots,

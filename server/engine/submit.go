@@ -11,12 +11,12 @@ import (
 	"github.com/tabreduce/tabreduce/server/broker"
 )
 
-// Limits of a Spec.
+// Limits of a Spec, which Submit enforces and clients may show.
 const (
-	minChunk, maxChunk = 1, 64 << 20 // 1 byte: one task per line, for compute-heavy jobs
-	maxReducers        = 1024
-	maxAttemptsLimit   = 100
-	maxTaskTimeout     = 3600
+	MinChunkSize, MaxChunkSize = 1, 64 << 20 // 1 byte: one task per line, for compute-heavy jobs
+	MaxReducers                = 1024
+	MaxAttempts                = 100
+	MaxTaskTimeout             = 3600 // seconds
 )
 
 // normalize fills defaults and checks every field of a spec.
@@ -39,14 +39,14 @@ func (s *Spec) normalize() error {
 	switch {
 	case s.Module == "":
 		return bad("module is required: a built-in job's name or a module's sha256")
-	case s.ChunkSize < minChunk || s.ChunkSize > maxChunk:
-		return bad("chunk_size %d is outside %d..%d", s.ChunkSize, minChunk, maxChunk)
-	case s.Reducers < 1 || s.Reducers > maxReducers:
-		return bad("reducers %d is outside 1..%d", s.Reducers, maxReducers)
-	case s.MaxAttempts < 1 || s.MaxAttempts > maxAttemptsLimit:
-		return bad("max_attempts %d is outside 1..%d", s.MaxAttempts, maxAttemptsLimit)
-	case !(s.TaskTimeout >= 1 && s.TaskTimeout <= maxTaskTimeout):
-		return bad("task_timeout %g is outside 1..%d seconds", s.TaskTimeout, maxTaskTimeout)
+	case s.ChunkSize < MinChunkSize || s.ChunkSize > MaxChunkSize:
+		return bad("chunk_size %d is outside %d..%d", s.ChunkSize, MinChunkSize, MaxChunkSize)
+	case s.Reducers < 1 || s.Reducers > MaxReducers:
+		return bad("reducers %d is outside 1..%d", s.Reducers, MaxReducers)
+	case s.MaxAttempts < 1 || s.MaxAttempts > MaxAttempts:
+		return bad("max_attempts %d is outside 1..%d", s.MaxAttempts, MaxAttempts)
+	case !(s.TaskTimeout >= 1 && s.TaskTimeout <= MaxTaskTimeout):
+		return bad("task_timeout %g is outside 1..%d seconds", s.TaskTimeout, MaxTaskTimeout)
 	case len(s.Params) > 0 && !json.Valid(s.Params):
 		return bad("params must be JSON")
 	case s.Stream && s.InputQueue == "":

@@ -20,14 +20,11 @@ import (
 )
 
 // Bounds of a submission's settings. A zero in a Spec takes the engine's
-// default; a value given must lie within these.
+// default; a value given must lie within the engine's limits, and a chunk
+// size given over HTTP must also be at least MinChunkSize.
 const (
-	minChunkSize   = 1 << 10
-	maxChunkSize   = 64 << 20
-	maxReducers    = 1024
-	maxAttempts    = 100
-	maxTaskTimeout = 3600    // seconds
-	maxJobField    = 1 << 20 // bytes of one multipart text field (params)
+	MinChunkSize = 1 << 10
+	maxJobField  = 1 << 20 // bytes of one multipart text field (params)
 )
 
 // wasmMagic starts every wasm module.
@@ -260,10 +257,10 @@ type specRange struct {
 
 func specRanges(s *engine.Spec) []specRange {
 	return []specRange{
-		{"chunk_size", float64(s.ChunkSize), minChunkSize, maxChunkSize, " bytes"},
-		{"reducers", float64(s.Reducers), 1, maxReducers, ""},
-		{"max_attempts", float64(s.MaxAttempts), 1, maxAttempts, ""},
-		{"task_timeout", s.TaskTimeout, 1, maxTaskTimeout, " seconds"},
+		{"chunk_size", float64(s.ChunkSize), MinChunkSize, engine.MaxChunkSize, " bytes"},
+		{"reducers", float64(s.Reducers), 1, engine.MaxReducers, ""},
+		{"max_attempts", float64(s.MaxAttempts), 1, engine.MaxAttempts, ""},
+		{"task_timeout", s.TaskTimeout, 1, engine.MaxTaskTimeout, " seconds"},
 	}
 }
 
