@@ -77,9 +77,9 @@ func TestHeadOnEveryGetRoute(t *testing.T) {
 	}
 }
 
-// consuming lists the paths whose GET takes a message: their HEAD answers
-// 200 and takes nothing.
-var consuming = map[string]bool{"/q/headq": true, "/c/headq": true, "/?queue=headq": true}
+// consuming lists the paths whose GET takes a message or streams: their
+// HEAD answers 200 at once and takes nothing.
+var consuming = map[string]bool{"/q/headq": true, "/c/headq": true, "/?queue=headq": true, "/pub/headch": true}
 
 // A HEAD on a consuming route still needs the read token.
 func TestHeadNeedsTheToken(t *testing.T) {

@@ -9,18 +9,20 @@ import (
 // HEAD is answered on every GET route, as GET would be answered without
 // its body: headAsGet routes a HEAD request as a GET and drops what it
 // writes, and headGuard keeps a HEAD from running the GET routes that
-// consume messages, which answer 200 with no body instead.
+// consume messages or stream, which answer 200 with no body instead.
 
 // headKey marks, in the Echo context, a request that came as HEAD.
 const headKey = "tabreduce.head"
 
-// consumingGET lists the GET routes that take messages off a queue (a hard
-// get, a COMET consumer): a HEAD must not run them. WebSocket routes need
-// no entry: a HEAD carries no upgrade, so they refuse it as they refuse a
-// plain GET.
-var consumingGET = map[string]bool{
-	"/q/:queue": true,
-	"/c/:queue": true,
+// headSkips lists the GET routes a HEAD must not run: those that take
+// messages off a queue (a hard get, a COMET consumer) and those that stream
+// until the client leaves (a channel subscription), which a HEAD's client,
+// expecting no body, would never end. WebSocket routes need no entry: a
+// HEAD carries no upgrade, so they refuse it as they refuse a plain GET.
+var headSkips = map[string]bool{
+	"/q/:queue":     true,
+	"/c/:queue":     true,
+	"/pub/:channel": true,
 }
 
 // headAsGet is Pre middleware: it routes a HEAD as a GET, with a response
@@ -51,19 +53,19 @@ func (w headWriter) Write(p []byte) (int, error) { return len(p), nil }
 // Unwrap gives http.ResponseController the server's writer.
 func (w headWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// headGuard answers a HEAD on a consuming route with 200 and no body, once
-// the route's read authorization passes, without running the route.
+// headGuard answers a HEAD on a route of headSkips with 200 and no body,
+// once the route's read authorization passes, without running the route.
 func (a *API) headGuard(next echo.HandlerFunc) echo.HandlerFunc {
 	ok := a.auth(true)(func(c echo.Context) error { return c.NoContent(http.StatusOK) })
 	return func(c echo.Context) error {
-		if head, _ := c.Get(headKey).(bool); head && consumes(c) {
+		if head, _ := c.Get(headKey).(bool); head && skipsHead(c) {
 			return ok(c)
 		}
 		return next(c)
 	}
 }
 
-// consumes reports whether the routed GET would take messages.
-func consumes(c echo.Context) bool {
-	return consumingGET[c.Path()] || c.Path() == "/" && c.QueryParam("queue") != ""
+// skipsHead reports whether the routed GET is one a HEAD must not run.
+func skipsHead(c echo.Context) bool {
+	return headSkips[c.Path()] || c.Path() == "/" && c.QueryParam("queue") != ""
 }
