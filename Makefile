@@ -59,6 +59,7 @@ FUZZ_TARGETS := \
 	./server/broker:FuzzCheckQueueName ./server/broker:FuzzParseKey ./server/broker:FuzzKeyRoundTrip \
 	./server/buntstore:FuzzRecordRoundTrip ./server/buntstore:FuzzDecodeRecord \
 	./server/httpapi:FuzzParseBatch ./server/httpapi:FuzzBatchRoundTrip ./server/httpapi:FuzzParseProtocolCmd \
+	./server/httpapi:FuzzReadMessage ./server/httpapi:FuzzOriginAllowed ./server/httpapi:FuzzSSEEvent \
 	./server/buntstore:FuzzDecodeMeta ./wasm/workerproto:FuzzDecode \
 	./wasm/abi:FuzzDecodePairs ./wasm/abi:FuzzDecodeGroups ./wasm/abi:FuzzDecodeResult \
 	./jobs/wordcount:FuzzScanWords ./jobs/kmeans:FuzzParseFloat \

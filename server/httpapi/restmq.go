@@ -25,6 +25,9 @@ func restmqText(c echo.Context, text string) error {
 // restmqJSON answers v as one JSON document followed by "\r\n", or as
 // RestMQ's JSONP when --jsonp is on and the request has a valid ?callback=.
 func (a *API) restmqJSON(c echo.Context, v any) error {
+	if err := a.checkCallback(c); err != nil {
+		return err
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err

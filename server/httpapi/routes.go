@@ -3,6 +3,7 @@ package httpapi
 import (
 	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -44,6 +45,7 @@ func New(cfg Config, d Deps, reg prometheus.Registerer, gather prometheus.Gather
 	e.Use(middleware.RequestID())
 	e.Use(observeLatency(reg))
 	e.Use(a.headGuard)
+	e.Use(unescapeParams)
 	// Routes that take large bodies set their own limit (limitBody).
 	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
 		Limit:   byteSize(cfg.MaxBody),
@@ -141,6 +143,31 @@ var ownBodyLimit = map[string]bool{
 
 func (a *API) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"status": "ok", "uptime_seconds": time.Since(a.started).Seconds()})
+}
+
+// unescapeParams percent-decodes the path parameters when Echo routed on
+// the request's escaped path (it does whenever the path holds an escape
+// that is not the canonical one, such as %2F or %2D): every handler then
+// sees a queue, channel or key name decoded exactly once, however the
+// client encoded it, and a name that decodes to one with "/" is refused by
+// the name rule instead of being taken literally.
+func unescapeParams(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if c.Request().URL.RawPath == "" {
+			return next(c)
+		}
+		vals := c.ParamValues()
+		out := make([]string, len(vals))
+		for i, v := range vals {
+			u, err := url.PathUnescape(v)
+			if err != nil {
+				return badRequest("malformed path: %v", err)
+			}
+			out[i] = u
+		}
+		c.SetParamValues(out...)
+		return next(c)
+	}
 }
 
 // limitBody bounds a route's request body to n bytes: a larger

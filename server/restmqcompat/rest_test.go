@@ -240,3 +240,22 @@ func TestQueuesNamedLikeOurSockets(t *testing.T) {
 		}
 	}
 }
+
+// TestPercentEncodedNames: a name reaches the broker decoded exactly once,
+// whichever of its bytes the client percent-encoded; one that decodes to a
+// name with "/" is refused, not taken literally.
+func TestPercentEncodedNames(t *testing.T) {
+	s := start(t, server.Config{})
+	for _, path := range []string{"/q/a-b", "/q/a%2Db", "/q/%61%2D%62"} {
+		s.call("POST", path, formType, "value=v")
+	}
+	if r := s.call("GET", "/stats/a-b", "", ""); !strings.Contains(r.body, `"len":3`) {
+		t.Errorf("three pushes to a-b, however encoded: got %s", r.body)
+	}
+	s.call("GET", "/q/a%2Db", "", "").want(t, "hard get via an escaped name", 200, `{"key":"a-b:1","value":"v","count":0}`+"\r\n")
+	for _, path := range []string{"/q/a%2Fb", "/c/a%2Fb", "/p/x%2F..%2Fy"} {
+		if r := s.call("GET", path, "", ""); r.status != http.StatusBadRequest {
+			t.Errorf("GET %s: want 400 for a name with /, got %d %s", path, r.status, r.body)
+		}
+	}
+}
