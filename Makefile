@@ -3,8 +3,13 @@ GO      ?= go
 BIN     := bin/tabreduce
 ADDR    ?= 127.0.0.1:8080
 DATA    ?= ./data
-JOB_DIRS := $(patsubst jobs/%/main.go,%,$(wildcard jobs/*/main.go))
-JOB_WASM := $(patsubst %,jobs/%.wasm,$(JOB_DIRS))
+# Go reactors are jobs/<name>/main.go; Go commands jobs/<name>-cmd/main.go;
+# C commands jobs/<name>/main.c, built only where clang is (make
+# wasm-toolchains installs it).
+CMD_DIRS := $(patsubst jobs/%/main.go,%,$(wildcard jobs/*-cmd/main.go))
+JOB_DIRS := $(filter-out $(CMD_DIRS),$(patsubst jobs/%/main.go,%,$(wildcard jobs/*/main.go)))
+C_DIRS   := $(if $(shell command -v clang 2>/dev/null),$(patsubst jobs/%/main.c,%,$(wildcard jobs/*/main.c)))
+JOB_WASM := $(patsubst %,jobs/%.wasm,$(JOB_DIRS) $(CMD_DIRS) $(C_DIRS))
 # Each module's brotli and gzip forms, made once here and embedded with it.
 JOB_ENC  := $(JOB_WASM:.wasm=.wasm.br) $(JOB_WASM:.wasm=.wasm.gz)
 
@@ -18,6 +23,12 @@ jobs: $(JOB_WASM) $(JOB_ENC)
 
 jobs/%.wasm: jobs/%/*.go $(wildcard wasm/mr/*.go) $(wildcard wasm/abi/*.go) $(wildcard wasm/internal/*/*.go)
 	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -ldflags='-s -w' -o $@ ./jobs/$*
+
+$(patsubst %,jobs/%.wasm,$(CMD_DIRS)): jobs/%.wasm: jobs/%/main.go
+	GOOS=wasip1 GOARCH=wasm $(GO) build -ldflags='-s -w' -o $@ ./jobs/$*
+
+$(patsubst %,jobs/%.wasm,$(C_DIRS)): jobs/%.wasm: jobs/%/main.c
+	clang --target=wasm32-wasi -O2 -Wl,--strip-all -o $@ $<
 
 jobs/%.wasm.br jobs/%.wasm.gz &: jobs/%.wasm
 	$(GO) run ./wasm/modenc/precompress $<

@@ -24,8 +24,11 @@ import (
 //go:embed *.[mw][da]*
 var files embed.FS
 
-// names are the built-in jobs, whether built or not.
-var names = []string{"grep", "invertedindex", "kmeans", "noop", "pi", "primes", "wordcount"}
+// names are the built-in jobs, whether built or not. The reactors are Go
+// (jobs/<name>/main.go); wordcount-cmd is a Go WASI command and
+// wordcount-c a C one (jobs/<name>/main.c, built where clang is), both
+// mappers for the reducer sum.
+var names = []string{"grep", "invertedindex", "kmeans", "noop", "pi", "primes", "sum", "wordcount", "wordcount-c", "wordcount-cmd"}
 
 // ErrNotBuilt is returned by Builtin when the job exists but its module was
 // not built before this binary was.

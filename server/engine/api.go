@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -15,6 +16,10 @@ var (
 	ErrInputTooLarge  = errors.New("input exceeds the limit") // 413
 	ErrFinished       = errors.New("job already finished")    // 409
 )
+
+// mapper and reducer are the module references of a spec's two phases.
+func (s *Spec) mapper() string  { return cmp.Or(s.Mapper, s.Module) }
+func (s *Spec) reducer() string { return cmp.Or(s.Reducer, s.Module) }
 
 // ModuleInfo describes a registered module.
 type ModuleInfo struct {

@@ -142,7 +142,7 @@ func (e *Engine) startServerCheck(t *task) {
 		ctx, cancel := context.WithTimeout(e.ctx, t.job.timeout)
 		defer cancel()
 		var res wp.Result
-		err := e.mods.ensureCompiled(ctx, t.job.rec.Module)
+		err := e.mods.ensureCompiled(ctx, wt.Module)
 		if err == nil {
 			res, err = executeTask(ctx, e.runner, &wt)
 		}

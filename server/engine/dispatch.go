@@ -235,12 +235,12 @@ func (e *Engine) assignLocked(s *session, t *task) wp.Task {
 func taskMessage(t *task, id uint64) wp.Task {
 	j := t.job
 	wt := wp.Task{
-		ID: id, Job: j.rec.ID, Phase: wp.PhaseMap, Module: j.rec.Module, Params: j.rec.Spec.Params,
+		ID: id, Job: j.rec.ID, Phase: wp.PhaseMap, Module: j.rec.Module, Params: j.mapParams,
 		Reducers: uint16(j.partitions()), Flags: wp.FlagCombine,
 		Attempt: uint32(t.lease.Message.Attempts + 1), Timeout: j.timeout, Offset: t.offset, Input: t.input,
 	}
 	if t.phase == PhaseReduce {
-		wt.Phase, wt.Flags = wp.PhaseReduce, 0
+		wt.Phase, wt.Flags, wt.Module, wt.Params = wp.PhaseReduce, 0, j.rec.reducer(), j.reduceParams
 	}
 	return wt
 }

@@ -190,7 +190,7 @@ func (e *Engine) Jobs(ctx context.Context) ([]Status, error) {
 func (e *Engine) status(ctx context.Context, j *job) Status {
 	e.mu.Lock()
 	st := Status{
-		ID: j.rec.ID, State: j.rec.State, Spec: j.rec.Spec, ModuleSHA: j.rec.Module,
+		ID: j.rec.ID, State: j.rec.State, Spec: j.rec.Spec, ModuleSHA: j.rec.Module, ReducerSHA: j.rec.Reducer,
 		BytesIn: j.rec.BytesIn, BytesOut: j.bytesOut, Records: j.records,
 		Counters: map[string]int64{}, Error: j.rec.Error,
 		Submitted: j.rec.Submitted, Started: j.rec.Started, MapDone: j.rec.MapDone, Finished: j.rec.Finished,

@@ -43,8 +43,16 @@ const (
 
 // Spec is what a submitter asks for. Zero fields take the defaults.
 type Spec struct {
-	// Module is a built-in job's name or a registered module's sha256.
-	Module string `json:"module"`
+	// Module is a built-in job's name or a registered module's sha256: the
+	// job's mapper and reducer, unless Mapper or Reducer names another.
+	Module string `json:"module,omitempty"`
+	// Mapper and Reducer, as Hadoop Streaming names them, run the two
+	// phases with different modules: a reactor (the ABI's exports) or a
+	// WASI command (wasm/ABI.md "Command modules"), each a built-in name or
+	// a sha256. A command's arguments and environment come from Params:
+	// {"args": [...], "env": ["NAME=value"]}.
+	Mapper  string `json:"mapper,omitempty"`
+	Reducer string `json:"reducer,omitempty"`
 	// Params is the JSON handed to the module (e.g. grep's pattern).
 	Params json.RawMessage `json:"params,omitempty"`
 	// ChunkSize is the map input per task in bytes, cut at newlines (1 MiB).
@@ -87,16 +95,18 @@ type PhaseCounts struct {
 
 // Status is what the API shows of a job.
 type Status struct {
-	ID        string                `json:"id"`
-	State     State                 `json:"state"`
-	Spec      Spec                  `json:"spec"`
-	ModuleSHA string                `json:"module_sha256"`
-	Phases    map[Phase]PhaseCounts `json:"phases"`
-	BytesIn   int64                 `json:"bytes_in"`
-	BytesOut  int64                 `json:"bytes_out"`
-	Records   int64                 `json:"records_out"`
-	Counters  map[string]int64      `json:"counters"`
-	Error     string                `json:"error,omitempty"`
+	ID        string `json:"id"`
+	State     State  `json:"state"`
+	Spec      Spec   `json:"spec"`
+	ModuleSHA string `json:"module_sha256"`
+	// ReducerSHA is the reduce phase's module when it is not ModuleSHA.
+	ReducerSHA string                `json:"reducer_sha256,omitempty"`
+	Phases     map[Phase]PhaseCounts `json:"phases"`
+	BytesIn    int64                 `json:"bytes_in"`
+	BytesOut   int64                 `json:"bytes_out"`
+	Records    int64                 `json:"records_out"`
+	Counters   map[string]int64      `json:"counters"`
+	Error      string                `json:"error,omitempty"`
 	// Times: submitted, started (first task handed out), map done, finished.
 	Submitted   time.Time  `json:"submitted"`
 	Started     *time.Time `json:"started,omitempty"`

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tabreduce/tabreduce/server/broker"
+	"github.com/tabreduce/tabreduce/wasm/runner"
 )
 
 // job is a job as the running engine holds it: its record plus what is in
@@ -29,6 +30,10 @@ type job struct {
 	backups int64        // backup copies of slow tasks sent (Engine.mu)
 	spilled atomic.Int64 // map runs kept in files
 
+	// mapParams and reduceParams are the parameters the phases' tasks
+	// carry: the spec's JSON, or a command's encoded arguments.
+	mapParams, reduceParams []byte
+
 	// Verification (Engine.mu).
 	verify Verify
 	counts VerifyCounts
@@ -46,9 +51,24 @@ func newJob(rec jobRecord, dir string) *job {
 	}
 	return &job{
 		rec: rec, dir: dir, timeout: timeout, verify: verify,
+		mapParams: taskParams(rec.Spec.Params, rec.MapCommand), reduceParams: taskParams(rec.Spec.Params, rec.ReduceCommand),
 		running: map[string]*task{}, done: map[Phase]int{}, failed: map[Phase]int{},
 		counters: map[string]int64{}, avgTask: map[Phase]time.Duration{},
 	}
+}
+
+// taskParams is what a phase's tasks carry as parameters. A command's were
+// checked at submission; a record whose parameters no longer pass gives
+// the command none, and its tasks fail on what they lack.
+func taskParams(params []byte, command bool) []byte {
+	if !command {
+		return params
+	}
+	enc, err := runner.CommandParams(params)
+	if err != nil {
+		return nil
+	}
+	return enc
 }
 
 // total is the number of tasks of a phase (0 when not known yet).

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -23,20 +24,31 @@ func outQueue(id string) string         { return "job." + id + ".out" }
 
 // jobRecord is a job as stored: what it takes to resume it after a restart.
 type jobRecord struct {
-	ID       string      `json:"id"`
-	Spec     Spec        `json:"spec"`
-	Module   string      `json:"module"` // sha256
-	State    State       `json:"state"`
-	Error    string      `json:"error,omitempty"`
-	Files    []inputFile `json:"files,omitempty"`
-	MapTasks int         `json:"map_tasks"`
-	BytesIn  int64       `json:"bytes_in"`
+	ID     string `json:"id"`
+	Spec   Spec   `json:"spec"`
+	Module string `json:"module"` // sha256 of the mapper (and reducer)
+	// Reducer is the sha256 of the reduce phase's module when it is not
+	// Module (Spec.Reducer).
+	Reducer string `json:"reducer,omitempty"`
+	// MapCommand and ReduceCommand say which phases run command modules:
+	// their tasks carry the command's arguments and environment as their
+	// parameters instead of the spec's JSON.
+	MapCommand    bool        `json:"map_command,omitempty"`
+	ReduceCommand bool        `json:"reduce_command,omitempty"`
+	State         State       `json:"state"`
+	Error         string      `json:"error,omitempty"`
+	Files         []inputFile `json:"files,omitempty"`
+	MapTasks      int         `json:"map_tasks"`
+	BytesIn       int64       `json:"bytes_in"`
 
 	Submitted time.Time  `json:"submitted"`
 	Started   *time.Time `json:"started,omitempty"`
 	MapDone   *time.Time `json:"map_done,omitempty"`
 	Finished  *time.Time `json:"finished,omitempty"`
 }
+
+// reducer is the sha256 of the reduce phase's module.
+func (r *jobRecord) reducer() string { return cmp.Or(r.Reducer, r.Module) }
 
 func (r *jobRecord) entry() broker.KVEntry {
 	b, err := json.Marshal(r)

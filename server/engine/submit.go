@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tabreduce/tabreduce/server/broker"
+	"github.com/tabreduce/tabreduce/wasm/runner"
 )
 
 // Limits of a Spec, which Submit enforces and clients may show.
@@ -37,8 +38,8 @@ func (s *Spec) normalize() error {
 		s.TaskTimeout = DefaultTaskTimeout.Seconds()
 	}
 	switch {
-	case s.Module == "":
-		return bad("module is required: a built-in job's name or a module's sha256")
+	case s.mapper() == "" || s.reducer() == "":
+		return bad("module is required (or mapper and reducer): a built-in job's name or a module's sha256")
 	case s.ChunkSize < MinChunkSize || s.ChunkSize > MaxChunkSize:
 		return bad("chunk_size %d is outside %d..%d", s.ChunkSize, MinChunkSize, MaxChunkSize)
 	case s.Reducers < 1 || s.Reducers > MaxReducers:
@@ -86,12 +87,13 @@ func (e *Engine) Submit(ctx context.Context, spec Spec, in *Input) (st Status, e
 	if err := spec.normalize(); err != nil {
 		return Status{}, err
 	}
-	sha, err := e.mods.resolve(ctx, spec.Module)
-	if err != nil {
+	rec := jobRecord{ID: in.jobID, Spec: spec, State: StateQueued}
+	if err := e.resolveModules(ctx, &rec); err != nil {
 		return Status{}, err
 	}
 	now := time.Now().UTC()
-	rec := jobRecord{ID: in.jobID, Spec: spec, Module: sha, State: StateQueued, Submitted: now}
+	rec.Submitted = now
+	sha := rec.Module
 	group := broker.CommitGroup{}
 	switch {
 	case spec.Stream:
@@ -137,6 +139,37 @@ func (e *Engine) Submit(ctx context.Context, spec Spec, in *Input) (st Status, e
 		"bytes", rec.BytesIn, "reducers", spec.Reducers, "input_queue", spec.InputQueue, "stream", spec.Stream)
 	e.kick()
 	return e.status(ctx, j), nil
+}
+
+// resolveModules finds the modules of a job's phases, what kind each is,
+// and checks a command's parameters.
+func (e *Engine) resolveModules(ctx context.Context, rec *jobRecord) error {
+	var err error
+	if rec.Module, err = e.mods.resolve(ctx, rec.Spec.mapper()); err != nil {
+		return err
+	}
+	reducer, err := e.mods.resolve(ctx, rec.Spec.reducer())
+	if err != nil {
+		return err
+	}
+	if reducer != rec.Module {
+		rec.Reducer = reducer
+	}
+	if rec.MapCommand, err = e.runner.IsCommand(ctx, rec.Module); err != nil {
+		return err
+	}
+	if rec.ReduceCommand, err = e.runner.IsCommand(ctx, rec.reducer()); err != nil {
+		return err
+	}
+	if rec.MapCommand && rec.Spec.Stream {
+		return fmt.Errorf("%w: a streaming job's mapper must be a reactor module", broker.ErrInvalid)
+	}
+	if rec.MapCommand || rec.ReduceCommand {
+		if _, err := runner.CommandParams(rec.Spec.Params); err != nil {
+			return fmt.Errorf("%w: %v", broker.ErrInvalid, err)
+		}
+	}
+	return nil
 }
 
 // split cuts every input file into map tasks.

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -120,8 +121,8 @@ func (a *API) readJobPart(ctx context.Context, sub *submission, part *multipart.
 	switch name := part.FormName(); name {
 	case "input":
 		return a.addInput(sub, part.FileName(), part)
-	case "module":
-		return a.readModulePart(ctx, sub, part)
+	case "module", "mapper", "reducer":
+		return a.readModulePart(ctx, sub, part, name)
 	default:
 		b, err := io.ReadAll(io.LimitReader(part, maxJobField+1))
 		if err != nil {
@@ -134,10 +135,10 @@ func (a *API) readJobPart(ctx context.Context, sub *submission, part *multipart.
 	}
 }
 
-// readModulePart reads the module field: a built-in job's name or a
-// registered module's sha256, or else (a file part, or bytes that start
-// with wasm's magic) a module to register on the fly.
-func (a *API) readModulePart(ctx context.Context, sub *submission, part *multipart.Part) error {
+// readModulePart reads the module, mapper or reducer field: a built-in
+// job's name or a registered module's sha256, or else (a file part, or
+// bytes that start with wasm's magic) a module to register on the fly.
+func (a *API) readModulePart(ctx context.Context, sub *submission, part *multipart.Part, field string) error {
 	b, err := readModule(part, a.cfg.MaxModule)
 	if err != nil {
 		return err
@@ -150,7 +151,14 @@ func (a *API) readModulePart(ctx context.Context, sub *submission, part *multipa
 		}
 		ref = m.SHA256
 	}
-	sub.spec.Module = ref
+	switch field {
+	case "mapper":
+		sub.spec.Mapper = ref
+	case "reducer":
+		sub.spec.Reducer = ref
+	default:
+		sub.spec.Module = ref
+	}
 	return a.checkModule(ref)
 }
 
@@ -228,7 +236,7 @@ func setSpecField(s *engine.Spec, name, v string) error {
 	case "task_timeout":
 		s.TaskTimeout, err = strconv.ParseFloat(v, 64)
 	default:
-		return badRequest("unknown field %q: want module, input, params, chunk_size, reducers, max_attempts, task_timeout, input_queue, stream or verify", truncate(name, 40))
+		return badRequest("unknown field %q: want module, mapper, reducer, input, params, chunk_size, reducers, max_attempts, task_timeout, input_queue, stream or verify", truncate(name, 40))
 	}
 	if err != nil {
 		return badRequest("%s must be a number, got %q", name, truncate(v, 32))
@@ -308,7 +316,17 @@ func (a *API) checkSubmission(sub *submission) error {
 	case s.InputQueue == "" && sub.in == nil:
 		return badRequest("the input is empty")
 	}
-	return a.checkModule(s.Module)
+	if cmp.Or(s.Mapper, s.Module) == "" || cmp.Or(s.Reducer, s.Module) == "" {
+		return badRequest("module is required (or mapper and reducer): a built-in job's name or a registered module's sha256")
+	}
+	for _, ref := range []string{s.Module, s.Mapper, s.Reducer} {
+		if ref != "" {
+			if err := a.checkModule(ref); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // checkModule refuses a module that is neither a built-in job's name nor a

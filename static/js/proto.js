@@ -3,7 +3,7 @@
 // against the bytes that remain, as the protocol's validation rules ask.
 
 export const VERSION = 1;
-export const PROTOCOL = 1;
+export const PROTOCOL = 2;
 export const T = { HELLO: 1, WELCOME: 2, TASKS: 3, RESULTS: 4, FAILURES: 5, HEARTBEAT: 6, CANCEL: 7, ERROR: 8 };
 export const Kind = { BROWSER: 1 };
 export const Phase = { MAP: 1, REDUCE: 2 };

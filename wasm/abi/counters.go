@@ -78,3 +78,8 @@ func (c Counters) Get(name string) int64 {
 	}
 	return c[i].Value
 }
+
+// sortCounters sorts counters by name.
+func sortCounters(cs Counters) {
+	slices.SortFunc(cs, func(a, b Counter) int { return strings.Compare(a.Name, b.Name) })
+}

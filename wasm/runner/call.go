@@ -22,20 +22,38 @@ type Task struct {
 
 // Map runs the module's map over one chunk and returns its output pairs (a
 // multiset: their order means nothing) and counters.
+//
+// For a command module, the chunk is its stdin and t.Params its arguments
+// and environment (abi.AppendCommandParams; see CommandParams).
 func (r *Runner) Map(ctx context.Context, t Task, c abi.Chunk) (abi.Result, error) {
+	if m, err := r.module(ctx, t.Module); err == nil && m.command {
+		return r.runCommand(ctx, t, "map", m, c.Data, c.Offset)
+	}
 	return r.run(ctx, t, "map", func(inst *instance) api.Function { return inst.mapf },
 		abi.AppendChunkHeader(nil, c.Offset), c.Data)
 }
 
 // Combine runs the module's combiner over a grouped stream (keys strictly
-// ascending, see abi.EncodeGroups).
+// ascending, see abi.EncodeGroups). A command module has no combiner.
 func (r *Runner) Combine(ctx context.Context, t Task, groups []byte) (abi.Result, error) {
+	if m, err := r.module(ctx, t.Module); err == nil && m.command {
+		return abi.Result{}, &TaskError{Task: t.ID, Op: "combine", Module: t.Module, Err: ErrNoCombiner}
+	}
 	return r.run(ctx, t, "combine", func(inst *instance) api.Function { return inst.combine }, groups)
 }
 
 // Reduce runs the module's reduce over a grouped stream (keys strictly
-// ascending, values of each key sorted).
+// ascending, values of each key sorted). A command module reads them as
+// key<TAB>value lines, which keys with a tab or newline and values with a
+// newline cannot be (abi.ErrNotLines, a job error).
 func (r *Runner) Reduce(ctx context.Context, t Task, groups []byte) (abi.Result, error) {
+	if m, err := r.module(ctx, t.Module); err == nil && m.command {
+		lines, err := abi.AppendGroupLines(nil, groups)
+		if err != nil {
+			return abi.Result{}, &TaskError{Task: t.ID, Op: "reduce", Module: t.Module, Err: fmt.Errorf("%w: %w", ErrJob, err)}
+		}
+		return r.runCommand(ctx, t, "reduce", m, lines, 0)
+	}
 	return r.run(ctx, t, "reduce", func(inst *instance) api.Function { return inst.reduce }, groups)
 }
 

@@ -22,6 +22,9 @@ type module struct {
 	sha      string
 	rt       wazero.Runtime
 	compiled wazero.CompiledModule
+	// command: a WASI command (wasm/ABI.md "Command modules"), run as a
+	// fresh instance per task; else a reactor, instances pooled in idle.
+	command bool
 
 	mu   sync.Mutex
 	idle []*instance
@@ -29,8 +32,10 @@ type module struct {
 
 // Compile validates and compiles a module and returns its sha256 (hex), the
 // name to run it by. Compiling the same bytes again is free. The module is
-// checked for its WASI imports, its exports and their signatures, and its ABI
-// version; one instance is started to run _initialize, and kept.
+// either a reactor (the ABI's exports) or a WASI command (it exports _start
+// and none of them). A reactor is checked for its WASI imports, its exports
+// and their signatures, and its ABI version; one instance is started to run
+// _initialize, and kept. A command is checked for its imports and exports.
 //
 // Calls of the module are interruptible: a call past its deadline is stopped
 // wherever it is. That costs speed; see CompileTrusted.
@@ -63,17 +68,24 @@ func (r *Runner) compile(ctx context.Context, wasm []byte, rt wazero.Runtime) (s
 	if err != nil {
 		return "", fmt.Errorf("module %.12s: %w: %w", sha, ErrBadModule, err)
 	}
-	if err := validate(compiled); err != nil {
+	command := isCommand(compiled)
+	check := validate
+	if command {
+		check = validateCommand
+	}
+	if err := check(compiled); err != nil {
 		compiled.Close(ctx)
 		return "", fmt.Errorf("module %.12s: %w", sha, err)
 	}
-	m := &module{sha: sha, rt: rt, compiled: compiled}
-	inst, err := r.instantiate(ctx, m, "compile")
-	if err != nil {
-		compiled.Close(ctx)
-		return "", err
+	m := &module{sha: sha, rt: rt, compiled: compiled, command: command}
+	if !command {
+		inst, err := r.instantiate(ctx, m, "compile")
+		if err != nil {
+			compiled.Close(ctx)
+			return "", err
+		}
+		m.idle = append(m.idle, inst)
 	}
-	m.idle = append(m.idle, inst)
 	if r.cfg.ModuleDir != "" {
 		if err := storeModule(r.cfg.ModuleDir, sha, wasm); err != nil {
 			return "", err
@@ -144,12 +156,22 @@ var signatures = map[string][2][]api.ValueType{
 	abi.ExportOutput:  {nil, {api.ValueTypeI64}},
 }
 
-// validate checks imports against the allowlist and exports against the ABI.
-func validate(c wazero.CompiledModule) error {
+// isCommand reports whether a module is a WASI command: it exports _start
+// and not the ABI's version export.
+func isCommand(c wazero.CompiledModule) bool {
+	exports := c.ExportedFunctions()
+	_, start := exports[abi.ExportStart]
+	_, version := exports[abi.ExportVersion]
+	return start && !version
+}
+
+// checkImports checks a module's imports against an allowlist and that it
+// defines and exports its own memory.
+func checkImports(c wazero.CompiledModule, allowed func(string) bool) error {
 	var refused []string
 	for _, f := range c.ImportedFunctions() {
 		mod, name, _ := f.Import()
-		if mod != abi.WASIModule || !abi.AllowedImports[name] {
+		if mod != abi.WASIModule || !allowed(name) {
 			refused = append(refused, mod+"."+name)
 		}
 	}
@@ -162,6 +184,26 @@ func validate(c wazero.CompiledModule) error {
 	}
 	if _, ok := c.ExportedMemories()[abi.ExportMemory]; !ok {
 		return fmt.Errorf("%w: memory %q", ErrMissingExport, abi.ExportMemory)
+	}
+	return nil
+}
+
+// validateCommand checks a command's imports and its _start.
+func validateCommand(c wazero.CompiledModule) error {
+	if err := checkImports(c, abi.CommandImport); err != nil {
+		return err
+	}
+	if def := c.ExportedFunctions()[abi.ExportStart]; len(def.ParamTypes()) != 0 || len(def.ResultTypes()) != 0 {
+		return fmt.Errorf("%w: export %q must take and return nothing", ErrBadModule, abi.ExportStart)
+	}
+	return nil
+}
+
+// validate checks a reactor's imports against the allowlist and its
+// exports against the ABI.
+func validate(c wazero.CompiledModule) error {
+	if err := checkImports(c, func(name string) bool { return abi.AllowedImports[name] }); err != nil {
+		return err
 	}
 	exports := c.ExportedFunctions()
 	for _, name := range abi.RequiredExports {

@@ -32,6 +32,74 @@ func Module(tb testing.TB, pkg string) []byte {
 	return Modules(tb, pkg)[0]
 }
 
+// Command returns the wasm bytes of the Go package main pkg built as a
+// plain WASI command (no -buildmode=c-shared): a command module.
+func Command(tb testing.TB, pkg string) []byte {
+	tb.Helper()
+	return cached(tb, "command:"+pkg, func() ([]byte, error) { return goBuild(pkg, false) })
+}
+
+// C returns the wasm bytes of the C program file (a path relative to the
+// test's directory) compiled with clang --target=wasm32-wasi -O2: a
+// command module. Without clang and wasi-libc the test is skipped, except
+// in CI (CI set), where `make test` installs them and their absence fails.
+func C(tb testing.TB, file string) []byte {
+	tb.Helper()
+	if _, err := exec.LookPath("clang"); err != nil {
+		missingToolchain(tb, "clang (apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32, or make wasm-toolchains)")
+	}
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return cached(tb, "c:"+abs, func() ([]byte, error) {
+		dir, err := os.MkdirTemp("", "wasmtest-*")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		out := filepath.Join(dir, "module.wasm")
+		if msg, err := exec.Command("clang", "--target=wasm32-wasi", "-O2", "-o", out, abs).CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("clang %s: %w\n%s", file, err, msg)
+		}
+		return os.ReadFile(out)
+	})
+}
+
+// missingToolchain skips the test for want of a toolchain, or fails it in
+// CI, where the Makefile installs every toolchain the tests use.
+func missingToolchain(tb testing.TB, what string) {
+	tb.Helper()
+	if os.Getenv("CI") != "" {
+		tb.Fatalf("%s is not installed, and CI is set: `make test` installs it", what)
+	}
+	tb.Skipf("%s is not installed: skipping", what)
+}
+
+// entry returns the build of the module named key, made once per test
+// binary.
+func entry(key string) *build {
+	mu.Lock()
+	defer mu.Unlock()
+	b, ok := built[key]
+	if !ok {
+		b = &build{}
+		built[key] = b
+	}
+	return b
+}
+
+// cached builds the module named key once per test binary.
+func cached(tb testing.TB, key string, make func() ([]byte, error)) []byte {
+	tb.Helper()
+	b := entry(key)
+	b.once.Do(func() { b.wasm, b.err = make() })
+	if b.err != nil {
+		tb.Fatal(b.err)
+	}
+	return b.wasm
+}
+
 // Modules builds several packages in parallel and returns their bytes in
 // order.
 func Modules(tb testing.TB, pkgs ...string) [][]byte {
@@ -39,13 +107,7 @@ func Modules(tb testing.TB, pkgs ...string) [][]byte {
 	bs := make([]*build, len(pkgs))
 	var wg sync.WaitGroup
 	for i, pkg := range pkgs {
-		mu.Lock()
-		b, ok := built[pkg]
-		if !ok {
-			b = &build{}
-			built[pkg] = b
-		}
-		mu.Unlock()
+		b := entry(pkg)
 		bs[i] = b
 		wg.Go(func() { b.once.Do(func() { b.wasm, b.err = Build(pkg) }) })
 	}
@@ -61,14 +123,20 @@ func Modules(tb testing.TB, pkgs ...string) [][]byte {
 }
 
 // Build compiles pkg to a wasip1 reactor and returns the module bytes.
-func Build(pkg string) ([]byte, error) {
+func Build(pkg string) ([]byte, error) { return goBuild(pkg, true) }
+
+func goBuild(pkg string, reactor bool) ([]byte, error) {
 	dir, err := os.MkdirTemp("", "wasmtest-*")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
 	out := filepath.Join(dir, "module.wasm")
-	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-ldflags=-s -w", "-o", out, pkg)
+	args := []string{"build", "-ldflags=-s -w", "-o", out, pkg}
+	if reactor {
+		args = append(args[:1], append([]string{"-buildmode=c-shared"}, args[1:]...)...)
+	}
+	cmd := exec.Command("go", args...)
 	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("build %s for wasip1: %w\n%s", pkg, err, msg)

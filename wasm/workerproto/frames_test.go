@@ -64,8 +64,8 @@ func TestRoundTrip(t *testing.T) {
 // TestLayout pins the exact bytes of a frame, so that a change of the wire
 // format cannot pass as a refactoring: docs/PROTOCOL.md shows the same bytes.
 func TestLayout(t *testing.T) {
-	got := Encode(&Hello{Protocol: 1, Kind: KindBrowser, Slots: 2, UserAgent: "ua", Name: ""})
-	want := []byte{1, 0x01, 1, 0, 1, 2, 0, 2, 0, 0, 0, 'u', 'a', 0, 0, 0, 0}
+	got := Encode(&Hello{Protocol: 2, Kind: KindBrowser, Slots: 2, UserAgent: "ua", Name: ""})
+	want := []byte{1, 0x01, 2, 0, 1, 2, 0, 2, 0, 0, 0, 'u', 'a', 0, 0, 0, 0}
 	if !bytes.Equal(got, want) {
 		t.Fatalf("HELLO = % x, want % x", got, want)
 	}

@@ -45,7 +45,9 @@ type Task struct {
 	// Module is the sha256 of the job module, 64 lower-case hex digits; a
 	// worker fetches it from GET /modules/{Module}.wasm.
 	Module string
-	// Params are the job's parameters (JSON), handed to the module as is.
+	// Params are the job's parameters (JSON), handed to a reactor module as
+	// they are; for a command module (wasm/ABI.md "Command modules"), its
+	// arguments and environment, abi.AppendCommandParams's encoding.
 	Params []byte
 	// Reducers is R: a map task partitions its output into R pair streams.
 	// At least 1 and at most MaxReducers.

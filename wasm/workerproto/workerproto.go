@@ -25,7 +25,9 @@ const Version = 1
 
 // ProtocolVersion is the protocol version a worker announces in HELLO. It
 // changes when the meaning of messages changes even if their layout does not.
-const ProtocolVersion = 1
+// Version 2: a task of a command module carries the command's arguments
+// and environment as its params (abi.AppendCommandParams).
+const ProtocolVersion = 2
 
 // Limits of the codec. DefaultMaxFrameBytes bounds a whole frame unless the
 // caller passes its own limit to DecodeLimit.
