@@ -13,7 +13,7 @@ JOB_WASM := $(patsubst %,jobs/%.wasm,$(JOB_DIRS) $(CMD_DIRS) $(C_DIRS))
 # Each module's brotli and gzip forms, made once here and embedded with it.
 JOB_ENC  := $(JOB_WASM:.wasm=.wasm.br) $(JOB_WASM:.wasm=.wasm.gz)
 
-.PHONY: all build run test bench jobs lint fuzz clean chromium
+.PHONY: all build run test bench jobs lint fuzz clean chromium wasm-toolchains
 
 all: build
 
@@ -51,7 +51,18 @@ chromium:
 		echo "installing chromium for the browser tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-test: jobs chromium
+# The C jobs and their tests need clang, lld and wasi-libc from Debian;
+# install them when they are missing, as for chromium.
+wasm-toolchains:
+	@command -v clang >/dev/null 2>&1 && test -d /usr/include/wasm32-wasi || { \
+		echo "installing clang, lld and wasi-libc for the C jobs"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			clang lld wasi-libc libclang-rt-14-dev-wasm32 >/dev/null; }
+
+# jobs is made by a sub-make, after the toolchains are there: which C jobs
+# to build is decided when a make starts.
+test: chromium wasm-toolchains
+	$(MAKE) jobs
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 9m ./...
 

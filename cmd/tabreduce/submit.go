@@ -37,6 +37,9 @@ func submitHelp() string {
 type submitOptions struct {
 	client *clientFlags
 	job    string   // built-in name or path to a .wasm module
+	// mapper and reducer, like job, run the two phases with different
+	// modules (Hadoop Streaming's -mapper and -reducer).
+	mapper, reducer string
 	inputs []string // input file paths
 	spec   engine.Spec
 	wait   bool
@@ -54,7 +57,10 @@ func parseSubmit(args []string, env *cliEnv) (submitOptions, error) {
 	var inputs stringsFlag
 	var params string
 	chunk := byteSizeFlag(engine.DefaultChunkSize)
-	fs.StringVar(&o.job, "job", "", "built-in job name or path to a .wasm module (required)")
+	fs.StringVar(&o.job, "job", "", "built-in job name or path to a .wasm module (required, unless --mapper and --reducer)")
+	fs.StringVar(&o.mapper, "mapper", "", "the map phase's module, if not --job's: a built-in or a .wasm file,\n"+
+		"a reactor or a WASI command (stdin → key<TAB>value lines; args and env from --params {\"args\": [...], \"env\": [...]})")
+	fs.StringVar(&o.reducer, "reducer", "", "the reduce phase's module, if not --job's: e.g. the built-in sum, or a command .wasm")
 	fs.Var(&inputs, "input", "input `file`; repeat for more")
 	fs.IntVar(&o.spec.Reducers, "reducers", engine.DefaultReducers, "number of reduce partitions")
 	fs.StringVar(&params, "params", "", "job parameters, as JSON")
@@ -72,8 +78,8 @@ func parseSubmit(args []string, env *cliEnv) (submitOptions, error) {
 	if err := noArgs(fs); err != nil {
 		return o, err
 	}
-	if o.job == "" || len(inputs) == 0 && o.spec.InputQueue == "" {
-		return o, usagef("--job and --input (or --input-queue) are required")
+	if o.job == "" && (o.mapper == "" || o.reducer == "") || len(inputs) == 0 && o.spec.InputQueue == "" {
+		return o, usagef("--job (or --mapper and --reducer) and --input (or --input-queue) are required")
 	}
 	if err := o.client.resolve(); err != nil {
 		return o, err
@@ -127,8 +133,16 @@ func submitJob(ctx context.Context, args []string, env *cliEnv) error {
 		inputs[i] = apiclient.FileInput(path)
 	}
 	c := o.client.client()
-	if o.spec.Module, err = moduleRef(ctx, c, o.job); err != nil {
-		return err
+	for _, m := range []struct {
+		ref string
+		dst *string
+	}{{o.job, &o.spec.Module}, {o.mapper, &o.spec.Mapper}, {o.reducer, &o.spec.Reducer}} {
+		if m.ref == "" {
+			continue
+		}
+		if *m.dst, err = moduleRef(ctx, c, m.ref); err != nil {
+			return err
+		}
 	}
 	job, err := c.SubmitJob(ctx, o.spec, inputs...)
 	if err != nil {

@@ -105,5 +105,7 @@ func specFields(s engine.Spec) []formField {
 	add("stream", "true", s.Stream)
 	add("verify", string(s.Verify), s.Verify != "")
 	add("module", s.Module, s.Module != "")
+	add("mapper", s.Mapper, s.Mapper != "")
+	add("reducer", s.Reducer, s.Reducer != "")
 	return fs
 }

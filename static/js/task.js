@@ -7,18 +7,13 @@
 
 import { wasiImports, ProcExit } from './wasi.js';
 import { Pairs, splitResult, mergeCounters } from './shuffle.js';
+import { Failure, TaskError, isCommand, runCommand } from './command.js';
 
 const Phase = { MAP: 1, REDUCE: 2 };
-const Failure = { JOB: 1, TIMEOUT: 2, MODULE: 3, TOO_LARGE: 4, INTERNAL: 5 };
 const PAGE = 65536;
 const MAX_PAGES = 4096; // 256 MiB: the native runner's memory cap
 const RECYCLE_PAGES = 1024; // drop an instance whose memory grew past 64 MiB
 const MAX_INSTANCES = 4;
-
-// TaskError carries the protocol's failure kind.
-class TaskError extends Error {
-  constructor(kind, message) { super(message); this.kind = kind; }
-}
 
 const instances = new Map(); // module sha256 → Instance
 let port = null;
@@ -137,17 +132,26 @@ function execute(t, inst) {
   return { counters: res.counters, pairs: res.pairs };
 }
 
+const commands = new WeakMap(); // WebAssembly.Module → is it a command
+
 function run(msg) {
   const t = msg.task, start = performance.now();
   let inst = null;
   try {
-    inst = instanceFor(msg.module, t.module);
-    const res = execute(t, inst);
+    let cmd = commands.get(msg.module);
+    if (cmd === undefined) commands.set(msg.module, cmd = isCommand(msg.module));
+    let res;
+    if (cmd) {
+      res = runCommand(msg.module, t, t.phase === Phase.MAP ? 'map' : 'reduce');
+    } else {
+      inst = instanceFor(msg.module, t.module);
+      res = execute(t, inst);
+    }
     if (msg.maxResult > 0 && res.pairs.length > msg.maxResult) {
       throw new TaskError(Failure.TOO_LARGE, `${res.pairs.length} bytes of output, the server takes ${msg.maxResult}`);
     }
     const parts = new Pairs(res.pairs).partitions(t.phase === Phase.MAP ? t.reducers : 1);
-    if (inst.pages() > RECYCLE_PAGES) instances.delete(t.module);
+    if (inst && inst.pages() > RECYCLE_PAGES) instances.delete(t.module);
     const elapsed = performance.now() - start;
     port.postMessage({
       type: 'done', id: t.id, elapsedUs: Math.round(elapsed * 1000), counters: res.counters, partitions: parts,
