@@ -132,7 +132,7 @@ func testMalformedSubmissions(t *testing.T, bin string) {
 		jsonSubmission("input over --max-input", 413, tooLarge, `{"module": "wordcount", "input": `+string(bigJSON)+`}`),
 		jsonSubmission("reducers below 1", 400, "reducers must be between 1 and 1024, got -1", `{"module": "wordcount", "reducers": -1, "input": "a\n"}`),
 		jsonSubmission("chunk_size too big", 400, "chunk_size must be between", `{"module": "wordcount", "chunk_size": 1073741824, "input": "a\n"}`),
-		jsonSubmission("unknown field", 400, "unknown field", `{"module": "wordcount", "reducer": 2, "input": "a\n"}`),
+		jsonSubmission("unknown field", 400, "unknown field", `{"module": "wordcount", "reducerz": 2, "input": "a\n"}`),
 	}
 	for _, sub := range cases {
 		t.Run(sub.name, func(t *testing.T) {
