@@ -12,7 +12,7 @@ import (
 )
 
 // FuzzReadMessage feeds arbitrary bodies, under each content type a client
-// sends, to the RestMQ push parser: it never panics, and the message is a
+// sends, to the RestMQ push parser (readMessage, with the ttl): it never panics, and the message is a
 // form's value (or msg) field when the body is a urlencoded form that has
 // one, and else the body itself, byte for byte (curl --data-binary).
 func FuzzReadMessage(f *testing.F) {
@@ -32,7 +32,7 @@ func FuzzReadMessage(f *testing.F) {
 			req.Header.Set("Content-Type", ct)
 		}
 		c := e.NewContext(req, httptest.NewRecorder())
-		m, _, err := readMessage(c, []string{"value", "msg"})
+		m, _, err := messageFromRequest(c, []string{"value", "msg"})
 		want := string(body)
 		form, ferr := url.ParseQuery(string(body))
 		isForm := req.Header.Get("Content-Type") == formType && ferr == nil

@@ -54,10 +54,17 @@ func formValue(r *http.Request, names ...string) (string, bool) {
 	return firstField(r.Form, names...)
 }
 
-// messageFromRequest reads a pushed message the RestMQ way; see readMessage.
-func messageFromRequest(c echo.Context, valueFields ...string) (broker.NewMessage, error) {
-	m, _, err := readMessage(c, valueFields)
-	return m, err
+// messageFromRequest reads a pushed message the RestMQ way (see
+// readMessage) and its ttl, in seconds, from the request's fields.
+func messageFromRequest(c echo.Context, valueFields []string, formFields ...string) (broker.NewMessage, url.Values, error) {
+	m, fields, err := readMessage(c, valueFields, formFields...)
+	if err != nil {
+		return m, nil, err
+	}
+	if m.TTL, err = secondsOf(fields, "ttl"); err != nil {
+		return m, nil, err
+	}
+	return m, fields, nil
 }
 
 // readMessage reads a pushed message the RestMQ way, with the request's
@@ -66,7 +73,7 @@ func messageFromRequest(c echo.Context, valueFields ...string) (broker.NewMessag
 // the message itself, since curl sends --data-binary as a form: a body that
 // is not a form, or does not parse as one, or is a form with none of
 // valueFields and none of formFields (fields that only a form would carry,
-// such as POST /'s queue). ttl, in seconds, comes from the fields.
+// such as POST /'s queue).
 func readMessage(c echo.Context, valueFields []string, formFields ...string) (broker.NewMessage, url.Values, error) {
 	r := c.Request()
 	var m broker.NewMessage
@@ -97,9 +104,6 @@ func readMessage(c echo.Context, valueFields []string, formFields ...string) (br
 				return m, nil, badRequest("form field %s is required", strings.Join(valueFields, " or "))
 			}
 		}
-	}
-	if m.TTL, err = secondsOf(fields, "ttl"); err != nil {
-		return m, nil, err
 	}
 	return m, fields, nil
 }

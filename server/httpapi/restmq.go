@@ -40,7 +40,7 @@ func (a *API) restmqJSON(c echo.Context, v any) error {
 
 // push is POST /q/{queue}: form field value (or msg), or else the raw body.
 func (a *API) push(c echo.Context) error {
-	m, err := messageFromRequest(c, "value", "msg")
+	m, _, err := messageFromRequest(c, []string{"value", "msg"})
 	if err != nil {
 		return err
 	}
@@ -168,7 +168,7 @@ func (a *API) root(c echo.Context) error {
 
 // rootAdd is POST /: queue= and value= (or msg=).
 func (a *API) rootAdd(c echo.Context) error {
-	m, form, err := readMessage(c, []string{"value", "msg"}, "queue")
+	m, form, err := messageFromRequest(c, []string{"value", "msg"}, "queue")
 	if err != nil {
 		return err
 	}
