@@ -29,6 +29,9 @@ func (a *API) comet(c echo.Context) error {
 	if err := broker.CheckQueueName(queue); err != nil {
 		return err
 	}
+	if err := a.checkStreamOrigin(c); err != nil {
+		return err
+	}
 	format := a.cometFormat(c)
 	if wantsEventStream(c.Request()) {
 		format = sseMessage

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"path"
@@ -57,6 +58,16 @@ func (a *API) allowCORS(c echo.Context) {
 	h.Set("Access-Control-Allow-Origin", o)
 	h.Set("Access-Control-Allow-Credentials", "true")
 	h.Add("Vary", "Origin")
+}
+
+// checkStreamOrigin refuses a live stream (COMET, Server-Sent Events) to
+// a page of an origin we do not allow: it could not read the stream, but
+// the messages written to it would be gone all the same.
+func (a *API) checkStreamOrigin(c echo.Context) error {
+	if a.originAllowed(c.Request()) {
+		return nil
+	}
+	return echo.NewHTTPError(http.StatusForbidden, fmt.Sprintf("stream for origin %q refused: only pages of this server, or of an origin --allow-origin lists, may read it", truncate(c.Request().Header.Get("Origin"), 80)))
 }
 
 // acceptWebSocket checks a WebSocket handshake (checkUpgrade) and accepts

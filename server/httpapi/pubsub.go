@@ -158,6 +158,9 @@ func (a *API) pubsubStream(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := a.checkStreamOrigin(c); err != nil {
+		return err
+	}
 	r := c.Request()
 	sub, err := a.hub.Subscribe(name, pubsub.Member{RemoteAddr: r.RemoteAddr, UserAgent: r.UserAgent()})
 	if err != nil {

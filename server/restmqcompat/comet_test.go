@@ -2,6 +2,7 @@ package restmqcompat
 
 import (
 	"encoding/json"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -132,5 +133,26 @@ func TestServerSentEvents(t *testing.T) {
 	}
 	if chunk := c.chunk(t); chunk != "id: test:1\ndata: {\"key\":\"test:1\",\"value\":\"x\",\"count\":1}\n\n" {
 		t.Errorf("event: got %q", chunk)
+	}
+}
+
+// TestStreamOrigins: a page of another origin reads a COMET or SSE stream
+// only when --allow-origin lists it (with CORS headers that let it), and is
+// refused otherwise, before it can take a message.
+func TestStreamOrigins(t *testing.T) {
+	for _, path := range []string{"/c/test", "/pub/test"} {
+		closed := start(t, server.Config{})
+		closed.call("POST", "/q/test", formType, "value=x")
+		if r := closed.call("GET", path, "", "", "Origin", "http://evil.example"); r.status != http.StatusForbidden {
+			t.Errorf("GET %s from another origin: want 403, got %d", path, r.status)
+		}
+		if n, _ := closed.Broker().Stats(t.Context(), "test"); n.Length != 1 {
+			t.Errorf("GET %s refused: want the message still there, got %+v", path, n)
+		}
+		open := start(t, server.Config{AllowOrigins: []string{"http://localhost:8000"}})
+		_, h := open.dialRaw("GET " + path + " HTTP/1.1\r\nHost: localhost:8888\r\nOrigin: http://localhost:8000\r\nAccept: text/event-stream\r\nConnection: close")
+		if h.Get("Access-Control-Allow-Origin") != "http://localhost:8000" || h.Get("Access-Control-Allow-Credentials") != "true" {
+			t.Errorf("GET %s from an allowed origin: want CORS headers naming it, got %q", path, h)
+		}
 	}
 }
