@@ -93,6 +93,11 @@ type Store interface {
 	KVScan(ctx context.Context, prefix string) ([]KVEntry, error)
 	// KVDeletePrefix deletes every key that starts with prefix.
 	KVDeletePrefix(ctx context.Context, prefix string) (int, error)
+	// KVSwap is the atomic read-modify-write of key/values: in one
+	// transaction it checks every entry's condition against the values
+	// before the call and, only if all hold, applies every entry's change in
+	// order. It returns those earlier values whether or not it applied.
+	KVSwap(ctx context.Context, p KVSwapParams) (KVSwapResult, error)
 
 	// Close flushes and closes the store.
 	Close() error

@@ -50,6 +50,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) broker.Store) {
 		{"Nack", nackCases()},
 		{"Reap", reapCases()},
 		{"KV", kvCases()},
+		{"KVSwap", kvSwapCases()},
 		{"Concurrency", concurrencyCases()},
 		{"Commit", commitCases()},
 	}
