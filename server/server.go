@@ -4,6 +4,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -24,7 +25,9 @@ import (
 	"github.com/tabreduce/tabreduce/server/buntstore"
 	"github.com/tabreduce/tabreduce/server/engine"
 	"github.com/tabreduce/tabreduce/server/httpapi"
+	"github.com/tabreduce/tabreduce/server/kv"
 	"github.com/tabreduce/tabreduce/server/pubsub"
+	"github.com/tabreduce/tabreduce/server/resp"
 	"github.com/tabreduce/tabreduce/static"
 	"github.com/tabreduce/tabreduce/wasm/runner"
 	"github.com/tabreduce/tabreduce/wasm/worker"
@@ -33,7 +36,10 @@ import (
 
 // Config is the server's configuration; zero fields take the defaults.
 type Config struct {
-	Addr        string // listen address (default 127.0.0.1:8080)
+	Addr string // listen address (default 127.0.0.1:8080)
+	// RedisAddr is the address of the Redis-protocol listener (package
+	// resp); "" leaves it off. The token and loopback rules of Addr apply.
+	RedisAddr   string
 	DataDir     string // directory of the buntdb file (default ./data)
 	Fsync       string // always, everysec (default) or never
 	MaxBody     int64  // bytes per request body (default 8 MiB)
@@ -117,6 +123,15 @@ func (c Config) Validate() error {
 	if !isLoopback(host) && c.Token == "" && !c.Insecure {
 		return fmt.Errorf("addr %s is reachable from other machines: set --token (or TABREDUCE_TOKEN), or pass --insecure to run without one", c.Addr)
 	}
+	if c.RedisAddr != "" {
+		host, _, err := net.SplitHostPort(c.RedisAddr)
+		if err != nil {
+			return fmt.Errorf("redis addr %q: %w", c.RedisAddr, err)
+		}
+		if !isLoopback(host) && c.Token == "" && !c.Insecure {
+			return fmt.Errorf("redis addr %s is reachable from other machines: set --token (or TABREDUCE_TOKEN), or pass --insecure to run without one", c.RedisAddr)
+		}
+	}
 	return nil
 }
 
@@ -139,6 +154,7 @@ type Server struct {
 	runner *runner.Runner
 	http   *http.Server
 	ln     net.Listener
+	resp   *resp.Server // nil unless RedisAddr is set
 	done   chan error
 
 	closeOnce   sync.Once
@@ -236,6 +252,21 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		store.Close()
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
+	if cfg.RedisAddr != "" {
+		s.resp, err = resp.Listen(cfg.RedisAddr, resp.Config{
+			Token: cfg.Token, PublicRead: cfg.PublicRead, Fsync: cfg.Fsync,
+			Limits: resp.Limits{MaxBulk: int(cfg.MaxBody)}, Logger: cfg.Logger,
+		}, resp.Deps{Broker: b, KV: kv.New(store), Hub: hub})
+		if err != nil {
+			s.ln.Close()
+			eng.Close()
+			run.Close(ctx)
+			b.Close()
+			store.Close()
+			return nil, err
+		}
+		s.log.Info("redis protocol listening", "addr", s.resp.Addr())
+	}
 	go func() { s.done <- s.http.Serve(s.ln) }()
 	if cfg.LocalWorkers > 0 {
 		s.startLocalWorker(cfg.LocalWorkers)
@@ -249,6 +280,14 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // URL is the server's base URL.
 func (s *Server) URL() string { return "http://" + s.Addr() }
+
+// RedisAddr is the address of the Redis-protocol listener, "" when off.
+func (s *Server) RedisAddr() string {
+	if s.resp == nil {
+		return ""
+	}
+	return s.resp.Addr()
+}
 
 // Broker returns the running broker.
 func (s *Server) Broker() *broker.Broker { return s.broker }
@@ -267,10 +306,15 @@ func (s *Server) Close() error {
 			s.stopWorkers()
 			<-s.workersDone
 		}
-		err := s.http.Shutdown(ctx)
-		if errors.Is(err, context.DeadlineExceeded) {
-			err = s.http.Close()
+		var err error
+		if s.resp != nil {
+			err = s.resp.Close()
 		}
+		herr := s.http.Shutdown(ctx)
+		if errors.Is(herr, context.DeadlineExceeded) {
+			herr = s.http.Close()
+		}
+		err = cmp.Or(err, herr)
 		s.engine.Close()
 		s.broker.Close()
 		s.hub.Close()

@@ -28,6 +28,7 @@ func serve(ctx context.Context, args []string, env *cliEnv) error {
 	maxBody := byteSizeFlag(8 << 20)
 	maxInput := byteSizeFlag(httpapi.DefaultMaxInput)
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "listen address; anything but loopback needs --token or --insecure")
+	fs.StringVar(&cfg.RedisAddr, "redis-addr", "", "also speak the Redis protocol on this address, e.g. 127.0.0.1:6380 (default off; same rules as --addr)")
 	fs.StringVar(&cfg.DataDir, "data", "./data", "data directory (the buntdb file lives inside)")
 	fs.StringVar(&cfg.Fsync, "fsync", buntstore.FsyncEverySec, "when to fsync: always, everysec or never")
 	fs.Var(&maxBody, "max-body", "largest request body: a `size` such as 8MiB, 512KiB or 1048576")
@@ -66,6 +67,9 @@ func serve(ctx context.Context, args []string, env *cliEnv) error {
 	}
 	fmt.Fprintf(env.stdout, "tabreduce listening on %s\n", srv.URL())
 	fmt.Fprintf(env.stdout, "dashboard: %s/dashboard   contribute a tab: %s/worker\n", srv.URL(), srv.URL())
+	if a := srv.RedisAddr(); a != "" {
+		fmt.Fprintf(env.stdout, "redis protocol on %s\n", a)
+	}
 	<-ctx.Done()
 	return srv.Close()
 }

@@ -6,12 +6,12 @@
 package httpapi
 
 import (
-	"context"
 	"log/slog"
 	"time"
 
 	"github.com/tabreduce/tabreduce/server/broker"
 	"github.com/tabreduce/tabreduce/server/engine"
+	"github.com/tabreduce/tabreduce/server/kv"
 	"github.com/tabreduce/tabreduce/server/pubsub"
 )
 
@@ -51,18 +51,13 @@ const (
 )
 
 // KVStore is what the key/value routes need of the store.
-type KVStore interface {
-	KVGet(ctx context.Context, key string) (broker.KVValue, error)
-	KVMGet(ctx context.Context, keys []string) ([]*broker.KVValue, error)
-	KVSet(ctx context.Context, entries []broker.KVEntry) error
-	KVDelete(ctx context.Context, key string) error
-}
+type KVStore = kv.Store
 
 // API holds the handlers' dependencies.
 type API struct {
 	cfg     Config
 	broker  *broker.Broker
-	kv      KVStore
+	kv      *kv.Space
 	hub     *pubsub.Hub
 	engine  *engine.Engine
 	log     *slog.Logger

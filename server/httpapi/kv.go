@@ -7,17 +7,11 @@ import (
 	"net/http"
 	"net/url"
 	"time"
-	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/tabreduce/tabreduce/server/broker"
-)
-
-// Key/value limits.
-const (
-	maxKVKey  = 512  // bytes per key
-	maxKVKeys = 1000 // keys per mget or mset
+	"github.com/tabreduce/tabreduce/server/kv"
 )
 
 // kvKey returns the key of a /kv/{key} route (which may contain '/').
@@ -32,33 +26,27 @@ func kvKey(c echo.Context) (string, error) {
 			return "", badRequest("malformed key: %v", err)
 		}
 	}
-	return k, checkKVKey(k)
+	return k, kv.CheckKey(k)
 }
 
-func checkKVKey(k string) error {
-	if k == "" || len(k) > maxKVKey || !utf8.ValidString(k) {
-		return fmt.Errorf("%w: key must be 1-%d bytes of UTF-8", broker.ErrInvalid, maxKVKey)
-	}
-	return nil
-}
-
-// kvGet is GET /kv/{key}: JSON values as JSON, raw ones as they were stored.
+// kvGet is GET /kv/{key}: a value in its JSON form (kv's, with bytes
+// inside it as {"value_b64": ...}); bytes as they were stored.
 func (a *API) kvGet(c echo.Context) error {
 	k, err := kvKey(c)
 	if err != nil {
 		return err
 	}
-	v, err := a.kv.KVGet(c.Request().Context(), k)
+	it, err := a.kv.Get(c.Request().Context(), k)
 	if err != nil {
 		return err
 	}
-	if v.Raw {
-		return c.Blob(http.StatusOK, "application/octet-stream", v.Data)
+	if it.Value.Kind() == kv.Bytes {
+		return c.Blob(http.StatusOK, "application/octet-stream", []byte(it.Value.Str()))
 	}
-	return c.JSONBlob(http.StatusOK, v.Data)
+	return c.JSONBlob(http.StatusOK, kv.AppendJSON(nil, it.Value))
 }
 
-// kvPut is PUT /kv/{key}?ttl=: a JSON body, or raw bytes with
+// kvPut is PUT /kv/{key}?ttl=: a value in its JSON form, or raw bytes with
 // Content-Type application/octet-stream.
 func (a *API) kvPut(c echo.Context) error {
 	k, err := kvKey(c)
@@ -76,12 +64,13 @@ func (a *API) kvPut(c echo.Context) error {
 	if err != nil {
 		return bodyError(err)
 	}
-	raw := mediaType(r) == "application/octet-stream"
-	if !raw && !json.Valid(body) {
-		return badRequest("the value must be JSON (or send Content-Type: application/octet-stream for raw bytes)")
+	v := kv.BytesValue(body)
+	if mediaType(r) != "application/octet-stream" {
+		if v, err = kv.ParseJSON(body, kv.MaxDepth); err != nil {
+			return fmt.Errorf("%w (or send Content-Type: application/octet-stream for raw bytes)", err)
+		}
 	}
-	e := broker.KVEntry{Key: k, Value: broker.KVValue{Data: body, Raw: raw}, TTL: ttl}
-	if err := a.kv.KVSet(r.Context(), []broker.KVEntry{e}); err != nil {
+	if _, err := a.kv.Set(r.Context(), kv.SetParams{Entries: []kv.Entry{{Key: k, Value: v}}, TTL: ttl}); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]any{"key": k, "stored": true})
@@ -93,70 +82,61 @@ func (a *API) kvDelete(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := a.kv.KVDelete(c.Request().Context(), k); err != nil {
+	n, err := a.kv.Delete(c.Request().Context(), []string{k})
+	if err != nil {
 		return err
+	}
+	if n == 0 {
+		return broker.ErrKeyNotFound
 	}
 	return c.JSON(http.StatusOK, map[string]any{"key": k, "deleted": true})
 }
 
-// kvMGet is POST /kv/mget ["a","b"]: the values in order, null for missing
-// ones. A raw value is a JSON string when it is UTF-8 text, else
-// {"base64": "..."}.
+// kvMGet is POST /kv/mget ["a","b"]: the values in order in their JSON
+// form, null for missing ones.
 func (a *API) kvMGet(c echo.Context) error {
 	var keys []string
 	if err := decodeJSONBody(c, &keys); err != nil {
 		return err
 	}
-	if len(keys) > maxKVKeys {
-		return badRequest("at most %d keys", maxKVKeys)
-	}
-	for _, k := range keys {
-		if err := checkKVKey(k); err != nil {
+	out := []byte("[")
+	if len(keys) > 0 {
+		items, err := a.kv.MGet(c.Request().Context(), keys)
+		if err != nil {
 			return err
 		}
+		for i, it := range items {
+			if i > 0 {
+				out = append(out, ',')
+			}
+			if it == nil {
+				out = append(out, "null"...)
+				continue
+			}
+			out = kv.AppendJSON(out, it.Value)
+		}
 	}
-	vals, err := a.kv.KVMGet(c.Request().Context(), keys)
-	if err != nil {
-		return err
-	}
-	out := make([]json.RawMessage, len(vals))
-	for i, v := range vals {
-		out[i] = kvJSON(v)
-	}
-	return c.JSON(http.StatusOK, out)
-}
-
-func kvJSON(v *broker.KVValue) json.RawMessage {
-	switch {
-	case v == nil:
-		return json.RawMessage("null")
-	case !v.Raw:
-		return v.Data
-	case utf8.Valid(v.Data):
-		b, _ := json.Marshal(string(v.Data))
-		return b
-	}
-	b, _ := json.Marshal(map[string][]byte{"base64": v.Data})
-	return b
+	return c.JSONBlob(http.StatusOK, append(out, ']'))
 }
 
 // kvMSet is POST /kv/mset {"a":1,"b":[...]}: every key in one transaction.
 func (a *API) kvMSet(c echo.Context) error {
-	var m map[string]json.RawMessage
-	if err := decodeJSONBody(c, &m); err != nil {
+	body, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		return bodyError(err)
+	}
+	pairs, err := kv.ParseJSONObject(body, kv.MaxDepth)
+	if err != nil {
 		return err
 	}
-	if len(m) == 0 || len(m) > maxKVKeys {
-		return badRequest("mset needs 1-%d keys", maxKVKeys)
+	if len(pairs) == 0 || len(pairs) > kv.MaxKeys {
+		return badRequest("mset needs 1-%d keys", kv.MaxKeys)
 	}
-	entries := make([]broker.KVEntry, 0, len(m))
-	for k, v := range m {
-		if err := checkKVKey(k); err != nil {
-			return err
-		}
-		entries = append(entries, broker.KVEntry{Key: k, Value: broker.KVValue{Data: v}})
+	entries := make([]kv.Entry, len(pairs))
+	for i, p := range pairs {
+		entries[i] = kv.Entry{Key: p.Key.Str(), Value: p.Value}
 	}
-	if err := a.kv.KVSet(c.Request().Context(), entries); err != nil {
+	if _, err := a.kv.Set(c.Request().Context(), kv.SetParams{Entries: entries}); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]any{"stored": len(entries)})

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/tabreduce/tabreduce/server/kv"
 	"github.com/tabreduce/tabreduce/static"
 )
 
@@ -35,7 +36,7 @@ func New(cfg Config, d Deps, reg prometheus.Registerer, gather prometheus.Gather
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
-	a := &API{cfg: cfg, broker: d.Broker, kv: d.KV, hub: d.Hub, engine: d.Engine, log: d.Log, started: time.Now(), landing: d.Landing}
+	a := &API{cfg: cfg, broker: d.Broker, kv: kv.New(d.KV), hub: d.Hub, engine: d.Engine, log: d.Log, started: time.Now(), landing: d.Landing}
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
