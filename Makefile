@@ -13,7 +13,7 @@ JOB_WASM := $(patsubst %,jobs/%.wasm,$(JOB_DIRS) $(CMD_DIRS) $(C_DIRS))
 # Each module's brotli and gzip forms, made once here and embedded with it.
 JOB_ENC  := $(JOB_WASM:.wasm=.wasm.br) $(JOB_WASM:.wasm=.wasm.gz)
 
-.PHONY: all build run test bench jobs lint fuzz clean chromium wasm-toolchains
+.PHONY: all build run test bench bench-redis jobs lint fuzz clean chromium wasm-toolchains redis
 
 all: build
 
@@ -61,7 +61,14 @@ wasm-toolchains:
 
 # jobs is made by a sub-make, after the toolchains are there: which C jobs
 # to build is decided when a make starts.
-test: chromium wasm-toolchains
+# The Redis-protocol tests drive Debian's redis-cli and the benchmarks
+# compare with Debian's redis-server; install them when they are missing.
+redis:
+	@command -v redis-cli >/dev/null 2>&1 && command -v redis-server >/dev/null 2>&1 || { \
+		echo "installing redis-server and redis-tools for the Redis-protocol tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools >/dev/null; }
+
+test: chromium wasm-toolchains redis
 	$(MAKE) jobs
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 9m ./...
@@ -86,7 +93,8 @@ FUZZ_TARGETS := \
 	./wasm/abi:FuzzDecodePairs ./wasm/abi:FuzzDecodeGroups ./wasm/abi:FuzzDecodeResult \
 	./jobs/wordcount:FuzzScanWords ./jobs/kmeans:FuzzParseFloat \
 	./wasm/modenc:FuzzAccept \
-	./server:FuzzHTTP ./cmd/tabreduce:FuzzParseByteSize
+	./server:FuzzHTTP ./cmd/tabreduce:FuzzParseByteSize \
+	./server/kv:FuzzParseJSON ./server/resp:FuzzReadRequest
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

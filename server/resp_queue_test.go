@@ -131,12 +131,12 @@ func TestRESPPubSubMeetsHTTP(t *testing.T) {
 	}
 	wsCtx, cancel := context.WithTimeout(ctx, waitFor)
 	defer cancel()
-	ws, _, err := websocket.Dial(wsCtx, "ws"+strings.TrimPrefix(s.URL(), "http")+"/ws/pubsub/room", nil)
+	ws, _, err := websocket.Dial(wsCtx, "ws"+strings.TrimPrefix(s.URL(), "http")+"/ws/pubsub/room?events=json", nil)
 	if err != nil {
 		t.Fatalf("dial the pub/sub WebSocket: %v", err)
 	}
 	defer ws.CloseNow()
-	readWS := func(want string) {
+	readWS := func(want, from string) {
 		t.Helper()
 		for {
 			_, frame, err := ws.Read(wsCtx)
@@ -148,8 +148,8 @@ func TestRESPPubSubMeetsHTTP(t *testing.T) {
 				t.Fatalf("WebSocket frame %s: %v", frame, err)
 			}
 			if env.Type == "message" {
-				if env.Data != want || env.From != "resp" && want == "from resp" {
-					t.Errorf("WebSocket message = %+v, want %q", env, want)
+				if env.Data != want || env.From != from {
+					t.Errorf("WebSocket message = %+v, want %q from %s", env, want, from)
 				}
 				return
 			}
@@ -163,9 +163,9 @@ func TestRESPPubSubMeetsHTTP(t *testing.T) {
 	if err != nil || msg.Channel != "room" || msg.Payload != "from http" {
 		t.Errorf("RESP subscriber got %+v, %v; want the HTTP message", msg, err)
 	}
-	readWS("from http")
+	readWS("from http", "http")
 	expect(t, "PUBLISH", int64(2))(rdb.Publish(ctx, "room", "from resp").Result())
-	readWS("from resp")
+	readWS("from resp", "resp")
 	if msg, err := ps.ReceiveMessage(ctx); err != nil || msg.Payload != "from resp" {
 		t.Errorf("RESP subscriber got %+v, %v; want its own message", msg, err)
 	}
@@ -195,18 +195,18 @@ func TestRESPSubscribedMode(t *testing.T) {
 func TestRESPBadInput(t *testing.T) {
 	s := startRESP(t, server.Config{MaxBody: 1 << 10})
 	malformed := map[string]string{
-		"bad length":         "*1\r\n$x\r\n",
-		"bulk without CRLF":  "*1\r\n$3\r\nGETxx",
-		"bulk too large":     "*2\r\n$3\r\nGET\r\n$2000\r\n",
-		"text not UTF-8":     "*2\r\n$3\r\nGET\r\n^2\r\n\xff\xfe\r\n",
-		"nested too deep":    "*1\r\n" + strings.Repeat("*1\r\n", 100) + ":1\r\n",
-		"too many elements":  "*99999999\r\n",
-		"count overflow":     "*99999999999999999999\r\n",
-		"negative length":    "*1\r\n$-5\r\n",
-		"bad integer":        "*2\r\n$4\r\nECHO\r\n:12x\r\n",
-		"bad JSON":           "*2\r\n$4\r\nECHO\r\n@2\r\n{x\r\n",
-		"unknown type":       "*1\r\n!3\r\nabc\r\n",
-		"inline too long":    strings.Repeat("x", 70<<10) + "\r\n",
+		"bad length":        "*1\r\n$x\r\n",
+		"bulk without CRLF": "*1\r\n$3\r\nGETxx",
+		"bulk too large":    "*2\r\n$3\r\nGET\r\n$2000\r\n",
+		"text not UTF-8":    "*2\r\n$3\r\nGET\r\n^2\r\n\xff\xfe\r\n",
+		"nested too deep":   "*1\r\n" + strings.Repeat("*1\r\n", 100) + ":1\r\n",
+		"too many elements": "*99999999\r\n",
+		"count overflow":    "*99999999999999999999\r\n",
+		"negative length":   "*1\r\n$-5\r\n",
+		"bad integer":       "*2\r\n$4\r\nECHO\r\n:12x\r\n",
+		"bad JSON":          "*2\r\n$4\r\nECHO\r\n@2\r\n{x\r\n",
+		"unknown type":      "*1\r\n!3\r\nabc\r\n",
+		"inline too long":   strings.Repeat("x", 70<<10) + "\r\n",
 	}
 	for name, req := range malformed {
 		t.Run(name, func(t *testing.T) {
@@ -260,7 +260,9 @@ func TestRESPBadInput(t *testing.T) {
 		t.Errorf("an inline '-ERR nope' = %v, want unknown command", e)
 	}
 	sameReply(t, "PING after the errors", c.do([]byte("PING")), seedSimple("PONG"))
-	s.get("/stats/q").wantError(t, http.StatusNotFound) // no refused push created it
+	if st := s.stats("q"); st.Pushed != 0 || st.Length != 0 {
+		t.Errorf("stats of q after refused pushes = %+v, want nothing pushed", st)
+	}
 	s.get("/kv/k").wantError(t, http.StatusNotFound)
 }
 

@@ -190,7 +190,7 @@ func parseJSON(data []byte, maxDepth, plainDepth int) (Value, error) {
 		}
 	}
 	if err != nil {
-		return Value{}, fmt.Errorf("%w: %w", ErrBadValue, err)
+		return Value{}, fmt.Errorf("%w: %v", ErrBadValue, err)
 	}
 	return v, nil
 }
@@ -204,7 +204,7 @@ type jsonParser struct {
 }
 
 func (p *jsonParser) fail(what string) error {
-	return fmt.Errorf("JSON: %s at offset %d", what, p.pos)
+	return fmt.Errorf("%s at offset %d", what, p.pos)
 }
 
 func (p *jsonParser) space() {

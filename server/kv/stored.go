@@ -7,10 +7,10 @@ import (
 	"github.com/tabreduce/tabreduce/server/broker"
 )
 
-// ErrBadValue wraps every failure to read a value: malformed JSON, a
-// reserved member of the wrong shape, nesting too deep. It wraps
+// ErrBadValue wraps every failure to read a value's JSON form: malformed
+// JSON, a reserved member of the wrong shape, nesting too deep. It wraps
 // broker.ErrInvalid, so a caller's bad value answers as bad input.
-var ErrBadValue = fmt.Errorf("%w: malformed value", broker.ErrInvalid)
+var ErrBadValue = fmt.Errorf("%w: malformed JSON", broker.ErrInvalid)
 
 // errCorrupt says a stored value does not read back: the store holds
 // something no writer of this package wrote.

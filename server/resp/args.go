@@ -38,6 +38,24 @@ func names(args []kv.Value) ([]string, error) {
 	return out, nil
 }
 
+// nameOf is name for a command: a bad name is answered, and ok is false.
+func (c *conn) nameOf(v kv.Value) (string, bool) {
+	n, err := name(v)
+	if err != nil {
+		c.failErr(err)
+	}
+	return n, err == nil
+}
+
+// namesOf is names for a command, as nameOf.
+func (c *conn) namesOf(args []kv.Value) ([]string, bool) {
+	out, err := names(args)
+	if err != nil {
+		c.failErr(err)
+	}
+	return out, err == nil
+}
+
 // integer returns an integer argument: a ':' integer, or text or bytes that
 // spell one.
 func integer(v kv.Value) (int64, error) {

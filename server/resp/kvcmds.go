@@ -15,9 +15,8 @@ import (
 // read every value as a string (writer.go).
 
 func (c *conn) get(args []kv.Value) {
-	key, err := name(args[1])
-	if err != nil {
-		c.failErr(err)
+	key, ok := c.nameOf(args[1])
+	if !ok {
 		return
 	}
 	it, err := c.srv.deps.KV.Get(c.ctx, key)
@@ -32,9 +31,8 @@ func (c *conn) get(args []kv.Value) {
 }
 
 func (c *conn) mget(args []kv.Value) {
-	keys, err := names(args[1:])
-	if err != nil {
-		c.failErr(err)
+	keys, ok := c.namesOf(args[1:])
+	if !ok {
 		return
 	}
 	items, err := c.srv.deps.KV.MGet(c.ctx, keys)
@@ -57,9 +55,8 @@ func (c *conn) valueOrNull(it *kv.Item) {
 }
 
 func (c *conn) exists(args []kv.Value) {
-	keys, err := names(args[1:])
-	if err != nil {
-		c.failErr(err)
+	keys, ok := c.namesOf(args[1:])
+	if !ok {
 		return
 	}
 	n, err := c.srv.deps.KV.Exists(c.ctx, keys)
@@ -77,9 +74,8 @@ func (c *conn) intOrErr(n int64, err error) {
 // ttl is TTL and PTTL: -2 for a missing key, -1 for one that never
 // expires, else the time left (in seconds rounded, or milliseconds).
 func (c *conn) ttl(args []kv.Value) {
-	key, err := name(args[1])
-	if err != nil {
-		c.failErr(err)
+	key, ok := c.nameOf(args[1])
+	if !ok {
 		return
 	}
 	it, err := c.srv.deps.KV.Get(c.ctx, key)
@@ -163,9 +159,8 @@ func expiryOption(opt string, n int64, cmd string) (time.Duration, error) {
 
 // set is SET key value [NX|XX] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL].
 func (c *conn) set(args []kv.Value) {
-	key, err := name(args[1])
-	if err != nil {
-		c.failErr(err)
+	key, ok := c.nameOf(args[1])
+	if !ok {
 		return
 	}
 	o, err := parseSetOptions(args[3:], "set", true)
@@ -193,9 +188,8 @@ func (c *conn) setex(args []kv.Value) {
 	if args[3].Kind() == kv.Int {
 		value, secs = args[2], args[3]
 	}
-	key, err := name(args[1])
-	if err != nil {
-		c.failErr(err)
+	key, ok := c.nameOf(args[1])
+	if !ok {
 		return
 	}
 	n, err := integer(secs)
@@ -221,9 +215,8 @@ func (c *conn) okOrErr(err error) {
 }
 
 func (c *conn) setnx(args []kv.Value) {
-	key, err := name(args[1])
-	if err != nil {
-		c.failErr(err)
+	key, ok := c.nameOf(args[1])
+	if !ok {
 		return
 	}
 	res, err := c.srv.deps.KV.Set(c.ctx, kv.SetParams{Entries: []kv.Entry{{Key: key, Value: args[2]}}, If: kv.IfAbsent})
@@ -317,9 +310,8 @@ func (c *conn) msetex(args []kv.Value) {
 
 // del is DEL, and the seed's DELETE and MDELETE: how many keys existed.
 func (c *conn) del(args []kv.Value) {
-	keys, err := names(args[1:])
-	if err != nil {
-		c.failErr(err)
+	keys, ok := c.namesOf(args[1:])
+	if !ok {
 		return
 	}
 	n, err := c.srv.deps.KV.Delete(c.ctx, keys)
@@ -329,14 +321,14 @@ func (c *conn) del(args []kv.Value) {
 // incr is INCR, DECR, INCRBY and DECRBY. An integer answers as an integer;
 // a float stays a float.
 func (c *conn) incr(args []kv.Value) {
-	key, err := name(args[1])
-	if err != nil {
-		c.failErr(err)
+	key, ok := c.nameOf(args[1])
+	if !ok {
 		return
 	}
 	delta := int64(1)
 	cmd := upper(args[0].Str())
 	if len(args) == 3 {
+		var err error
 		if delta, err = integer(args[2]); err != nil {
 			c.failErr(err)
 			return
@@ -361,9 +353,8 @@ func (c *conn) incr(args []kv.Value) {
 }
 
 func (c *conn) append(args []kv.Value) {
-	key, err := name(args[1])
-	if err != nil {
-		c.failErr(err)
+	key, ok := c.nameOf(args[1])
+	if !ok {
 		return
 	}
 	n, err := c.srv.deps.KV.Append(c.ctx, key, args[2])
@@ -373,9 +364,8 @@ func (c *conn) append(args []kv.Value) {
 // expire is EXPIRE key seconds: 1 if the key exists; zero or fewer seconds
 // delete it.
 func (c *conn) expire(args []kv.Value) {
-	key, err := name(args[1])
-	if err != nil {
-		c.failErr(err)
+	key, ok := c.nameOf(args[1])
+	if !ok {
 		return
 	}
 	n, err := integer(args[2])
@@ -390,12 +380,12 @@ func (c *conn) expire(args []kv.Value) {
 			return
 		}
 	}
-	ok, err := c.srv.deps.KV.Expire(c.ctx, key, ttl)
+	set, err := c.srv.deps.KV.Expire(c.ctx, key, ttl)
 	if err != nil {
 		c.failErr(err)
 		return
 	}
-	c.w.integer(b2i(ok))
+	c.w.integer(b2i(set))
 }
 
 // b2i is 1 for true, as Redis answers conditions.

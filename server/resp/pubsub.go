@@ -32,9 +32,8 @@ func (s *subscription) close() {
 }
 
 func (c *conn) publish(args []kv.Value) {
-	ch, err := name(args[1])
-	if err != nil {
-		c.failErr(err)
+	ch, ok := c.nameOf(args[1])
+	if !ok {
 		return
 	}
 	data, err := message(args[2])
@@ -49,9 +48,8 @@ func (c *conn) publish(args []kv.Value) {
 // subscribe joins channels; their messages arrive as pushes of
 // ["message", channel, payload].
 func (c *conn) subscribe(args []kv.Value) {
-	chans, err := names(args[1:])
-	if err != nil {
-		c.failErr(err)
+	chans, ok := c.namesOf(args[1:])
+	if !ok {
 		return
 	}
 	for _, ch := range chans {
@@ -83,9 +81,8 @@ func (c *conn) subscribed(what, ch string, n int) {
 
 // unsubscribe leaves the named channels, or all of them.
 func (c *conn) unsubscribe(args []kv.Value) {
-	chans, err := names(args[1:])
-	if err != nil {
-		c.failErr(err)
+	chans, ok := c.namesOf(args[1:])
+	if !ok {
 		return
 	}
 	if len(chans) == 0 {

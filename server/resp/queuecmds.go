@@ -32,13 +32,13 @@ func (w *writer) message(b []byte) {
 
 // push is LPUSH and RPUSH: append the values, answer the queue's length.
 func (c *conn) push(args []kv.Value) {
-	q, err := name(args[1])
-	if err != nil {
-		c.failErr(err)
+	q, ok := c.nameOf(args[1])
+	if !ok {
 		return
 	}
 	msgs := make([]broker.NewMessage, len(args)-2)
 	for i, a := range args[2:] {
+		var err error
 		if msgs[i].Value, err = message(a); err != nil {
 			c.failErr(err)
 			return
@@ -59,9 +59,8 @@ func (c *conn) pop(args []kv.Value) {
 		c.failErr(errSyntax)
 		return
 	}
-	q, err := name(args[1])
-	if err != nil {
-		c.failErr(err)
+	q, ok := c.nameOf(args[1])
+	if !ok {
 		return
 	}
 	b := c.srv.deps.Broker
@@ -108,9 +107,8 @@ func (c *conn) pop(args []kv.Value) {
 }
 
 func (c *conn) llen(args []kv.Value) {
-	q, err := name(args[1])
-	if err != nil {
-		c.failErr(err)
+	q, ok := c.nameOf(args[1])
+	if !ok {
 		return
 	}
 	st, err := c.srv.deps.Broker.Stats(c.ctx, q)

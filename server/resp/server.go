@@ -44,29 +44,26 @@ type Limits struct {
 }
 
 func (l *Limits) setDefaults() {
-	def := func(v *int, d int) {
-		if *v <= 0 {
-			*v = d
-		}
+	orDefault(&l.MaxBulk, 8<<20)
+	orDefault(&l.MaxRequest, l.MaxBulk+1<<20)
+	orDefault(&l.MaxElements, 1<<16)
+	orDefault(&l.MaxDepth, kv.MaxDepth)
+	orDefault(&l.MaxInline, 64<<10)
+	orDefault(&l.MaxClients, 10_000)
+	orDefault(&l.MaxClientsPerAddr, 1000)
+	orDefault(&l.MaxSubscriptions, 1000)
+	orDefault(&l.IdleTimeout, 10*time.Minute)
+	orDefault(&l.ReadTimeout, 30*time.Second)
+	orDefault(&l.WriteTimeout, 10*time.Second)
+	orDefault(&l.MaxBlock, time.Hour)
+	orDefault(&l.ShutdownGrace, 2*time.Second)
+}
+
+// orDefault sets a limit left at zero (or below) to its default.
+func orDefault[T int | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
 	}
-	defDur := func(v *time.Duration, d time.Duration) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	def(&l.MaxBulk, 8<<20)
-	def(&l.MaxRequest, l.MaxBulk+1<<20)
-	def(&l.MaxElements, 1<<16)
-	def(&l.MaxDepth, kv.MaxDepth)
-	def(&l.MaxInline, 64<<10)
-	def(&l.MaxClients, 10_000)
-	def(&l.MaxClientsPerAddr, 1000)
-	def(&l.MaxSubscriptions, 1000)
-	defDur(&l.IdleTimeout, 10*time.Minute)
-	defDur(&l.ReadTimeout, 30*time.Second)
-	defDur(&l.WriteTimeout, 10*time.Second)
-	defDur(&l.MaxBlock, time.Hour)
-	defDur(&l.ShutdownGrace, 2*time.Second)
 }
 
 // Config configures a Server.

@@ -45,7 +45,7 @@ func TestMain(m *testing.M) {
 }
 
 // serve starts a server with lim over a real store, broker and hub.
-func serve(t *testing.T, lim resp.Limits) *resp.Server {
+func serve(t testing.TB, lim resp.Limits) *resp.Server {
 	t.Helper()
 	st, err := buntstore.Open(t.TempDir(), buntstore.Options{Fsync: buntstore.FsyncNever})
 	if err != nil {

@@ -144,14 +144,11 @@ func (w *writer) boolean(b bool) {
 
 // value writes a stored value in the connection's dialect.
 func (w *writer) value(v kv.Value) {
-	switch w.dialect {
-	case resp2:
+	if w.dialect == resp2 {
 		w.valueAsString(v)
-	case resp3:
-		w.value3(v)
-	default:
-		w.valueSeed(v)
+		return
 	}
+	w.typed(v)
 }
 
 func (w *writer) valueAsString(v kv.Value) {
@@ -167,53 +164,22 @@ func (w *writer) valueAsString(v kv.Value) {
 	}
 }
 
-func (w *writer) value3(v kv.Value) {
+// typed writes v in its own types: RESP3's, or the seed's.
+func (w *writer) typed(v kv.Value) {
 	switch v.Kind() {
 	case kv.Null:
 		w.null()
 	case kv.Bool:
-		w.boolean(v.Bool())
+		w.typedBool(v.Bool())
 	case kv.Int:
 		w.integer(v.Int())
 	case kv.Float:
-		w.num = kv.AppendFloat(w.num[:0], v.Float())
-		w.line(typeDouble, string(w.num))
-	case kv.Text, kv.Bytes:
-		w.bulk(v.Str())
-	case kv.Array, kv.Set:
-		c := byte(typeArray)
-		if v.Kind() == kv.Set {
-			c = typeSet3
+		if w.dialect == seed {
+			w.line(typeInt, seedFloat(v.Float()))
+		} else {
+			w.num = kv.AppendFloat(w.num[:0], v.Float())
+			w.line(typeDouble, string(w.num))
 		}
-		w.header(c, len(v.Items()))
-		for _, it := range v.Items() {
-			w.value3(it)
-		}
-	case kv.Dict:
-		w.header(typeDict, len(v.Pairs()))
-		for _, p := range v.Pairs() {
-			w.value3(p.Key)
-			w.value3(p.Value)
-		}
-	}
-}
-
-func (w *writer) valueSeed(v kv.Value) {
-	switch v.Kind() {
-	case kv.Null:
-		w.null()
-	case kv.Bool:
-		s := "false"
-		if v.Bool() {
-			s = "true"
-		}
-		w.header(typeJSON, len(s))
-		w.bw.WriteString(s)
-		w.bw.WriteString("\r\n")
-	case kv.Int:
-		w.integer(v.Int())
-	case kv.Float:
-		w.line(typeInt, seedFloat(v.Float()))
 	case kv.Text:
 		w.text(v.Str())
 	case kv.Bytes:
@@ -221,19 +187,35 @@ func (w *writer) valueSeed(v kv.Value) {
 	case kv.Array, kv.Set:
 		c := byte(typeArray)
 		if v.Kind() == kv.Set {
-			c = typeSet
+			c = map[dialect]byte{resp3: typeSet3, seed: typeSet}[w.dialect]
 		}
 		w.header(c, len(v.Items()))
 		for _, it := range v.Items() {
-			w.valueSeed(it)
+			w.typed(it)
 		}
 	case kv.Dict:
 		w.header(typeDict, len(v.Pairs()))
 		for _, p := range v.Pairs() {
-			w.valueSeed(p.Key)
-			w.valueSeed(p.Value)
+			w.typed(p.Key)
+			w.typed(p.Value)
 		}
 	}
+}
+
+// typedBool writes a stored boolean: RESP3's own, or '@' JSON in the
+// seed's dialect, which has no boolean of its own.
+func (w *writer) typedBool(b bool) {
+	if w.dialect == resp3 {
+		w.boolean(b)
+		return
+	}
+	s := "false"
+	if b {
+		s = "true"
+	}
+	w.header(typeJSON, len(s))
+	w.bw.WriteString(s)
+	w.bw.WriteString("\r\n")
 }
 
 // seedFloat spells a float so that the seed reads it as one: its ':'
