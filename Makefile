@@ -76,6 +76,12 @@ test: chromium wasm-toolchains redis
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./...
 
+# redis-benchmark against our Redis port and Debian's redis-server (AOF,
+# fsync every second), alternated in one run; the ratios are
+# docs/BENCHMARKS.md's.
+bench-redis: redis
+	$(GO) test -run '^$$' -bench RedisBenchmark -benchtime 1x ./cmd/tabreduce
+
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 	$(GO) vet ./...

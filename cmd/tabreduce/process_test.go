@@ -44,7 +44,7 @@ func TestMain(m *testing.M) {
 
 // tabreduceBin returns the path of the tabreduce binary built from this
 // package, building it on first use.
-func tabreduceBin(t *testing.T) string {
+func tabreduceBin(t testing.TB) string {
 	t.Helper()
 	binOnce.Do(func() {
 		if binDir, binErr = os.MkdirTemp("", "tabreduce-bin-*"); binErr != nil {
@@ -82,7 +82,7 @@ type proc struct {
 // startProc starts `tabreduce args...` with the test's environment (no
 // token, the shared wazero cache). It is killed when the test ends, and if
 // the test failed its stderr goes to the test log.
-func startProc(t *testing.T, bin, name string, args ...string) *proc {
+func startProc(t testing.TB, bin, name string, args ...string) *proc {
 	t.Helper()
 	p, err := newProc(t, bin, name, args...)
 	if err != nil {
@@ -93,7 +93,7 @@ func startProc(t *testing.T, bin, name string, args ...string) *proc {
 
 // newProc is startProc for goroutines other than the test's, which may not
 // call t.Fatal: it returns the error instead.
-func newProc(t *testing.T, bin, name string, args ...string) (*proc, error) {
+func newProc(t testing.TB, bin, name string, args ...string) (*proc, error) {
 	p := &proc{name: name, stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Env = append(os.Environ(), "TABREDUCE_TOKEN=", "TABREDUCE_SERVER=", "TABREDUCE_CACHE="+wasmtest.CacheDir())
@@ -117,7 +117,7 @@ func newProc(t *testing.T, bin, name string, args ...string) (*proc, error) {
 
 // startBroker starts tabreduce serve on a free loopback port with its store
 // in dir, and waits for the line that names the port.
-func startBroker(t *testing.T, bin, dir, fsync string, extra ...string) *proc {
+func startBroker(t testing.TB, bin, dir, fsync string, extra ...string) *proc {
 	t.Helper()
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", dir, "--fsync", fsync,
 		"--wasm-cache", wasmtest.CacheDir()}, extra...)
@@ -142,7 +142,7 @@ func workerArgs(url, name string, slots int) []string {
 
 // waitFor waits until the process's stdout matches re and returns the
 // submatches; the process exiting first, or procWait passing, fails the test.
-func (p *proc) waitFor(t *testing.T, re *regexp.Regexp, what string) []string {
+func (p *proc) waitFor(t testing.TB, re *regexp.Regexp, what string) []string {
 	t.Helper()
 	deadline := time.After(procWait)
 	for {
@@ -160,7 +160,7 @@ func (p *proc) waitFor(t *testing.T, re *regexp.Regexp, what string) []string {
 }
 
 // kill sends SIGKILL (if the process still runs) and waits for it to go.
-func (p *proc) kill(t *testing.T) {
+func (p *proc) kill(t testing.TB) {
 	select {
 	case <-p.exited:
 		return
@@ -171,7 +171,7 @@ func (p *proc) kill(t *testing.T) {
 }
 
 // wait waits for the process to exit and returns its exit code.
-func (p *proc) wait(t *testing.T) int {
+func (p *proc) wait(t testing.TB) int {
 	select {
 	case <-p.exited:
 		return p.cmd.ProcessState.ExitCode()
