@@ -3,16 +3,21 @@ package server_test
 import (
 	"io"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/tabreduce/tabreduce/server"
 )
 
+// Queue names are any UTF-8 text of 1-128 bytes without '/' or control
+// characters, percent-encoded in URLs; a name with '/' is the engine's
+// (job/ID/map) and no public route reaches it.
 func TestQueueNames(t *testing.T) {
 	s := startServer(t, server.Config{})
 	bad := []string{
-		"has%20space", "colon:name", "star*", "dollar$", "caf%C3%A9", "semi%3Bcolon",
+		"a%2Fb", "job%2F1%2Fmap", "nul%00", "tab%09", "del%7F", "c1%C2%85", "not%FFutf8",
 		strings.Repeat("n", 129),
 	}
 	routes := []route{
@@ -49,8 +54,21 @@ func TestQueueNames(t *testing.T) {
 	if k := s.push(good, "v"); k != good+":1" {
 		t.Errorf("128-byte name: want key %s:1, got %s", good, k)
 	}
-	for _, name := range []string{"a", "A.b-c_d", "0"} {
-		s.push(name, "v")
+	names := []string{"a", "A.b-c_d", "0", "has space", "colon:name", "a:b:1", "star*", "dollar$", "café", "semi;colon", "100%", "q?x=1#f", "🙂"}
+	for _, name := range names {
+		if k := s.push(url.PathEscape(name), name); k != name+":1" {
+			t.Errorf("push to %q: key %q, want %q", name, k, name+":1")
+		}
+	}
+	listed := decode[[]string](t, s.get("/q"))
+	for _, name := range names {
+		if !slices.Contains(listed, name) {
+			t.Errorf("GET /q: %q missing from %q", name, listed)
+		}
+		m := decode[map[string]any](t, s.get("/q/"+url.PathEscape(name)).want(t, http.StatusOK))
+		if m["value"] != name || m["key"] != name+":1" {
+			t.Errorf("take from %q: %v", name, m)
+		}
 	}
 }
 

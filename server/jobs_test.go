@@ -159,7 +159,7 @@ func TestSubmitJobRefused(t *testing.T) {
 		{"empty input", []formPart{inputFile("a.txt", ""), inputFile("b.txt", ""), wc}, 400, []string{"input is empty"}},
 		{"stream without a queue", []formPart{field("stream", "true"), in, wc}, 400, []string{"stream needs input_queue"}},
 		{"queue and files", []formPart{field("input_queue", "lines"), in, wc}, 400, []string{"not both"}},
-		{"bad queue name", []formPart{field("input_queue", "no spaces"), wc}, 400, []string{"queue name"}},
+		{"bad queue name", []formPart{field("input_queue", "no/slash"), wc}, 400, []string{"queue name"}},
 		{"no module", []formPart{field("input_queue", "lines")}, 400, []string{"module is required"}},
 		{"unknown module", []formPart{field("module", "nosuchjob"), in}, 404, []string{"module not found", "nosuchjob"}},
 	}

@@ -98,7 +98,7 @@ func TestProtocolErrors(t *testing.T) {
 	}{
 		{"malformed JSON", `{"cmd":`, "malformed"},
 		{"no cmd", `{"queue":"test"}`, "cmd"},
-		{"bad queue", `{"cmd":"add","queue":"no way","value":"x"}`, "queue name"},
+		{"bad queue", `{"cmd":"add","queue":"no/way","value":"x"}`, "queue name"},
 		{"add without value", `{"cmd":"add","queue":"test"}`, "value"},
 		{"bad key", `{"cmd":"del","key":"nocolon"}`, "key"},
 		{"negative ttl", `{"cmd":"add","queue":"test","value":"x","ttl":-1}`, "ttl"},

@@ -5,31 +5,87 @@ package broker
 
 import (
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
-// MaxQueueName is the longest queue name a caller may use. Dead-letter queues
-// ("name.dead") may be longer since the broker names them.
+// MaxQueueName is the longest queue name a caller may use, in bytes. The
+// dead-letter queue of a name ("name.dead") may be longer, since the broker
+// names it.
 const MaxQueueName = 128
 
-var queueNameRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
+// MaxInternalQueueName is the longest name of an internal queue.
+const MaxInternalQueueName = 256
+
+// InternalSeparator marks an internal queue: a public name never holds it,
+// every internal name does ("job/ID/map"). Internal queues are reachable
+// only through the broker's Internal handle.
+const InternalSeparator = '/'
+
+const deadSuffix = ".dead"
 
 // ValidQueueName reports whether name is a queue name callers may use.
-func ValidQueueName(name string) bool { return queueNameRE.MatchString(name) }
+func ValidQueueName(name string) bool { return CheckQueueName(name) == nil }
 
-// CheckQueueName returns an ErrInvalid error naming the problem, or nil.
+// CheckQueueName returns an ErrInvalid error naming the problem, or nil. A
+// public queue name is 1 to MaxQueueName bytes of UTF-8 text with no '/'
+// and no control characters; in a URL it is percent-encoded. The
+// dead-letter queue of a valid name is valid too, whatever its length.
 func CheckQueueName(name string) error {
-	if !ValidQueueName(name) {
-		return fmt.Errorf("%w: queue name %q must be 1-%d of A-Z a-z 0-9 . _ -", ErrInvalid, truncate(name, 40), MaxQueueName)
+	base := name
+	if len(name) > MaxQueueName {
+		if b, ok := strings.CutSuffix(name, deadSuffix); ok && len(b) <= MaxQueueName {
+			base = b
+		}
+	}
+	switch {
+	case len(base) == 0 || len(base) > MaxQueueName:
+		return fmt.Errorf("%w: queue name %q must be 1-%d bytes", ErrInvalid, truncate(name, 40), MaxQueueName)
+	case strings.IndexByte(name, InternalSeparator) >= 0:
+		return fmt.Errorf("%w: queue name %q may not contain '/'", ErrInvalid, truncate(name, 40))
+	}
+	return checkText("queue name", name)
+}
+
+// IsInternalQueue reports whether name is in the internal namespace.
+func IsInternalQueue(name string) bool { return strings.IndexByte(name, InternalSeparator) >= 0 }
+
+// CheckInternalQueueName checks the name of an internal queue: 1 to
+// MaxInternalQueueName bytes of UTF-8 text with no control characters,
+// holding at least one '/'.
+func CheckInternalQueueName(name string) error {
+	if len(name) == 0 || len(name) > MaxInternalQueueName+len(deadSuffix) || !IsInternalQueue(name) {
+		return fmt.Errorf("%w: internal queue name %q must be 1-%d bytes with a '/'", ErrInvalid, truncate(name, 40), MaxInternalQueueName)
+	}
+	return checkText("internal queue name", name)
+}
+
+// checkAnyQueueName accepts a public or an internal queue name.
+func checkAnyQueueName(name string) error {
+	if IsInternalQueue(name) {
+		return CheckInternalQueueName(name)
+	}
+	return CheckQueueName(name)
+}
+
+// checkText refuses text that is not UTF-8 or holds a control character.
+func checkText(what, s string) error {
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("%w: %s %q is not UTF-8", ErrInvalid, what, truncate(s, 40))
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("%w: %s %q holds the control character %U", ErrInvalid, what, truncate(s, 40), r)
+		}
 	}
 	return nil
 }
 
 // DeadQueue is the name of the dead-letter queue of queue.
-func DeadQueue(queue string) string { return queue + ".dead" }
+func DeadQueue(queue string) string { return queue + deadSuffix }
 
 // Message is one queued message.
 type Message struct {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -14,18 +13,10 @@ import (
 	"github.com/tabreduce/tabreduce/server/kv"
 )
 
-// kvKey returns the key of a /kv/{key} route (which may contain '/').
-// Echo matches routes on the escaped path only when the URL has one that
-// differs from the plain path (RawPath); otherwise the key is unescaped
-// already and must not be unescaped twice ("100%25" is the key "100%").
+// kvKey returns the key of a /kv/{key} route (which may contain '/'),
+// percent-decoded by unescapeParams.
 func kvKey(c echo.Context) (string, error) {
 	k := c.Param("*")
-	if c.Request().URL.RawPath != "" {
-		var err error
-		if k, err = url.PathUnescape(k); err != nil {
-			return "", badRequest("malformed key: %v", err)
-		}
-	}
 	return k, kv.CheckKey(k)
 }
 

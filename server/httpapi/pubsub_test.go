@@ -36,6 +36,7 @@ func newPubsubServer(t *testing.T, cfg pubsub.Config) *pubsubServer {
 	h := pubsub.New(cfg)
 	e := echo.New()
 	e.HTTPErrorHandler = handleError
+	e.Use(unescapeParams)
 	a := &API{hub: h, log: slog.New(slog.DiscardHandler)}
 	e.GET("/ws/pubsub/:channel", a.pubsubSubscribe)
 	e.GET("/pub/:channel", a.pubsubStream)
@@ -252,12 +253,12 @@ func TestPubsubBadRequests(t *testing.T) {
 		status                   int
 		errText                  string
 	}{
-		{"subscribe space", http.MethodGet, "/ws/pubsub/a%20b", "", 400, "queue name"},
-		{"subscribe colon", http.MethodGet, "/ws/pubsub/a:b", "", 400, "queue name"},
+		{"subscribe control", http.MethodGet, "/ws/pubsub/a%01b", "", 400, "queue name"},
+		{"subscribe slash", http.MethodGet, "/ws/pubsub/a%2Fb", "", 400, "queue name"},
 		{"subscribe long", http.MethodGet, "/ws/pubsub/" + long, "", 400, "queue name"},
-		{"publish colon", http.MethodPost, "/pub/a:b", "x", 400, "queue name"},
+		{"publish slash", http.MethodPost, "/pub/a%2fb", "x", 400, "queue name"},
 		{"publish long", http.MethodPost, "/pub/" + long, "x", 400, "queue name"},
-		{"presence colon", http.MethodGet, "/presence/a:b", "", 400, "queue name"},
+		{"presence not UTF-8", http.MethodGet, "/presence/a%FFb", "", 400, "queue name"},
 		{"publish too big", http.MethodPost, "/pub/room", strings.Repeat("x", 17), 413, "exceeds 16 bytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -272,7 +273,7 @@ func TestPubsubBadRequests(t *testing.T) {
 	t.Run("websocket dial", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), psWait)
 		defer cancel()
-		_, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.url, "http")+"/ws/pubsub/a:b", nil)
+		_, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.url, "http")+"/ws/pubsub/a%2Fb", nil)
 		if err == nil || resp == nil || resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("dial a bad channel: %v, %v; want 400", err, resp)
 		}
