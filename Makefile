@@ -91,7 +91,7 @@ lint:
 # input is capped, or it can take most of a short run.
 FUZZTIME ?= 20s
 FUZZ_TARGETS := \
-	./server/broker:FuzzCheckQueueName ./server/broker:FuzzParseKey ./server/broker:FuzzKeyRoundTrip \
+	./server/broker:FuzzCheckQueueName ./server/broker:FuzzCheckInternalQueueName ./server/broker:FuzzParseKey ./server/broker:FuzzKeyRoundTrip \
 	./server/buntstore:FuzzRecordRoundTrip ./server/buntstore:FuzzDecodeRecord \
 	./server/httpapi:FuzzParseBatch ./server/httpapi:FuzzBatchRoundTrip ./server/httpapi:FuzzParseProtocolCmd \
 	./server/httpapi:FuzzReadMessage ./server/httpapi:FuzzOriginAllowed ./server/httpapi:FuzzSSEEvent \

@@ -2,6 +2,8 @@ package broker
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,6 +24,12 @@ type Config struct {
 	LiveVisibility    time.Duration // lease of a message written to a live consumer (default 30 s)
 	ReapInterval      time.Duration // how often expired leases are reaped (default 200 ms)
 	ConsumerBuffer    int           // deliveries queued per live consumer (default 64)
+	// Owner names this process as the holder of the leases it takes; the
+	// default is a random id, new at every start.
+	Owner string
+	// OwnerInterval is how often the broker tells the store it is alive and
+	// recovers the leases of owners that are not (default 2 s).
+	OwnerInterval time.Duration
 	// Now is the clock; tests may set it. Default time.Now.
 	Now func() time.Time
 }
@@ -48,6 +56,10 @@ func (c *Config) setDefaults() {
 	defDur(&c.MaxTTL, 30*24*time.Hour)
 	defDur(&c.LiveVisibility, 30*time.Second)
 	defDur(&c.ReapInterval, 200*time.Millisecond)
+	defDur(&c.OwnerInterval, 2*time.Second)
+	if c.Owner == "" {
+		c.Owner = newOwnerID()
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -55,7 +67,9 @@ func (c *Config) setDefaults() {
 
 // Broker is the queue broker: it validates requests, enforces pause and
 // limits, runs live delivery to COMET and WebSocket consumers and reaps
-// expired leases, with all state in its Store.
+// expired leases, with all state in its Store. Its methods serve the public
+// namespace only: a name with '/' is refused, and listings leave internal
+// queues out. The engine's own queues go through Internal.
 type Broker struct {
 	store Store
 	cfg   Config
@@ -67,39 +81,60 @@ type Broker struct {
 	closed   bool
 
 	counters Counters
+	watchers watcherSet
+	internal *Internal
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	stopWatch func()
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
 }
 
-// New returns a broker over store and starts its lease reaper. Leases that
-// were in flight when the store was last closed are released first: nobody
-// can still hold them.
+// ownerTTL is how long past its last heartbeat an owner counts as alive on a
+// shared store, in units of OwnerInterval.
+const ownerTTL = 5
+
+// New returns a broker over store and starts its lease reaper. It first
+// tells the store it is alive and recovers the leases of owners that are
+// gone: on an embedded store, every lease taken before this start.
 func New(ctx context.Context, store Store, cfg Config, log *slog.Logger) (*Broker, error) {
 	cfg.setDefaults()
 	if log == nil {
 		log = slog.Default()
 	}
-	n, err := store.LeaseReleaseAll(ctx)
+	b := &Broker{store: store, cfg: cfg, log: log, queues: map[string]*liveQueue{}}
+	b.internal = &Internal{b: b}
+	if err := b.heartbeat(ctx); err != nil {
+		return nil, err
+	}
+	n, err := b.recover(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if n > 0 {
-		log.Info("released leases held before restart", "messages", n)
+		log.Info("released leases of earlier processes", "messages", n)
 	}
-	b := &Broker{store: store, cfg: cfg, log: log, queues: map[string]*liveQueue{}}
+	b.stopWatch = store.Watch(b.onEvent)
 	b.ctx, b.cancel = context.WithCancel(context.Background())
-	b.wg.Add(1)
+	b.wg.Add(2)
 	go b.reapLoop()
+	go b.ownerLoop()
 	return b, nil
+}
+
+// newOwnerID returns a random lease owner id.
+func newOwnerID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return "p" + hex.EncodeToString(b[:])
 }
 
 // Config returns the broker's effective configuration.
 func (b *Broker) Config() Config { return b.cfg }
 
-// Close stops live delivery and the reaper, closes every live consumer and
-// waits for the broker's goroutines. It does not close the store.
+// Close stops live delivery and the reaper, closes every live consumer,
+// waits for the broker's goroutines and returns the leases this process
+// still holds to their queues. It does not close the store.
 func (b *Broker) Close() {
 	b.mu.Lock()
 	if b.closed {
@@ -117,15 +152,32 @@ func (b *Broker) Close() {
 		c.drop(ErrClosed)
 	}
 	b.wg.Wait()
+	b.stopWatch()
+	ctx := context.Background()
+	if err := b.store.OwnerHeartbeat(ctx, OwnerParams{Owner: b.cfg.Owner}); err != nil && !errors.Is(err, ErrClosed) {
+		b.log.Error("say this process stopped", "err", err)
+	}
+	if _, err := b.recover(ctx); err != nil && !errors.Is(err, ErrClosed) {
+		b.log.Error("return the leases of this process", "err", err)
+	}
 }
 
 func (b *Broker) now() time.Time { return b.cfg.Now() }
 
-// Push appends messages to a queue and wakes its live consumers.
+// Internal returns the engine's handle of the broker: the same queues and
+// rules, with the internal namespace open (see Internal).
+func (b *Broker) Internal() *Internal { return b.internal }
+
+// Push appends messages to a queue; its live consumers wake when the store
+// announces the push.
 func (b *Broker) Push(ctx context.Context, queue string, msgs []NewMessage) ([]Message, error) {
 	if err := CheckQueueName(queue); err != nil {
 		return nil, err
 	}
+	return b.push(ctx, queue, msgs)
+}
+
+func (b *Broker) push(ctx context.Context, queue string, msgs []NewMessage) ([]Message, error) {
 	if len(msgs) == 0 {
 		return nil, fmt.Errorf("%w: no messages to push", ErrInvalid)
 	}
@@ -145,13 +197,15 @@ func (b *Broker) Push(ctx context.Context, queue string, msgs []NewMessage) ([]M
 		return nil, err
 	}
 	b.counters.Pushes.Add(int64(len(out)))
-	b.wake(queue)
 	return out, nil
 }
 
 // Take removes and returns the oldest message (RestMQ's hard get). It returns
 // ErrQueueEmpty, or ErrQueuePaused while the queue is paused.
 func (b *Broker) Take(ctx context.Context, queue string) (Message, error) {
+	if err := CheckQueueName(queue); err != nil {
+		return Message{}, err
+	}
 	if err := b.checkDeliverable(ctx, queue); err != nil {
 		return Message{}, err
 	}
@@ -165,6 +219,9 @@ func (b *Broker) Take(ctx context.Context, queue string) (Message, error) {
 // Peek returns the oldest message without removing it and raises its count
 // (RestMQ's soft get).
 func (b *Broker) Peek(ctx context.Context, queue string) (Message, error) {
+	if err := CheckQueueName(queue); err != nil {
+		return Message{}, err
+	}
 	if err := b.checkDeliverable(ctx, queue); err != nil {
 		return Message{}, err
 	}
@@ -177,6 +234,13 @@ func (b *Broker) Peek(ctx context.Context, queue string) (Message, error) {
 
 // Lease leases up to n messages for visibility (the default when zero).
 func (b *Broker) Lease(ctx context.Context, queue string, n int, visibility time.Duration) ([]Lease, error) {
+	if err := CheckQueueName(queue); err != nil {
+		return nil, err
+	}
+	return b.lease(ctx, queue, n, visibility)
+}
+
+func (b *Broker) lease(ctx context.Context, queue string, n int, visibility time.Duration) ([]Lease, error) {
 	if err := b.checkDeliverable(ctx, queue); err != nil {
 		return nil, err
 	}
@@ -189,7 +253,7 @@ func (b *Broker) Lease(ctx context.Context, queue string, n int, visibility time
 	if visibility < 0 || visibility > b.cfg.MaxVisibility {
 		return nil, fmt.Errorf("%w: visibility %s is outside 0..%s", ErrInvalid, visibility, b.cfg.MaxVisibility)
 	}
-	ls, err := b.store.QueueLease(ctx, QueueLeaseParams{Queue: queue, N: n, Visibility: visibility, Now: b.now()})
+	ls, err := b.store.QueueLease(ctx, QueueLeaseParams{Queue: queue, N: n, Visibility: visibility, Now: b.now(), Owner: b.cfg.Owner})
 	b.counters.Leases.Add(int64(len(ls)))
 	return ls, err
 }
@@ -215,21 +279,23 @@ func (b *Broker) Nack(ctx context.Context, queue, leaseID string, delay time.Dur
 	if err := CheckQueueName(queue); err != nil {
 		return false, err
 	}
-	if delay < 0 || delay > b.cfg.MaxDelay {
-		return false, fmt.Errorf("%w: delay %s is outside 0..%s", ErrInvalid, delay, b.cfg.MaxDelay)
+	return b.nack(ctx, LeaseNackParams{Queue: queue, LeaseID: leaseID, Delay: delay, Error: reason, MaxAttempts: b.cfg.MaxAttempts})
+}
+
+// maxNackError bounds the error a nack keeps with its message.
+const maxNackError = 4096
+
+func (b *Broker) nack(ctx context.Context, p LeaseNackParams) (bool, error) {
+	if p.Delay < 0 || p.Delay > b.cfg.MaxDelay {
+		return false, fmt.Errorf("%w: delay %s is outside 0..%s", ErrInvalid, p.Delay, b.cfg.MaxDelay)
 	}
-	if len(reason) > 4096 {
-		reason = reason[:4096]
+	if len(p.Error) > maxNackError {
+		p.Error = p.Error[:maxNackError]
 	}
-	dead, err := b.store.LeaseNack(ctx, LeaseNackParams{
-		Queue: queue, LeaseID: leaseID, Delay: delay, Error: reason,
-		MaxAttempts: b.cfg.MaxAttempts, Now: b.now(),
-	})
+	p.Now = b.now()
+	dead, err := b.store.LeaseNack(ctx, p)
 	if err == nil {
 		b.counters.Nacks.Add(1)
-	}
-	if err == nil && delay == 0 && !dead {
-		b.wake(queue)
 	}
 	return dead, err
 }
@@ -276,27 +342,14 @@ func (b *Broker) Purge(ctx context.Context, queue string) (int64, error) {
 	if err := CheckQueueName(queue); err != nil {
 		return 0, err
 	}
-	n, err := b.store.QueueClear(ctx, queue)
-	if err != nil {
-		return 0, err
-	}
-	b.mu.Lock()
-	lq := b.queues[queue]
-	delete(b.queues, queue)
-	b.stateGen++
-	var consumers []*Consumer
-	if lq != nil {
-		consumers = lq.consumerList()
-		lq.consumers = map[uint64]*Consumer{}
-	}
-	b.mu.Unlock()
-	for _, c := range consumers {
-		c.drop(errPurged)
-	}
-	if lq != nil {
-		lq.signal() // let its dispatcher see it has no consumers and end
-	}
-	return n, nil
+	return b.store.QueueClear(ctx, queue) // onEvent drops its consumers
+}
+
+// Flush deletes the public namespace whole (every public queue and every
+// key/value entry, as Redis's FLUSHDB would) and closes the live consumers
+// of those queues. Internal queues and the engine's records stay.
+func (b *Broker) Flush(ctx context.Context) (FlushResult, error) {
+	return b.store.FlushPublic(ctx) // onEvent drops the consumers
 }
 
 var errPurged = errors.New("queue purged")
@@ -313,6 +366,10 @@ func (b *Broker) Stats(ctx context.Context, queue string) (Stats, error) {
 	if err := CheckQueueName(queue); err != nil {
 		return Stats{}, err
 	}
+	return b.stats(ctx, queue)
+}
+
+func (b *Broker) stats(ctx context.Context, queue string) (Stats, error) {
 	info, err := b.store.QueueGet(ctx, queue)
 	if err != nil {
 		return Stats{}, err
@@ -324,7 +381,7 @@ func (b *Broker) Stats(ctx context.Context, queue string) (Stats, error) {
 	return st, nil
 }
 
-// List returns every queue's statistics, sorted by name.
+// List returns every public queue's statistics, sorted by name.
 func (b *Broker) List(ctx context.Context) ([]Stats, error) {
 	infos, err := b.store.QueueList(ctx)
 	if err != nil {
@@ -334,9 +391,12 @@ func (b *Broker) List(ctx context.Context) ([]Stats, error) {
 	for _, in := range infos {
 		byName[in.Name] = in.Length
 	}
-	out := make([]Stats, len(infos))
-	for i, in := range infos {
-		out[i] = Stats{QueueInfo: in, Dead: byName[DeadQueue(in.Name)], Consumers: b.consumerCount(in.Name)}
+	out := make([]Stats, 0, len(infos))
+	for _, in := range infos {
+		if IsInternalQueue(in.Name) {
+			continue
+		}
+		out = append(out, Stats{QueueInfo: in, Dead: byName[DeadQueue(in.Name)], Consumers: b.consumerCount(in.Name)})
 	}
 	return out, nil
 }
@@ -349,12 +409,7 @@ func (b *Broker) SetStatus(ctx context.Context, queue string, s Status) error {
 	if s != StatusActive && s != StatusPaused {
 		return fmt.Errorf("%w: status %q", ErrInvalid, s)
 	}
-	if err := b.store.QueueSetStatus(ctx, queue, s); err != nil {
-		return err
-	}
-	b.forget(queue)
-	b.wake(queue)
-	return nil
+	return b.store.QueueSetStatus(ctx, queue, s) // onEvent drops the cached state
 }
 
 // SetPolicy sets how a queue's live consumers share its messages.
@@ -365,12 +420,7 @@ func (b *Broker) SetPolicy(ctx context.Context, queue string, p Policy) error {
 	if _, err := ParsePolicy(string(p)); err != nil {
 		return err
 	}
-	if err := b.store.QueueSetPolicy(ctx, queue, p); err != nil {
-		return err
-	}
-	b.forget(queue)
-	b.wake(queue)
-	return nil
+	return b.store.QueueSetPolicy(ctx, queue, p)
 }
 
 // QueueState returns a queue's status and policy; a queue that does not exist
@@ -379,6 +429,10 @@ func (b *Broker) QueueState(ctx context.Context, queue string) (Status, Policy, 
 	if err := CheckQueueName(queue); err != nil {
 		return "", "", err
 	}
+	return b.queueState(ctx, queue)
+}
+
+func (b *Broker) queueState(ctx context.Context, queue string) (Status, Policy, error) {
 	b.mu.Lock()
 	if lq := b.queues[queue]; lq != nil && lq.known {
 		s, p := lq.status, lq.policy
@@ -404,7 +458,7 @@ func (b *Broker) QueueState(ctx context.Context, queue string) (Status, Policy, 
 }
 
 func (b *Broker) checkDeliverable(ctx context.Context, queue string) error {
-	s, _, err := b.QueueState(ctx, queue)
+	s, _, err := b.queueState(ctx, queue)
 	if err != nil {
 		return err
 	}

@@ -49,7 +49,7 @@ func (b *Broker) snapshot(q *liveQueue) []*Consumer {
 // It reports whether it delivered anything (so another round may follow at
 // once).
 func (b *Broker) dispatchRound(q *liveQueue, cons []*Consumer) bool {
-	status, policy, err := b.QueueState(b.ctx, q.name)
+	status, policy, err := b.queueState(b.ctx, q.name)
 	if err != nil || status == StatusPaused {
 		return false
 	}
@@ -58,7 +58,7 @@ func (b *Broker) dispatchRound(q *liveQueue, cons []*Consumer) bool {
 		return false
 	}
 	leases, err := b.store.QueueLease(b.ctx, QueueLeaseParams{
-		Queue: q.name, N: n, Visibility: b.cfg.LiveVisibility, Now: b.now(),
+		Queue: q.name, N: n, Visibility: b.cfg.LiveVisibility, Now: b.now(), Owner: b.cfg.Owner,
 	})
 	if err != nil {
 		if !errors.Is(err, ErrClosed) && b.ctx.Err() == nil {

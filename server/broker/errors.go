@@ -23,6 +23,8 @@ var (
 	// ErrConsumerSlow means a live consumer was dropped because it could
 	// not keep up with a broadcast.
 	ErrConsumerSlow = errors.New("consumer too slow")
+	// ErrRecordNotFound means no engine record has the given key.
+	ErrRecordNotFound = errors.New("record not found")
 	// ErrClosed means the broker or store has been closed.
 	ErrClosed = errors.New("closed")
 )

@@ -24,8 +24,9 @@ func (b *Broker) reapLoop() {
 	}
 }
 
-// ReapNow runs the reaper once, to completion, and wakes the live consumers
-// of every queue that got messages back. It returns what it did.
+// ReapNow runs the reaper once, to completion, and returns what it did; the
+// live consumers of queues that got messages back wake on the store's
+// events.
 func (b *Broker) ReapNow(ctx context.Context) (ReapResult, error) {
 	total := ReapResult{Requeued: map[string]int{}, DeadLettered: map[string]int{}}
 	for {
@@ -35,7 +36,6 @@ func (b *Broker) ReapNow(ctx context.Context) (ReapResult, error) {
 		}
 		for q, n := range res.Requeued {
 			total.Requeued[q] += n
-			b.wake(q)
 		}
 		for q, n := range res.DeadLettered {
 			total.DeadLettered[q] += n

@@ -5,10 +5,21 @@ import (
 	"time"
 )
 
-// Store is the durable state behind the broker: queues, leases and key/values.
-// Every method is one atomic transaction: it either happens whole or not at
-// all, and a crash never leaves half of it behind. Callers pass the current
-// time so that implementations stay deterministic under test.
+// Store is the durable state behind the broker: queues, leases, key/values
+// and the engine's records. Every method is one atomic transaction: it
+// either happens whole or not at all, and a crash never leaves half of it
+// behind. Callers pass the current time so that implementations stay
+// deterministic under test.
+//
+// A store holds two namespaces. The public one is every queue whose name
+// has no '/' (CheckQueueName) and every key/value entry; the internal one
+// is every queue whose name has a '/' (CheckInternalQueueName) and every
+// record. A store does not check names (the broker does) but keeps the two
+// apart: FlushPublic clears the first and leaves the second whole.
+//
+// A store may be shared by several processes (each its own Broker). Leases
+// then belong to the process that took them (QueueLeaseParams.Owner), and
+// Watch delivers the changes other processes make as well as this one's.
 //
 // The conformance suite in server/broker/storetest runs against every
 // implementation; a new one must pass it unchanged.
@@ -63,9 +74,17 @@ type Store interface {
 	// messages whose delay passed deliverable again, and drops messages whose
 	// TTL passed. It does at most p.Limit of each and reports what it did.
 	Reap(ctx context.Context, p ReapParams) (ReapResult, error)
-	// LeaseReleaseAll returns every message in flight to its queue, keeping its
-	// Attempts; it runs at start-up, when no lease can still be held.
-	LeaseReleaseAll(ctx context.Context) (int, error)
+	// OwnerHeartbeat records that a lease owner (a process) is alive until
+	// p.Until; a zero Until says it has stopped. An owner's leases outlive
+	// it only until LeaseRecover finds it gone.
+	OwnerHeartbeat(ctx context.Context, p OwnerParams) error
+	// LeaseRecover returns to the head of their queues, keeping their
+	// Attempts, the leases whose owner is not alive at p.Now: on a store
+	// shared by processes, owners whose heartbeat lapsed; on a store that one
+	// process holds exclusively, every owner that has not sent a heartbeat
+	// since the store was opened. Leases nacked with a delay are left to
+	// Reap. It does at most p.Limit and reports what it did.
+	LeaseRecover(ctx context.Context, p LeaseRecoverParams) (RecoverResult, error)
 	// LeaseRelease returns leased messages to the head of their queue at once,
 	// keeping their Attempts: the holder went away, which is not the message's
 	// fault. Ids that are not live leases are returned in unknown.
@@ -99,8 +118,90 @@ type Store interface {
 	// order. It returns those earlier values whether or not it applied.
 	KVSwap(ctx context.Context, p KVSwapParams) (KVSwapResult, error)
 
+	// RecordGet returns an engine record's value, or ErrRecordNotFound.
+	RecordGet(ctx context.Context, key string) ([]byte, error)
+	// RecordScan returns up to p.Limit records whose keys start with
+	// p.Prefix and sort after p.After, in key order.
+	RecordScan(ctx context.Context, p RecordScanParams) ([]Record, error)
+	// RecordDeletePrefix deletes every record whose key starts with prefix.
+	RecordDeletePrefix(ctx context.Context, prefix string) (int, error)
+
+	// FlushPublic deletes the public namespace whole: every queue whose
+	// name has no '/' with its messages and leases, and every key/value
+	// entry. Internal queues and records are left as they are.
+	FlushPublic(ctx context.Context) (FlushResult, error)
+
+	// Watch calls fn after each change of a queue that a consumer may care
+	// about, in this process or (on a shared store) another; fn must not
+	// block. Events are hints to look again, not a log: one event may stand
+	// for several changes, and after EventResync every queue may have
+	// changed. stop ends the watch.
+	Watch(fn func(Event)) (stop func())
+
 	// Close flushes and closes the store.
 	Close() error
+}
+
+// EventKind is what changed.
+type EventKind uint8
+
+// Event kinds.
+const (
+	// EventPush: messages may have become deliverable on Queue (pushed,
+	// returned by a release, a nack or the reaper).
+	EventPush EventKind = iota + 1
+	// EventState: Queue's status or policy changed.
+	EventState
+	// EventPurge: Queue was purged whole.
+	EventPurge
+	// EventFlush: the public namespace was flushed; Queue is empty.
+	EventFlush
+	// EventResync: changes may have been missed (a shared store's feed
+	// broke off); Queue is empty and every queue may have changed.
+	EventResync
+)
+
+// Event is one change a Store announces.
+type Event struct {
+	Kind  EventKind
+	Queue string
+}
+
+// OwnerParams are the arguments of Store.OwnerHeartbeat.
+type OwnerParams struct {
+	Owner string
+	Until time.Time // zero: the owner has stopped
+}
+
+// LeaseRecoverParams are the arguments of Store.LeaseRecover.
+type LeaseRecoverParams struct {
+	Now   time.Time
+	Limit int
+}
+
+// RecoverResult says what one LeaseRecover did.
+type RecoverResult struct {
+	Released map[string]int // queue → leases returned to it
+	More     bool           // Limit was reached; call again
+}
+
+// Record is one engine record: a key of the internal namespace and its value.
+type Record struct {
+	Key   string
+	Value []byte
+}
+
+// RecordScanParams are the arguments of Store.RecordScan.
+type RecordScanParams struct {
+	Prefix string
+	After  string // "" starts at the first key with Prefix
+	Limit  int    // <= 0: every one
+}
+
+// FlushResult says what FlushPublic deleted.
+type FlushResult struct {
+	Queues int
+	Keys   int
 }
 
 // NewMessage is one message to push.
@@ -122,6 +223,8 @@ type QueueLeaseParams struct {
 	N          int
 	Visibility time.Duration
 	Now        time.Time
+	// Owner is the process the leases belong to (OwnerHeartbeat).
+	Owner string
 }
 
 // LeaseNackParams are the arguments of Store.LeaseNack.
@@ -170,13 +273,16 @@ type CommitParams struct {
 }
 
 // CommitGroup is one all-or-nothing unit of a Commit: ack leases, delete
-// messages, push messages, set and delete keys, in that order.
+// messages, push messages, set and delete keys, set and delete records, in
+// that order.
 type CommitGroup struct {
-	Acks     []LeaseRef   // the group applies only if every one is live
-	Deletes  []MessageRef // messages to delete, ready or leased; missing ones are skipped
-	Pushes   []QueuePush
-	KVSet    []KVEntry
-	KVDelete []string
+	Acks         []LeaseRef   // the group applies only if every one is live
+	Deletes      []MessageRef // messages to delete, ready or leased; missing ones are skipped
+	Pushes       []QueuePush
+	KVSet        []KVEntry
+	KVDelete     []string
+	RecordSet    []Record
+	RecordDelete []string // missing ones are skipped
 }
 
 // CommitResult is what one group of a Commit did.

@@ -61,6 +61,14 @@ func (s *Store) Commit(ctx context.Context, p broker.CommitParams) ([]broker.Com
 					return err
 				}
 			}
+			if err := recordSetTx(tx, g.RecordSet); err != nil {
+				return err
+			}
+			for _, k := range g.RecordDelete {
+				if _, err := tx.Delete(recordPrefix + k); err != nil && !errors.Is(err, buntdb.ErrNotFound) {
+					return err
+				}
+			}
 			results[i].Applied = true
 		}
 		return mc.flush()
@@ -68,6 +76,13 @@ func (s *Store) Commit(ctx context.Context, p broker.CommitParams) ([]broker.Com
 	if err != nil {
 		return nil, fmt.Errorf("commit: %w", err)
 	}
+	pushed := map[string]int{}
+	for _, r := range results {
+		for _, m := range r.Pushed {
+			pushed[m.Queue]++
+		}
+	}
+	s.emit(pushEvents(pushed)...)
 	return results, nil
 }
 

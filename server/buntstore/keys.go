@@ -6,23 +6,41 @@ import (
 	"strings"
 )
 
-// Key layout. Queue names never contain ':', so a prefix ends at the first
-// ':' after it. Ids and times are fixed-width hex so keys sort numerically.
+// Key layout (version 2). A queue name is any UTF-8 text without control
+// characters, so the byte 0x00 ends a name inside a key: a queue's keys are
+// one contiguous range that no other queue's keys enter, whatever the names.
+// Ids and times are fixed-width hex so keys sort numerically.
 //
-//	q:{queue}                         queue state (meta, JSON)
-//	r:{queue}:{id}                    ready message (record)
-//	f:{queue}:{id}                    in-flight message (record with lease)
-//	d:{deadline}:{queue}:{id}         lease deadline index ("")
-//	x:{expires}:{queue}:{id}          TTL index of ready messages ("")
-//	k:{key}                           key/value entry
+//	v:layout                          layoutVersion
+//	q:{queue}                         queue state (meta)
+//	r:{queue}\x00{id}                 ready message (record)
+//	f:{queue}\x00{id}                 in-flight message (record with lease)
+//	d:{deadline}{queue}\x00{id}       lease deadline index ("")
+//	x:{expires}{queue}\x00{id}        TTL index of ready messages ("")
+//	k:{key}                           key/value entry (public)
+//	e:{key}                           engine record (internal)
 const (
+	layoutKey      = "v:layout"
 	metaPrefix     = "q:"
 	readyPrefix    = "r:"
 	flightPrefix   = "f:"
 	deadlinePrefix = "d:"
 	ttlPrefix      = "x:"
 	kvPrefix       = "k:"
+	recordPrefix   = "e:"
 )
+
+// layoutVersion is the key layout this package writes.
+const layoutVersion = "2"
+
+// nameEnd ends a queue name inside a key; no queue name holds it.
+const nameEnd = "\x00"
+
+// prefixEnd returns the smallest key above every key that starts with
+// prefix (prefix must not end in 0xff).
+func prefixEnd(prefix string) string {
+	return prefix[:len(prefix)-1] + string(prefix[len(prefix)-1]+1)
+}
 
 func hex16(v uint64) string {
 	const digits = "0123456789abcdef"
@@ -35,34 +53,48 @@ func hex16(v uint64) string {
 }
 
 func metaKey(q string) string              { return metaPrefix + q }
-func readyKey(q string, id uint64) string  { return readyPrefix + q + ":" + hex16(id) }
-func flightKey(q string, id uint64) string { return flightPrefix + q + ":" + hex16(id) }
+func readyKey(q string, id uint64) string  { return readyPrefix + q + nameEnd + hex16(id) }
+func flightKey(q string, id uint64) string { return flightPrefix + q + nameEnd + hex16(id) }
 
 // queueRange returns the [lo, hi) key range of a per-queue prefix.
 func queueRange(prefix, q string) (lo, hi string) {
-	return prefix + q + ":", prefix + q + ";"
+	return prefix + q + nameEnd, prefix + q + "\x01"
 }
 
 func timeKey(prefix string, at int64, q string, id uint64) string {
-	return prefix + hex16(uint64(at)) + ":" + q + ":" + hex16(id)
+	return prefix + hex16(uint64(at)) + q + nameEnd + hex16(id)
 }
 
 // parseTimeKey splits a d: or x: key into its time, queue and id.
 func parseTimeKey(key string) (at int64, q string, id uint64, err error) {
-	parts := strings.SplitN(key[2:], ":", 3)
-	if len(parts) != 3 {
+	if len(key) < 2+16+1+16 {
 		return 0, "", 0, fmt.Errorf("bad index key %q", key)
 	}
-	t, err1 := strconv.ParseUint(parts[0], 16, 64)
-	i, err2 := strconv.ParseUint(parts[2], 16, 64)
+	t, err1 := strconv.ParseUint(key[2:18], 16, 64)
+	q, id, err2 := splitQueueKey(key[18:])
 	if err1 != nil || err2 != nil {
 		return 0, "", 0, fmt.Errorf("bad index key %q", key)
 	}
-	return int64(t), parts[1], i, nil
+	return int64(t), q, id, nil
 }
 
-// idOf returns the id at the end of an r: or f: key.
-func idOf(key string) (uint64, error) {
-	i := strings.LastIndexByte(key, ':')
-	return strconv.ParseUint(key[i+1:], 16, 64)
+// splitQueueKey splits "{queue}\x00{id}", the tail of r:, f:, d: and x: keys.
+func splitQueueKey(s string) (q string, id uint64, err error) {
+	i := strings.LastIndexByte(s, 0)
+	if i < 0 || len(s)-i-1 != 16 {
+		return "", 0, fmt.Errorf("bad message key %q", s)
+	}
+	id, err = strconv.ParseUint(s[i+1:], 16, 64)
+	if err != nil {
+		return "", 0, fmt.Errorf("bad message key %q", s)
+	}
+	return s[:i], id, nil
+}
+
+// parseMessageKey splits an r: or f: key into its queue and id.
+func parseMessageKey(key string) (q string, id uint64, err error) {
+	if len(key) < 2 {
+		return "", 0, fmt.Errorf("bad message key %q", key)
+	}
+	return splitQueueKey(key[2:])
 }

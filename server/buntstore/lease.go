@@ -113,6 +113,12 @@ func (s *Store) LeaseNack(ctx context.Context, p broker.LeaseNackParams) (bool, 
 	if err != nil {
 		return false, fmt.Errorf("nack on %s: %w", p.Queue, err)
 	}
+	switch {
+	case dead:
+		s.emit(broker.Event{Kind: broker.EventPush, Queue: broker.DeadQueue(p.Queue)})
+	case p.Delay <= 0:
+		s.emit(broker.Event{Kind: broker.EventPush, Queue: p.Queue})
+	}
 	return dead, nil
 }
 
@@ -228,6 +234,12 @@ func (s *Store) Reap(ctx context.Context, p broker.ReapParams) (broker.ReapResul
 	if err != nil {
 		return res, fmt.Errorf("reap: %w", err)
 	}
+	s.emit(pushEvents(res.Requeued)...)
+	dead := map[string]int{}
+	for q, n := range res.DeadLettered {
+		dead[broker.DeadQueue(q)] = n
+	}
+	s.emit(pushEvents(dead)...)
 	return res, nil
 }
 
@@ -304,30 +316,6 @@ func reapTTL(tx *buntdb.Tx, mc *metaCache, now int64, limit int, res *broker.Rea
 	return nil
 }
 
-// LeaseReleaseAll returns every in-flight message to its queue.
-func (s *Store) LeaseReleaseAll(ctx context.Context) (int, error) {
-	n := 0
-	err := s.update(ctx, func(tx *buntdb.Tx) error {
-		n = 0
-		mc := newMetaCache(tx, 0)
-		err := scanRecords(tx, flightPrefix, "f;", 0, func(k string, id uint64, r record) error {
-			if r.released {
-				return nil // nacked with a delay: the reaper returns it when the delay ends
-			}
-			n++
-			return requeue(tx, mc, queueOfKey(k), id, &r)
-		})
-		if err != nil {
-			return err
-		}
-		return mc.flush()
-	})
-	if err != nil {
-		return 0, fmt.Errorf("release leases: %w", err)
-	}
-	return n, nil
-}
-
 // LeaseRelease returns leased messages to the head of their queue, keeping
 // their Attempts.
 func (s *Store) LeaseRelease(ctx context.Context, queue string, leaseIDs []string) ([]string, error) {
@@ -346,6 +334,9 @@ func (s *Store) LeaseRelease(ctx context.Context, queue string, leaseIDs []strin
 	})
 	if err != nil {
 		return nil, fmt.Errorf("release on %s: %w", queue, err)
+	}
+	if len(unknown) < len(leaseIDs) {
+		s.emit(broker.Event{Kind: broker.EventPush, Queue: queue})
 	}
 	return unknown, nil
 }

@@ -27,6 +27,7 @@ func (s *Store) QueuePush(ctx context.Context, p broker.QueuePushParams) ([]brok
 	if err != nil {
 		return nil, fmt.Errorf("push to %s: %w", p.Queue, err)
 	}
+	s.emit(broker.Event{Kind: broker.EventPush, Queue: p.Queue})
 	return out, nil
 }
 
@@ -97,9 +98,9 @@ func oldest(tx *buntdb.Tx, q string, m *meta, n int, now int64) ([]readyMsg, err
 			decodeErr = fmt.Errorf("%s: %w", k, err)
 			return false
 		}
-		id, err := idOf(k)
+		_, id, err := parseMessageKey(k)
 		if err != nil {
-			decodeErr = fmt.Errorf("%s: %w", k, err)
+			decodeErr = err
 			return false
 		}
 		if r.expired(now) {
@@ -202,6 +203,7 @@ func (s *Store) QueueLease(ctx context.Context, p broker.QueueLeaseParams) ([]br
 			g.rec.leaseSeq = g.rec.count
 			g.rec.deadline = deadline
 			g.rec.released = false
+			g.rec.owner = p.Owner
 			if err := putFlight(tx, p.Queue, g.id, &g.rec); err != nil {
 				return err
 			}
@@ -243,7 +245,7 @@ func (s *Store) QueueGet(ctx context.Context, queue string) (broker.QueueInfo, e
 func (s *Store) QueueList(ctx context.Context) ([]broker.QueueInfo, error) {
 	var out []broker.QueueInfo
 	err := s.view(ctx, func(tx *buntdb.Tx) error {
-		keys, vals, err := scan(tx, metaPrefix, "q;", 0)
+		keys, vals, err := scan(tx, metaPrefix, prefixEnd(metaPrefix), 0)
 		if err != nil {
 			return err
 		}
@@ -263,15 +265,22 @@ func (s *Store) QueueList(ctx context.Context) ([]broker.QueueInfo, error) {
 
 // QueuePurge deletes everything of a queue.
 func (s *Store) QueuePurge(ctx context.Context, queue string) error {
-	return s.update(ctx, func(tx *buntdb.Tx) error {
-		if _, err := deleteMessages(tx, queue); err != nil {
-			return err
-		}
-		if _, err := tx.Delete(metaKey(queue)); err != nil && !errors.Is(err, buntdb.ErrNotFound) {
-			return err
-		}
-		return nil
-	})
+	err := s.update(ctx, func(tx *buntdb.Tx) error { return purgeTx(tx, queue) })
+	if err == nil {
+		s.emit(broker.Event{Kind: broker.EventPurge, Queue: queue})
+	}
+	return err
+}
+
+// purgeTx deletes a queue's messages, their index entries and its state.
+func purgeTx(tx *buntdb.Tx, queue string) error {
+	if _, err := deleteMessages(tx, queue); err != nil {
+		return err
+	}
+	if _, err := tx.Delete(metaKey(queue)); err != nil && !errors.Is(err, buntdb.ErrNotFound) {
+		return err
+	}
+	return nil
 }
 
 // QueueClear deletes a queue's messages and keeps its state.
@@ -291,6 +300,7 @@ func (s *Store) QueueClear(ctx context.Context, queue string) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("clear %s: %w", queue, err)
 	}
+	s.emit(broker.Event{Kind: broker.EventPurge, Queue: queue})
 	return n, nil
 }
 
@@ -325,7 +335,7 @@ func (s *Store) QueueSetPolicy(ctx context.Context, queue string, p broker.Polic
 }
 
 func (s *Store) setMeta(ctx context.Context, queue string, change func(*meta)) error {
-	return s.update(ctx, func(tx *buntdb.Tx) error {
+	err := s.update(ctx, func(tx *buntdb.Tx) error {
 		m, err := loadMeta(tx, queue, nanos(time.Now()))
 		if err != nil {
 			return err
@@ -333,6 +343,10 @@ func (s *Store) setMeta(ctx context.Context, queue string, change func(*meta)) e
 		change(&m)
 		return putMeta(tx, queue, m)
 	})
+	if err == nil {
+		s.emit(broker.Event{Kind: broker.EventState, Queue: queue})
+	}
+	return err
 }
 
 // MessageDelete deletes one message, ready or leased.

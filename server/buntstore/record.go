@@ -19,18 +19,24 @@ type record struct {
 	expires  int64 // unix ns; 0: never
 	err      string
 	// Lease fields, set while the message is in flight.
-	leaseSeq int64 // the count at lease time; part of the lease id
-	deadline int64 // unix ns
-	released bool  // nacked with a delay: no live lease, waiting to return
+	leaseSeq int64  // the count at lease time; part of the lease id
+	deadline int64  // unix ns
+	released bool   // nacked with a delay: no live lease, waiting to return
+	owner    string // the process holding the lease
 	value    []byte
 }
 
-const recordVersion = 1
+// Record encodings: version 2 adds the lease's owner; version 1 records
+// (written before leases had owners) are still read, with no owner.
+const (
+	recordV1      = 1
+	recordVersion = 2
+)
 
 var errCorrupt = errors.New("corrupt record")
 
 func (r *record) encode() string {
-	b := make([]byte, 0, 48+len(r.err)+len(r.value))
+	b := make([]byte, 0, 48+len(r.err)+len(r.owner)+len(r.value))
 	b = append(b, recordVersion)
 	flags := byte(0)
 	if r.released {
@@ -45,6 +51,8 @@ func (r *record) encode() string {
 	b = binary.AppendVarint(b, r.deadline)
 	b = binary.AppendUvarint(b, uint64(len(r.err)))
 	b = append(b, r.err...)
+	b = binary.AppendUvarint(b, uint64(len(r.owner)))
+	b = append(b, r.owner...)
 	b = append(b, r.value...)
 	return string(b)
 }
@@ -52,9 +60,10 @@ func (r *record) encode() string {
 func decodeRecord(s string) (record, error) {
 	var r record
 	b := []byte(s)
-	if len(b) < 2 || b[0] != recordVersion {
+	if len(b) < 2 || b[0] != recordVersion && b[0] != recordV1 || b[1]&^1 != 0 {
 		return r, errCorrupt
 	}
+	version := b[0]
 	r.released = b[1]&1 != 0
 	b = b[2:]
 	var ok bool
@@ -84,11 +93,20 @@ func decodeRecord(s string) (record, error) {
 	r.leaseSeq = next()
 	r.deadline = next()
 	errLen := nextU()
-	if !ok || errLen > uint64(len(b)) {
+	if !ok || errLen > uint64(len(b)) || r.count < 0 || r.attempts < 0 {
 		return r, errCorrupt
 	}
 	r.err = string(b[:errLen])
-	r.value = b[errLen:]
+	b = b[errLen:]
+	if version == recordVersion {
+		ownerLen := nextU()
+		if !ok || ownerLen > uint64(len(b)) {
+			return r, errCorrupt
+		}
+		r.owner = string(b[:ownerLen])
+		b = b[ownerLen:]
+	}
+	r.value = b
 	return r, nil
 }
 

@@ -17,16 +17,19 @@ func sameRecord(a, b record) bool {
 }
 
 func FuzzRecordRoundTrip(f *testing.F) {
-	f.Add(int64(0), 0, int64(0), int64(0), int64(0), int64(0), false, "", []byte(nil))
+	f.Add(int64(0), 0, int64(0), int64(0), int64(0), int64(0), false, "", []byte(nil), "")
 	f.Add(int64(3), 2, int64(1_700_000_000_000_000_000), int64(1_700_000_060_000_000_000),
-		int64(3), int64(1_700_000_030_000_000_000), true, "worker crashed", []byte("hello"))
-	f.Add(int64(math.MinInt64), -1, int64(math.MaxInt64), int64(-1), int64(math.MinInt64),
-		int64(math.MaxInt64), false, "\xff\x00", []byte{0, 1, 0xff})
+		int64(3), int64(1_700_000_030_000_000_000), true, "worker crashed", []byte("hello"), "p1a2b3")
+	f.Add(int64(math.MaxInt64), 1<<40, int64(math.MaxInt64), int64(-1), int64(math.MinInt64),
+		int64(math.MaxInt64), false, "\xff\x00", []byte{0, 1, 0xff}, "\x00")
 	f.Fuzz(func(t *testing.T, count int64, attempts int, created, expires, leaseSeq, deadline int64,
-		released bool, errText string, value []byte) {
+		released bool, errText string, value []byte, owner string) {
+		if count < 0 || attempts < 0 {
+			return // not a record the store writes: decodeRecord refuses it
+		}
 		r := record{
 			count: count, attempts: attempts, created: created, expires: expires,
-			err: errText, leaseSeq: leaseSeq, deadline: deadline, released: released, value: value,
+			err: errText, leaseSeq: leaseSeq, deadline: deadline, released: released, owner: owner, value: value,
 		}
 		got, err := decodeRecord(r.encode())
 		if err != nil || !sameRecord(got, r) {
@@ -40,8 +43,9 @@ func FuzzRecordRoundTrip(f *testing.F) {
 // encodes to a form that decodes to the same record.
 func FuzzDecodeRecord(f *testing.F) {
 	full := record{count: 2, attempts: 1, created: 1e18, expires: 2e18, err: "boom",
-		leaseSeq: 2, deadline: 15e17, released: true, value: []byte("payload")}
+		leaseSeq: 2, deadline: 15e17, released: true, owner: "p0123", value: []byte("payload")}
 	f.Add([]byte(full.encode()))
+	f.Add([]byte{recordV1, 0, 4, 2, 0, 0, 0, 0, 0, 'v'}) // a version 1 record, without an owner
 	f.Add([]byte((&record{}).encode()))
 	f.Add([]byte{})
 	f.Add([]byte{recordVersion})

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -33,13 +32,29 @@ const (
 type Options struct {
 	Fsync  string       // one of the Fsync policies; default everysec
 	Logger *slog.Logger // default slog.Default()
+	// ShrinkMinSize is the file size below which buntdb never rewrites the
+	// file to drop what was deleted (default 1 MiB); above it, the file is
+	// rewritten whenever it has doubled since the last rewrite.
+	ShrinkMinSize int
 }
 
-// Store is a broker.Store backed by buntdb.
+// DefaultShrinkMinSize is Options.ShrinkMinSize's default: small, so that a
+// store whose queues came and went returns near its size before.
+const DefaultShrinkMinSize = 1 << 20
+
+// Store is a broker.Store backed by buntdb. It holds its directory
+// exclusively (a lock file), so every lease owner that has not spoken since
+// Open is gone.
 type Store struct {
 	db        *buntdb.DB
+	dir       string
+	lock      *DirLock
 	syncer    *syncer // everysec only
+	log       *slog.Logger
 	closeOnce sync.Once
+
+	watch watchers
+	owned owners
 }
 
 var _ broker.Store = (*Store)(nil)
@@ -57,16 +72,46 @@ func ParseFsync(s string) (buntdb.SyncPolicy, error) {
 	return 0, fmt.Errorf("fsync %q must be always, everysec or never", s)
 }
 
-// Open opens (or creates) the store in dir.
+// Open opens (or creates) the store in dir. It fails if another process
+// (or another Store of this one) has the directory open.
 func Open(dir string, opts Options) (*Store, error) {
 	policy, err := ParseFsync(opts.Fsync)
 	if err != nil {
 		return nil, err
 	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.ShrinkMinSize <= 0 {
+		opts.ShrinkMinSize = DefaultShrinkMinSize
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
+	lock, err := lockFileAt(filepath.Join(dir, lockName))
+	if err != nil {
+		return nil, fmt.Errorf("open store in %s: %w", dir, err)
+	}
 	path := filepath.Join(dir, FileName)
+	db, err := openDB(path, policy, opts.ShrinkMinSize)
+	if err != nil {
+		lock.Release()
+		return nil, err
+	}
+	s := &Store{db: db, dir: dir, lock: lock, log: opts.Logger}
+	if err := s.checkLayout(); err != nil {
+		db.Close()
+		lock.Release()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	if policy == buntdb.EverySecond {
+		s.syncer = startSyncer(path, time.Second, opts.Logger)
+	}
+	return s, nil
+}
+
+// openDB opens the buntdb file with the fsync policy and shrink threshold.
+func openDB(path string, policy buntdb.SyncPolicy, shrinkMin int) (*buntdb.DB, error) {
 	db, err := buntdb.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
@@ -80,27 +125,39 @@ func Open(dir string, opts Options) (*Store, error) {
 	if policy == buntdb.EverySecond {
 		cfg.SyncPolicy = buntdb.Never // our syncer does it, outside buntdb's lock
 	}
+	cfg.AutoShrinkMinSize = shrinkMin
+	cfg.AutoShrinkPercentage = 100
 	if err := db.SetConfig(cfg); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	s := &Store{db: db}
-	if policy == buntdb.EverySecond {
-		log := opts.Logger
-		if log == nil {
-			log = slog.Default()
-		}
-		s.syncer = startSyncer(path, time.Second, log)
-	}
-	return s, nil
+	return db, nil
 }
 
-// Close flushes and closes the file.
+// Dir is the directory the store keeps its file in.
+func (s *Store) Dir() string { return s.dir }
+
+// FileSize is the size of the store's file now.
+func (s *Store) FileSize() (int64, error) {
+	fi, err := os.Stat(filepath.Join(s.dir, FileName))
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}
+
+// Shrink rewrites the file without what was deleted or overwritten.
+func (s *Store) Shrink() error { return mapErr(s.db.Shrink()) }
+
+// Close flushes and closes the file and releases the directory.
 func (s *Store) Close() error {
 	err := s.db.Close() // buntdb fsyncs on close
-	if s.syncer != nil {
-		s.closeOnce.Do(s.syncer.close)
-	}
+	s.closeOnce.Do(func() {
+		if s.syncer != nil {
+			s.syncer.close()
+		}
+		s.lock.Release()
+	})
 	if err != nil && !errors.Is(err, buntdb.ErrDatabaseClosed) {
 		return err
 	}
@@ -141,16 +198,10 @@ func scan(tx *buntdb.Tx, lo, hi string, limit int) (keys, vals []string, err err
 	return keys, vals, err
 }
 
-// queueOfKey returns the queue name inside an "r:" or "f:" key.
-func queueOfKey(key string) string {
-	rest := key[2:]
-	return rest[:strings.LastIndexByte(rest, ':')]
-}
-
 // scanRecords calls fn for each message record in [lo, hi), in key order,
-// at most limit of them (limit <= 0: all). The records are read first and
-// fn runs after, so fn may change the store.
-func scanRecords(tx *buntdb.Tx, lo, hi string, limit int, fn func(key string, id uint64, r record) error) error {
+// at most limit of them (limit <= 0: all), with its queue and id. The
+// records are read first and fn runs after, so fn may change the store.
+func scanRecords(tx *buntdb.Tx, lo, hi string, limit int, fn func(q string, id uint64, r record) error) error {
 	keys, vals, err := scan(tx, lo, hi, limit)
 	if err != nil {
 		return err
@@ -160,11 +211,11 @@ func scanRecords(tx *buntdb.Tx, lo, hi string, limit int, fn func(key string, id
 		if err != nil {
 			return fmt.Errorf("%s: %w", k, err)
 		}
-		id, err := idOf(k)
+		q, id, err := parseMessageKey(k)
 		if err != nil {
 			return err
 		}
-		if err := fn(k, id, r); err != nil {
+		if err := fn(q, id, r); err != nil {
 			return err
 		}
 	}

@@ -8,7 +8,7 @@ import (
 	"github.com/tabreduce/tabreduce/server/buntstore"
 )
 
-func open(t *testing.T, dir string) broker.Store {
+func open(t *testing.T, dir string) *buntstore.Store {
 	t.Helper()
 	s, err := buntstore.Open(dir, buntstore.Options{Fsync: buntstore.FsyncNever})
 	if err != nil {
@@ -19,9 +19,14 @@ func open(t *testing.T, dir string) broker.Store {
 }
 
 func TestConformance(t *testing.T) {
-	storetest.Exercise(t, func(t *testing.T) broker.Store { return open(t, t.TempDir()) })
-}
-
-func TestReopen(t *testing.T) {
-	storetest.ExerciseReopen(t, open)
+	storetest.Run(t, storetest.Harness{
+		New: func(t *testing.T) broker.Store { return open(t, t.TempDir()) },
+		Reopen: func(t *testing.T, s broker.Store) broker.Store {
+			dir := s.(*buntstore.Store).Dir()
+			if err := s.Close(); err != nil {
+				t.Fatalf("close before reopening: %v", err)
+			}
+			return open(t, dir)
+		},
+	})
 }

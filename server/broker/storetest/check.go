@@ -235,3 +235,73 @@ func leaseIDs(ls []broker.Lease) []string {
 func leasedIDs(ls []broker.Lease) []uint64 {
 	return pluck(ls, func(l broker.Lease) uint64 { return l.Message.ID })
 }
+
+// heartbeat says owner is alive until until.
+func heartbeat(t *testing.T, s broker.Store, owner string, until time.Time) {
+	t.Helper()
+	must(t, "OwnerHeartbeat "+owner, s.OwnerHeartbeat(t.Context(), broker.OwnerParams{Owner: owner, Until: until}))
+}
+
+// leaseAs leases up to n messages of queue for owner.
+func leaseAs(t *testing.T, s broker.Store, queue string, n int, now time.Time, owner string) []broker.Lease {
+	t.Helper()
+	ls, err := s.QueueLease(t.Context(), broker.QueueLeaseParams{Queue: queue, N: n, Visibility: visibility, Now: now, Owner: owner})
+	must(t, "QueueLease "+queue+" as "+owner, err)
+	return ls
+}
+
+// recoverAt runs LeaseRecover at now to completion and returns what it
+// released, by queue.
+func recoverAt(t *testing.T, s broker.Store, now time.Time) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	for range 1000 {
+		res, err := s.LeaseRecover(t.Context(), broker.LeaseRecoverParams{Now: now, Limit: reapLimit})
+		must(t, "LeaseRecover", err)
+		for q, n := range res.Released {
+			if n > 0 {
+				out[q] += n
+			}
+		}
+		if !res.More {
+			return out
+		}
+	}
+	t.Fatal("LeaseRecover always had more")
+	return nil
+}
+
+// commit applies groups at base and returns their results.
+func commit(t *testing.T, s broker.Store, groups ...broker.CommitGroup) []broker.CommitResult {
+	t.Helper()
+	res, err := s.Commit(t.Context(), broker.CommitParams{Groups: groups, Now: base})
+	must(t, "Commit", err)
+	if len(res) != len(groups) {
+		t.Fatalf("Commit returned %d results for %d groups", len(res), len(groups))
+	}
+	return res
+}
+
+// recordScan scans records.
+func recordScan(t *testing.T, s broker.Store, p broker.RecordScanParams) []broker.Record {
+	t.Helper()
+	got, err := s.RecordScan(t.Context(), p)
+	must(t, "RecordScan "+p.Prefix, err)
+	return got
+}
+
+func recordKeys(rs []broker.Record) []string {
+	return pluck(rs, func(r broker.Record) string { return r.Key })
+}
+
+// sampleNames are queue names a store must keep apart: names that are
+// prefixes of one another, that hold ':' (RestMQ's key separator), spaces,
+// dots and text beyond ASCII, and an internal one.
+var sampleNames = []string{"a", "a:1", "a:b", "a:b:1", "ab", "a b", "a.dead", "a.b", "é名前", "🙂", "job/1/map", "job/1/map:2", ":", "::1"}
+
+// sortedNames is sampleNames in byte order.
+func sortedNames() []string {
+	out := slices.Clone(sampleNames)
+	slices.Sort(out)
+	return out
+}

@@ -103,15 +103,13 @@ func commitCases() []storeCase {
 			unknown = ack(t, s, "q", ls[1].ID)
 			sameSlice(t, "ack of a released lease", unknown, []string{ls[1].ID})
 		}},
-		{"ReleaseAllKeepsNackDelays", func(t *testing.T, s broker.Store) {
+		{"RecoverKeepsNackDelays", func(t *testing.T, s broker.Store) {
 			push(t, s, "q", at(0), "a", "b")
 			ls := lease(t, s, "q", 2, at(0))
 			nack(t, s, ls[0], at(1), "later", manyAttempt) // delay 0: back at once
 			_, err := s.LeaseNack(ctx, broker.LeaseNackParams{Queue: "q", LeaseID: ls[1].ID, Delay: time.Hour, Error: "wait", MaxAttempts: manyAttempt, Now: at(1)})
 			must(t, "LeaseNack with delay", err)
-			n, err := s.LeaseReleaseAll(ctx)
-			must(t, "LeaseReleaseAll", err)
-			equal(t, "released", n, 0)
+			equal(t, "released", len(recoverAt(t, s, at(1))), 0)
 			equal(t, "ready after release", string(take(t, s, "q", at(2)).Value), "a")
 			wantEmpty(t, s, "q", at(3))
 			reap(t, s, at(time.Hour+time.Second), manyAttempt)

@@ -7,7 +7,7 @@ import (
 	"github.com/tabreduce/tabreduce/server/broker"
 )
 
-// leaseCases pin down QueueLease, LeaseExtend and LeaseReleaseAll.
+// leaseCases pin down QueueLease, LeaseExtend and LeaseRecover.
 func leaseCases() []storeCase {
 	return []storeCase{
 		{"LeasesOldestN", func(t *testing.T, s broker.Store) {
@@ -81,16 +81,18 @@ func leaseCases() []storeCase {
 			_, err = s.LeaseExtend(t.Context(), "q", l.ID, at(time.Hour))
 			isErr(t, "LeaseExtend of an acked lease", err, broker.ErrLeaseNotFound)
 		}},
-		{"ReleaseAll", func(t *testing.T, s broker.Store) {
+		// A lease taken by an owner that never said it was alive comes back
+		// at the first recovery, its attempts unchanged.
+		{"RecoverReleasesUnknownOwners", func(t *testing.T, s broker.Store) {
 			push(t, s, "a", base, "x", "y", "z")
 			nack(t, s, leaseOne(t, s, "a", base), base, "boom", manyAttempt)
 			held := lease(t, s, "a", 2, base) // x (Attempts 1) and y
 			push(t, s, "b", base, "w")
 			held = append(held, leaseOne(t, s, "b", base))
 
-			n, err := s.LeaseReleaseAll(t.Context())
-			must(t, "LeaseReleaseAll", err)
-			equal(t, "released", n, 3)
+			got := recoverAt(t, s, base)
+			equal(t, "released from a", got["a"], 2)
+			equal(t, "released from b", got["b"], 1)
 			depth(t, s, "a", 3, 0)
 			depth(t, s, "b", 1, 0)
 			for _, l := range held {
@@ -106,11 +108,9 @@ func leaseCases() []storeCase {
 			equal(t, "z's Attempts after release", attempts["z"], 0)
 			sameSlice(t, "taken from b", drain(t, s, "b", base), []string{"w"})
 		}},
-		{"ReleaseAllWithNothingInFlight", func(t *testing.T, s broker.Store) {
+		{"RecoverWithNothingInFlight", func(t *testing.T, s broker.Store) {
 			push(t, s, "q", base, "a")
-			n, err := s.LeaseReleaseAll(t.Context())
-			must(t, "LeaseReleaseAll", err)
-			equal(t, "released", n, 0)
+			equal(t, "released", len(recoverAt(t, s, base)), 0)
 			depth(t, s, "q", 1, 0)
 		}},
 	}

@@ -1,0 +1,133 @@
+package buntstore
+
+import (
+	"encoding/binary"
+	"errors"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/tidwall/buntdb"
+
+	"github.com/tabreduce/tabreduce/server/broker"
+)
+
+// v1Record encodes a message record as layout 1 wrote it: no owner.
+func v1Record(count int64, created, expires, leaseSeq, deadline int64, value string) string {
+	b := []byte{recordV1, 0}
+	b = binary.AppendVarint(b, count)
+	b = binary.AppendUvarint(b, 0)
+	b = binary.AppendVarint(b, created)
+	b = binary.AppendVarint(b, expires)
+	b = binary.AppendVarint(b, leaseSeq)
+	b = binary.AppendVarint(b, deadline)
+	b = binary.AppendUvarint(b, 0)
+	return string(append(b, value...))
+}
+
+// A file written in layout 1 opens: its messages, leases and indexes are
+// rewritten in the layout of today, and read back whole.
+func TestLayoutOneIsUpgraded(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC).UnixNano()
+	hour := int64(time.Hour)
+	db, err := buntdb.Open(filepath.Join(dir, FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newMeta(now)
+	m.LastID, m.Length, m.InFlight, m.Pushed = 3, 2, 1, 3
+	err = db.Update(func(tx *buntdb.Tx) error {
+		for k, v := range map[string]string{
+			"q:jobs":                  m.encode(),
+			"r:jobs:0000000000000001": v1Record(0, now, 0, 0, 0, "one"),
+			"r:jobs:0000000000000003": v1Record(0, now, now+hour, 0, 0, "three"),
+			"x:" + hex16(uint64(now+hour)) + ":jobs:0000000000000003": "",
+			"f:jobs:0000000000000002":                                 v1Record(1, now, 0, 1, now+hour, "two"),
+			"d:" + hex16(uint64(now+hour)) + ":jobs:0000000000000002": "",
+			"k:config": `j{"a":1}`,
+		} {
+			if _, _, err := tx.Set(k, v, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s, err := Open(dir, Options{Fsync: FsyncNever})
+	if err != nil {
+		t.Fatalf("open a layout 1 file: %v", err)
+	}
+	defer s.Close()
+	ctx := t.Context()
+	if v, err := s.KVGet(ctx, "config"); err != nil || string(v.Data) != `{"a":1}` {
+		t.Errorf("key/value after the upgrade: %q, %v", v.Data, err)
+	}
+	res, err := s.LeaseRecover(ctx, broker.LeaseRecoverParams{Now: time.Unix(0, now), Limit: 10})
+	if err != nil || res.Released["jobs"] != 1 {
+		t.Fatalf("recover the layout 1 lease: %+v, %v", res, err)
+	}
+	var got []string
+	for {
+		msg, err := s.QueueTake(ctx, "jobs", time.Unix(0, now))
+		if errors.Is(err, broker.ErrQueueEmpty) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, string(msg.Value))
+	}
+	if want := []string{"one", "two", "three"}; !slices.Equal(got, want) {
+		t.Errorf("messages after the upgrade: %q, want %q", got, want)
+	}
+	reaped, err := s.Reap(ctx, broker.ReapParams{Now: time.Unix(0, now+2*hour), Limit: 10})
+	if err != nil || reaped.Expired != 0 {
+		t.Errorf("the TTL index entry of a taken message: %+v, %v", reaped, err)
+	}
+}
+
+// A layout this version does not know is refused, and the file left alone.
+func TestUnknownLayoutIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	db, err := buntdb.Open(filepath.Join(dir, FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *buntdb.Tx) error { _, _, err := tx.Set(layoutKey, "9", nil); return err }); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if s, err := Open(dir, Options{Fsync: FsyncNever}); err == nil {
+		s.Close()
+		t.Fatal("opened a file of layout 9")
+	}
+}
+
+// One directory, one store: a second Open waits for nobody and fails.
+func TestSecondOpenIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{Fsync: FsyncNever})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s2, err := Open(dir, Options{Fsync: FsyncNever}); !errors.Is(err, ErrLocked) {
+		if s2 != nil {
+			s2.Close()
+		}
+		t.Fatalf("second Open: %v, want ErrLocked", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(dir, Options{Fsync: FsyncNever})
+	if err != nil {
+		t.Fatalf("Open after Close: %v", err)
+	}
+	s.Close()
+}
