@@ -2,12 +2,17 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/tabreduce/tabreduce/server"
+	"github.com/tabreduce/tabreduce/server/broker"
+	"github.com/tabreduce/tabreduce/server/buntstore"
 )
 
 const testToken = "s3cret-token"
@@ -159,6 +164,10 @@ func TestConfigValidation(t *testing.T) {
 		{"public address, insecure", server.Config{Addr: "0.0.0.0:0", Insecure: true}, ""},
 		{"loopback without a token", server.Config{Addr: "127.0.0.1:0"}, ""},
 		{"bad fsync", server.Config{Addr: "127.0.0.1:0", Fsync: "sometimes"}, "fsync"},
+		{"unknown store scheme", server.Config{Addr: "127.0.0.1:0", StoreURL: "redis://:secret@localhost:6379/0"}, `unknown scheme "redis"`},
+		{"store without a scheme", server.Config{Addr: "127.0.0.1:0", StoreURL: "/tmp/x"}, "is not a URL"},
+		{"buntdb with a host", server.Config{Addr: "127.0.0.1:0", StoreURL: "buntdb://host/x"}, "buntdb:///path"},
+		{"buntdb in the data dir", server.Config{Addr: "127.0.0.1:0", StoreURL: "buntdb:"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -173,7 +182,42 @@ func TestConfigValidation(t *testing.T) {
 				t.Errorf("want Start to succeed, got %v", err)
 			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
 				t.Errorf("want an error mentioning %q, got %v", tt.wantErr, err)
+			case err != nil && strings.Contains(err.Error(), "secret"):
+				t.Errorf("the error shows the store's password: %v", err)
 			}
 		})
+	}
+}
+
+// A store URL chooses where the broker's state lives; a data directory is
+// one server's: a second server on it is refused at once.
+func TestStoreChoiceAndDataDirLock(t *testing.T) {
+	data, elsewhere := t.TempDir(), t.TempDir()
+	cfg := server.Config{Addr: "127.0.0.1:0", DataDir: data, StoreURL: "buntdb://" + elsewhere, Logger: slog.New(slog.DiscardHandler)}
+	srv, err := server.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if _, err := srv.Broker().Push(context.Background(), "q", []broker.NewMessage{{Value: []byte("x")}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(elsewhere, buntstore.FileName)); err != nil {
+		t.Errorf("the store is not in the directory its URL names: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(data, buntstore.FileName)); err == nil {
+		t.Errorf("a store file was made in the data directory too")
+	}
+	for _, other := range []server.Config{
+		{Addr: "127.0.0.1:0", DataDir: data, StoreURL: "buntdb://" + t.TempDir()},      // same data, other store
+		{Addr: "127.0.0.1:0", DataDir: t.TempDir(), StoreURL: "buntdb://" + elsewhere}, // same store
+	} {
+		other.Logger = slog.New(slog.DiscardHandler)
+		if s2, err := server.Start(context.Background(), other); !errors.Is(err, buntstore.ErrLocked) {
+			if err == nil {
+				s2.Close()
+			}
+			t.Errorf("a second server on %s / %s: %v, want ErrLocked", other.DataDir, other.StoreURL, err)
+		}
 	}
 }

@@ -160,6 +160,7 @@ func TestSubmitJobRefused(t *testing.T) {
 		{"stream without a queue", []formPart{field("stream", "true"), in, wc}, 400, []string{"stream needs input_queue"}},
 		{"queue and files", []formPart{field("input_queue", "lines"), in, wc}, 400, []string{"not both"}},
 		{"bad queue name", []formPart{field("input_queue", "no/slash"), wc}, 400, []string{"queue name"}},
+		{"bad output queue name", []formPart{field("output_queue", "job/1/out"), in, wc}, 400, []string{"queue name"}},
 		{"no module", []formPart{field("input_queue", "lines")}, 400, []string{"module is required"}},
 		{"unknown module", []formPart{field("module", "nosuchjob"), in}, 404, []string{"module not found", "nosuchjob"}},
 	}
@@ -439,7 +440,7 @@ func TestSubmitJobWithModule(t *testing.T) {
 // output to read meanwhile.
 func TestCancelStreamingJob(t *testing.T) {
 	s := startServer(t, server.Config{})
-	j := s.submit(field("module", "wordcount"), field("input_queue", "lines"), field("stream", "true"))
+	j := s.submit(field("module", "wordcount"), field("input_queue", "lines"), field("output_queue", "counts"), field("stream", "true"))
 	s.get(j.URLs.Output).wantError(t, http.StatusConflict)
 	r := s.do(http.MethodDelete, j.URLs.Self, nil).want(t, http.StatusOK)
 	if c := decode[jobReply](t, r); c.ID != j.ID || c.State != engine.StateCancelled {

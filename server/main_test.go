@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tabreduce/tabreduce/api"
 	"github.com/tabreduce/tabreduce/server"
 )
 
@@ -196,8 +197,16 @@ func (r response) want(t *testing.T, status int) response {
 	return r
 }
 
+// codeOfStatus is the error code each status is answered with.
+var codeOfStatus = map[int]api.Code{
+	400: api.CodeInvalid, 401: api.CodeUnauthorized, 403: api.CodeForbidden, 404: api.CodeNotFound,
+	405: api.CodeMethod, 409: api.CodeConflict, 413: api.CodeTooLarge, 415: api.CodeUnsupported,
+	426: api.CodeUpgradeRequired, 429: api.CodeTooMany, 500: api.CodeInternal, 503: api.CodeUnavailable,
+}
+
 // wantError fails the test unless the response is status with a JSON error
-// body {"error": "..."} whose message contains each of subs.
+// body {"code": ..., "error": "..."} whose code is the status's and whose
+// message contains each of subs.
 func (r response) wantError(t *testing.T, status int, subs ...string) {
 	t.Helper()
 	r.want(t, status)
@@ -209,8 +218,9 @@ func (r response) wantError(t *testing.T, status int, subs ...string) {
 		t.Fatalf("%v: want a JSON error body, got %v", r, err)
 	}
 	msg, ok := body["error"].(string)
-	if !ok || msg == "" || len(body) != 1 {
-		t.Fatalf(`%v: want body {"error": "..."}, got %s`, r, r.Body)
+	code, _ := body["code"].(string)
+	if !ok || msg == "" || len(body) != 2 || api.Code(code) != codeOfStatus[status] {
+		t.Fatalf(`%v: want body {"code": %q, "error": "..."}, got %s`, r, codeOfStatus[status], r.Body)
 	}
 	for _, sub := range subs {
 		if !strings.Contains(msg, sub) {

@@ -146,7 +146,7 @@ func TestStreamingJobMapsArrivingMessages(t *testing.T) {
 	srv := startServer(t, server.Config{LocalWorkers: 1})
 	eng, b := srv.Engine(), srv.Broker()
 	ctx := context.Background()
-	st, err := eng.Submit(ctx, engine.Spec{Module: "wordcount", Stream: true, InputQueue: "events", Verify: engine.VerifyNone}, nil)
+	st, err := eng.Submit(ctx, engine.Spec{Module: "wordcount", Stream: true, InputQueue: "events", OutputQueue: "events:counts", Verify: engine.VerifyNone}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

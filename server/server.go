@@ -39,9 +39,15 @@ type Config struct {
 	Addr string // listen address (default 127.0.0.1:8080)
 	// RedisAddr is the address of the Redis-protocol listener (package
 	// resp); "" leaves it off. The token and loopback rules of Addr apply.
-	RedisAddr   string
-	DataDir     string // directory of the buntdb file (default ./data)
-	Fsync       string // always, everysec (default) or never
+	RedisAddr string
+	DataDir   string // job inputs, modules and the embedded store (default ./data)
+	// Store is the broker's store. Start takes it over and closes it with
+	// the server. Nil opens StoreURL.
+	Store broker.Store
+	// StoreURL chooses the store when Store is nil (OpenStore): "" or
+	// "buntdb:" is the embedded buntdb file in DataDir.
+	StoreURL    string
+	Fsync       string // the embedded store's fsync: always, everysec (default) or never
 	MaxBody     int64  // bytes per request body (default 8 MiB)
 	MaxInput    int64  // bytes of a job submission (default 4 GiB)
 	Token       string // bearer token for writes and admin routes
@@ -147,7 +153,8 @@ func isLoopback(host string) bool {
 type Server struct {
 	cfg    Config
 	log    *slog.Logger
-	store  *buntstore.Store
+	store  broker.Store
+	lock   *buntstore.DirLock
 	broker *broker.Broker
 	hub    *pubsub.Hub
 	engine *engine.Engine
@@ -196,13 +203,23 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	store, err := buntstore.Open(cfg.DataDir, buntstore.Options{Fsync: cfg.Fsync})
+	store := cfg.Store
+	if store == nil {
+		var err error
+		if store, err = OpenStore(cfg.StoreURL, StoreOptions{DataDir: cfg.DataDir, Fsync: cfg.Fsync, Logger: cfg.Logger}); err != nil {
+			return nil, err
+		}
+	}
+	// Job inputs and modules live in the data directory whatever the store.
+	lock, err := buntstore.LockDir(cfg.DataDir, "tabreduce.lock")
 	if err != nil {
+		store.Close()
 		return nil, err
 	}
 	b, err := broker.New(ctx, store, broker.Config{MaxAttempts: cfg.MaxAttempts, MaxMessage: int(cfg.MaxBody)}, cfg.Logger)
 	if err != nil {
 		store.Close()
+		lock.Release()
 		return nil, err
 	}
 	hub := pubsub.New(pubsub.Config{})
@@ -213,23 +230,25 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		b.Close()
 		store.Close()
+		lock.Release()
 		return nil, err
 	}
 	eng, err := engine.New(ctx, engine.Config{
 		DataDir: cfg.DataDir, MaxInput: cfg.MaxInput, MaxTaskBytes: cfg.MaxTaskBytes, SpillBytes: cfg.SpillBytes, Builtins: cfg.Builtins,
 		BuiltinEncodings: cfg.builtinEncodings, Logger: cfg.Logger,
-	}, store, run)
+	}, b.Internal(), run)
 	if err != nil {
 		run.Close(ctx)
 		b.Close()
 		store.Close()
+		lock.Release()
 		return nil, err
 	}
 	e := httpapi.New(httpapi.Config{
 		MaxBody: cfg.MaxBody, MaxInput: cfg.MaxInput, Token: cfg.Token, PublicRead: cfg.PublicRead, JSONP: cfg.JSONP,
 		AllowOrigins: cfg.AllowOrigins,
 	}, httpapi.Deps{Broker: b, KV: store, Hub: hub, Engine: eng, Log: cfg.Logger, Landing: static.Landing()}, reg, reg)
-	s := &Server{cfg: cfg, log: cfg.Logger, store: store, broker: b, hub: hub, engine: eng, runner: run, done: make(chan error, 1)}
+	s := &Server{cfg: cfg, log: cfg.Logger, store: store, lock: lock, broker: b, hub: hub, engine: eng, runner: run, done: make(chan error, 1)}
 	s.http = &http.Server{
 		Handler:           e,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -250,13 +269,17 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		run.Close(ctx)
 		b.Close()
 		store.Close()
+		lock.Release()
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	if cfg.RedisAddr != "" {
 		s.resp, err = resp.Listen(cfg.RedisAddr, resp.Config{
 			Token: cfg.Token, PublicRead: cfg.PublicRead, Fsync: cfg.Fsync,
 			Limits: resp.Limits{MaxBulk: int(cfg.MaxBody)}, Logger: cfg.Logger,
-		}, resp.Deps{Broker: b, KV: kv.New(store), Hub: hub})
+		}, resp.Deps{Broker: b, KV: kv.New(store), Hub: hub, Flush: func(ctx context.Context) error {
+			_, err := b.Flush(ctx)
+			return err
+		}})
 		if err != nil {
 			s.ln.Close()
 			eng.Close()
@@ -271,7 +294,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.LocalWorkers > 0 {
 		s.startLocalWorker(cfg.LocalWorkers)
 	}
-	s.log.Info("listening", "addr", s.Addr(), "data", cfg.DataDir, "fsync", cfg.Fsync, "token", cfg.Token != "")
+	s.log.Info("listening", "addr", s.Addr(), "data", cfg.DataDir, "store", storeName(cfg), "token", cfg.Token != "")
 	return s, nil
 }
 
@@ -327,6 +350,7 @@ func (s *Server) Close() error {
 		if cerr := s.store.Close(); cerr != nil && err == nil {
 			err = cerr
 		}
+		s.lock.Release()
 		s.closeErr = err
 		s.log.Info("stopped")
 	})

@@ -68,7 +68,8 @@ func parseSubmit(args []string, env *cliEnv) (submitOptions, error) {
 	fs.IntVar(&o.spec.MaxAttempts, "max-attempts", engine.DefaultMaxAttempts, "failures a task may have before the job fails")
 	taskTimeout := fs.Duration("task-timeout", engine.DefaultTaskTimeout, "longest a task may run on a worker")
 	fs.StringVar(&o.spec.InputQueue, "input-queue", "", "a queue whose messages are the input, instead of files")
-	fs.BoolVar(&o.spec.Stream, "stream", false, "streaming job: map --input-queue's messages as they arrive, until cancelled")
+	fs.StringVar(&o.spec.OutputQueue, "output-queue", "", "a queue that receives every final record as a message {\"key\":...,\"value\":...}")
+	fs.BoolVar(&o.spec.Stream, "stream", false, "streaming job: map --input-queue's messages into --output-queue as they arrive, until cancelled")
 	verify := fs.String("verify", "", "how results of untrusted workers are checked: none, replicate, adaptive or spotcheck\n"+
 		"(default: the server's, adaptive)")
 	fs.BoolVar(&o.wait, "wait", false, "follow the job until it ends; exit 0 only if it is done")

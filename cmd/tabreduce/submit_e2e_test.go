@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tabreduce/tabreduce/server/broker"
+	"github.com/tabreduce/tabreduce/server/buntstore"
 	"github.com/tabreduce/tabreduce/server/engine"
 	"github.com/tabreduce/tabreduce/wasm/wasmtest"
 )
@@ -29,8 +31,10 @@ func testModuleTraps(t *testing.T, bin string) {
 	if err := os.WriteFile(module, wasmtest.Module(t, "./testdata/trap"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	srv := startBroker(t, bin, t.TempDir(), "always")
+	dir := t.TempDir()
+	srv := startBroker(t, bin, dir, "always")
 	startWorker(t, bin, srv.url, "w1", 2)
+	var ids []string
 	tests := []struct{ input, kind, message string }{
 		{"exit\nnow\n", "trap: ", "trap job: exiting on purpose"},
 		{"panic\nnow\n", "job error: ", "trap job: panicking on purpose"},
@@ -45,6 +49,7 @@ func testModuleTraps(t *testing.T, bin string) {
 			code, stdout, stderr := runBin(t, bin, jobWait, "submit", "--server", srv.url, "--job", module,
 				"--input", input, "--max-attempts", "2", "--wait")
 			id := lastLine(stdout)
+			ids = append(ids, id)
 			failLine := ""
 			for _, l := range strings.Split(stderr, "\n") {
 				if strings.HasPrefix(l, "tabreduce submit: job "+id+" failed:") {
@@ -60,12 +65,16 @@ func testModuleTraps(t *testing.T, bin string) {
 				t.Errorf("job %s: state %s, error %q, %d failed map attempts; want failed, an error with %q, 2 attempts",
 					id, j.State, j.Error, p.Failed, tt.message)
 			}
-			// The failed task's message is dead-lettered to the map queue's
-			// .dead queue, which the job's cleanup does not purge.
-			if qs := jobQueues(t, srv.url, "job."+id+"."); len(qs) > 0 {
-				t.Errorf("queues left after job %s failed: %q; want none (the job's cleanup purges its queues)", id, qs)
-			}
 		})
+	}
+	// The failed task's message was dead-lettered to the map queue's .dead
+	// queue: the job's cleanup purges that too.
+	srv.kill(t)
+	queues, _ := storeContents(t, dir)
+	for _, id := range ids {
+		if qs := withPrefix(queues, "job/"+id+"/"); len(qs) > 0 {
+			t.Errorf("queues left after job %s failed: %q; want none (the job's cleanup purges its queues)", id, qs)
+		}
 	}
 }
 
@@ -147,33 +156,78 @@ func testMalformedSubmissions(t *testing.T, bin string) {
 			}
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			var e struct{ Error string }
-			if resp.StatusCode != sub.status || json.Unmarshal(body, &e) != nil || e.Error == "" || !strings.Contains(e.Error, sub.err) {
-				t.Errorf("got %d %s; want %d with {\"error\": \"…%s…\"}", resp.StatusCode, bytes.TrimSpace(body), sub.status, sub.err)
+			var e struct{ Code, Error string }
+			if resp.StatusCode != sub.status || json.Unmarshal(body, &e) != nil || e.Error == "" || e.Code == "" || !strings.Contains(e.Error, sub.err) {
+				t.Errorf("got %d %s; want %d with {\"code\": …, \"error\": \"…%s…\"}", resp.StatusCode, bytes.TrimSpace(body), sub.status, sub.err)
 			}
 			checkNothingLeft(t, srv.url, dir)
 		})
 	}
+	// The job's queues and records are internal: read the store itself.
+	srv.kill(t)
+	if queues, records := storeContents(t, dir); len(withPrefix(queues, "job/")) > 0 || len(records) > 0 {
+		t.Errorf("after the malformed submissions the store holds job queues %q and records %q, want none", queues, records)
+	}
 
-	// The same server takes a well-formed submission, and the checks above
-	// see what it leaves: they would have caught a leftover.
+	// A server on the same data takes a well-formed submission, and the
+	// checks above see what it leaves: they would have caught a leftover.
+	srv = startBroker(t, bin, dir, "always", "--max-input", "64KiB")
 	st, body, err := call(http.MethodPost, srv.url+"/api/v1/jobs", "application/json", []byte(`{"module": "wordcount", "input": "a b\n"}`))
 	if err != nil || st != http.StatusCreated {
 		t.Fatalf("well-formed submission: %d %s %v, want 201", st, body, err)
 	}
-	if jobs, queues := getJobs(t, srv.url), jobQueues(t, srv.url, "job."); len(jobs) != 1 || len(queues) == 0 {
-		t.Errorf("after a well-formed submission: %d jobs, job queues %q; want 1 job and its map queue", len(jobs), queues)
+	jobs := getJobs(t, srv.url)
+	srv.kill(t)
+	queues, records := storeContents(t, dir)
+	if len(jobs) != 1 || len(withPrefix(queues, "job/"+jobs[0].ID+"/map")) != 1 || len(records) != 1 {
+		t.Errorf("after a well-formed submission: %d jobs, job queues %q, records %q; want 1 job, its map queue and its record", len(jobs), queues, records)
 	}
 }
 
-// checkNothingLeft checks that the server holds no job, no job queue and no
-// job input directory.
+// storeContents opens the store of a stopped server in dir and returns its
+// queues' names and its records' keys.
+func storeContents(t *testing.T, dir string) (queues, records []string) {
+	t.Helper()
+	s, err := buntstore.Open(dir, buntstore.Options{Fsync: buntstore.FsyncNever})
+	if err != nil {
+		t.Fatalf("open the store in %s: %v", dir, err)
+	}
+	defer s.Close()
+	qs, err := s.QueueList(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range qs {
+		queues = append(queues, q.Name)
+	}
+	recs, err := s.RecordScan(t.Context(), broker.RecordScanParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		records = append(records, r.Key)
+	}
+	return queues, records
+}
+
+func withPrefix(names []string, prefix string) []string {
+	var out []string
+	for _, n := range names {
+		if strings.HasPrefix(n, prefix) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// checkNothingLeft checks that the server holds no job and no job input
+// directory (its queues are checked in the store once it stops).
 func checkNothingLeft(t *testing.T, url, dataDir string) {
 	t.Helper()
 	if jobs := getJobs(t, url); len(jobs) > 0 {
 		t.Errorf("GET /api/v1/jobs lists %d jobs (first %s, %s), want none", len(jobs), jobs[0].ID, jobs[0].State)
 	}
-	if qs := jobQueues(t, url, "job."); len(qs) > 0 {
+	if qs := jobQueues(t, url, "job"); len(qs) > 0 {
 		t.Errorf("GET /q lists job queues %q, want none", qs)
 	}
 	entries, err := os.ReadDir(filepath.Join(dataDir, "jobs"))

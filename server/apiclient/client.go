@@ -6,10 +6,13 @@ package apiclient
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/tabreduce/tabreduce/api"
 )
 
 // Client talks to one server. It is safe for concurrent use.
@@ -27,10 +30,12 @@ func New(serverURL, token string) *Client {
 	return &Client{base: strings.TrimRight(serverURL, "/"), token: token, HTTPClient: &http.Client{}}
 }
 
-// Error is the server's refusal of a request: its status and the message of
-// its {"error": "..."} body.
+// Error is the server's refusal of a request: its status and the code and
+// message of its {"code": ..., "error": ...} body. errors.Is(err,
+// api.ErrNotFound) and the like match it by its code.
 type Error struct {
 	StatusCode int
+	Code       api.Code
 	Message    string
 }
 
@@ -39,23 +44,27 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%d %s: %s", e.StatusCode, http.StatusText(e.StatusCode), e.Message)
 }
 
+// Is matches an *api.Error of the same code.
+func (e *Error) Is(target error) bool {
+	var t *api.Error
+	return errors.As(target, &t) && t.Code == e.Code
+}
+
 // maxErrorBody bounds how much of an error answer is read.
 const maxErrorBody = 64 << 10
 
 // readError turns a refusal into an *Error.
 func readError(resp *http.Response) error {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	var eb struct {
-		Error string `json:"error"`
-	}
+	var eb api.Error
 	msg := strings.TrimSpace(string(body))
-	if json.Unmarshal(body, &eb) == nil && eb.Error != "" {
-		msg = eb.Error
+	if json.Unmarshal(body, &eb) == nil && eb.Message != "" {
+		msg = eb.Message
 	}
 	if msg == "" {
 		msg = http.StatusText(resp.StatusCode)
 	}
-	return &Error{StatusCode: resp.StatusCode, Message: msg}
+	return &Error{StatusCode: resp.StatusCode, Code: eb.Code, Message: msg}
 }
 
 // send sends a request with the token and returns the response if its

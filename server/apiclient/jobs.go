@@ -7,12 +7,12 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/tabreduce/tabreduce/server/engine"
+	"github.com/tabreduce/tabreduce/api"
 )
 
 // Job is the server's view of a job: its status and its routes.
 type Job struct {
-	engine.Status
+	api.Status
 	URLs JobURLs `json:"urls"`
 }
 

@@ -5,8 +5,7 @@ import (
 	"io"
 	"net/http"
 
-	"github.com/tabreduce/tabreduce/server/broker"
-	"github.com/tabreduce/tabreduce/server/engine"
+	"github.com/tabreduce/tabreduce/api"
 )
 
 // Module is a module the server registered.
@@ -25,18 +24,18 @@ func (c *Client) UploadModule(ctx context.Context, wasm io.Reader) (Module, erro
 }
 
 // Modules lists the registered modules, built-ins first.
-func (c *Client) Modules(ctx context.Context) ([]engine.ModuleInfo, error) {
+func (c *Client) Modules(ctx context.Context) ([]api.ModuleInfo, error) {
 	var body struct {
-		Modules []engine.ModuleInfo `json:"modules"`
+		Modules []api.ModuleInfo `json:"modules"`
 	}
 	err := c.get(ctx, "/api/v1/modules", &body)
 	return body.Modules, err
 }
 
 // Workers lists the connected workers.
-func (c *Client) Workers(ctx context.Context) ([]engine.WorkerInfo, error) {
+func (c *Client) Workers(ctx context.Context) ([]api.WorkerInfo, error) {
 	var body struct {
-		Workers []engine.WorkerInfo `json:"workers"`
+		Workers []api.WorkerInfo `json:"workers"`
 	}
 	err := c.get(ctx, "/api/v1/workers", &body)
 	return body.Workers, err
@@ -45,9 +44,9 @@ func (c *Client) Workers(ctx context.Context) ([]engine.WorkerInfo, error) {
 // Stats is GET /stats: every queue's statistics by name, as RestMQ keys
 // them, and how many there are.
 type Stats struct {
-	Queues        map[string]broker.Stats `json:"queues"`
-	Count         int                     `json:"count"`
-	UptimeSeconds float64                 `json:"uptime_seconds"`
+	Queues        map[string]api.QueueStats `json:"queues"`
+	Count         int                       `json:"count"`
+	UptimeSeconds float64                   `json:"uptime_seconds"`
 }
 
 // Stats returns the server's queue statistics.

@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 
-	"github.com/tabreduce/tabreduce/server/engine"
+	"github.com/tabreduce/tabreduce/api"
 )
 
 // Input is one input file of a job. Open is called once, when the file's
@@ -39,7 +39,7 @@ var errSent = errors.New("request answered")
 // so an input is never held in memory. The server checks the fields before
 // it takes any input, so a refused spec costs no upload. spec.Module is a
 // built-in job's name or the sha256 UploadModule returned.
-func (c *Client) SubmitJob(ctx context.Context, spec engine.Spec, inputs ...Input) (Job, error) {
+func (c *Client) SubmitJob(ctx context.Context, spec api.Spec, inputs ...Input) (Job, error) {
 	pr, pw := io.Pipe()
 	mw := multipart.NewWriter(pw)
 	written := make(chan error, 1)
@@ -57,7 +57,7 @@ func (c *Client) SubmitJob(ctx context.Context, spec engine.Spec, inputs ...Inpu
 	return job, err
 }
 
-func writeJobForm(mw *multipart.Writer, spec engine.Spec, inputs []Input) error {
+func writeJobForm(mw *multipart.Writer, spec api.Spec, inputs []Input) error {
 	for _, f := range specFields(spec) {
 		if err := mw.WriteField(f.name, f.value); err != nil {
 			return err
@@ -89,7 +89,7 @@ type formField struct{ name, value string }
 
 // specFields are the multipart fields of spec's non-zero settings, the
 // module last, so the server checks the cheap settings first.
-func specFields(s engine.Spec) []formField {
+func specFields(s api.Spec) []formField {
 	var fs []formField
 	add := func(name, value string, set bool) {
 		if set {
@@ -102,6 +102,7 @@ func specFields(s engine.Spec) []formField {
 	add("max_attempts", strconv.Itoa(s.MaxAttempts), s.MaxAttempts != 0)
 	add("task_timeout", strconv.FormatFloat(s.TaskTimeout, 'f', -1, 64), s.TaskTimeout != 0)
 	add("input_queue", s.InputQueue, s.InputQueue != "")
+	add("output_queue", s.OutputQueue, s.OutputQueue != "")
 	add("stream", "true", s.Stream)
 	add("verify", string(s.Verify), s.Verify != "")
 	add("module", s.Module, s.Module != "")

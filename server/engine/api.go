@@ -5,7 +5,8 @@ import (
 	"context"
 	"errors"
 	"io"
-	"time"
+
+	"github.com/tabreduce/tabreduce/api"
 )
 
 // Errors the HTTP layer maps to statuses (server/httpapi/errors.go).
@@ -18,16 +19,11 @@ var (
 )
 
 // mapper and reducer are the module references of a spec's two phases.
-func (s *Spec) mapper() string  { return cmp.Or(s.Mapper, s.Module) }
-func (s *Spec) reducer() string { return cmp.Or(s.Reducer, s.Module) }
+func specMapper(s *Spec) string  { return cmp.Or(s.Mapper, s.Module) }
+func specReducer(s *Spec) string { return cmp.Or(s.Reducer, s.Module) }
 
-// ModuleInfo describes a registered module.
-type ModuleInfo struct {
-	Name    string `json:"name,omitempty"` // built-in job name
-	SHA256  string `json:"sha256"`
-	Size    int64  `json:"size"`
-	Builtin bool   `json:"builtin"`
-}
+// ModuleInfo is api.ModuleInfo.
+type ModuleInfo = api.ModuleInfo
 
 // Transport carries the worker protocol's frames (package workerproto) in
 // both directions: a WebSocket for remote workers, a pipe for in-process
@@ -45,27 +41,8 @@ type Peer struct {
 	Trusted    bool // connected with the operator's token, or in-process
 }
 
-// WorkerInfo is what the API shows of a connected worker.
-type WorkerInfo struct {
-	ID          string    `json:"id"`
-	Kind        string    `json:"kind"` // browser, native or local
-	Name        string    `json:"name,omitempty"`
-	UserAgent   string    `json:"user_agent"`
-	RemoteAddr  string    `json:"remote_addr"`
-	Slots       int       `json:"slots"`
-	Running     []string  `json:"running"` // task names: job/phase/n
-	TasksDone   int64     `json:"tasks_done"`
-	TasksFailed int64     `json:"tasks_failed"`
-	BytesIn     int64     `json:"bytes_in"`
-	Connected   time.Time `json:"connected"`
-	LastSeen    time.Time `json:"last_seen"`
-	// Trusted workers' results are not verified.
-	Trusted  bool     `json:"trusted"`
-	Standing Standing `json:"standing"`
-	// Flagged workers were caught returning wrong results: disconnected,
-	// refused, and listed here for the operator to see.
-	Flagged bool `json:"flagged"`
-}
+// WorkerInfo is api.WorkerInfo.
+type WorkerInfo = api.WorkerInfo
 
 // Input is a job's input being received: files stream to disk under the
 // job's directory as they arrive, never whole in memory.

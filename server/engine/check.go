@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/tabreduce/tabreduce/server/broker"
 	"github.com/tabreduce/tabreduce/wasm/worker"
@@ -237,11 +236,11 @@ func (e *Engine) rerun(ctx context.Context, ref committedRef, touched map[*job]b
 		}
 	}
 	g := broker.CommitGroup{
-		Deletes:  ref.pushed,
-		KVDelete: []string{taskKey(j.rec.ID, ref.phase, ref.msgID)},
-		Pushes:   []broker.QueuePush{{Queue: ref.queue, Messages: []broker.NewMessage{{Value: ref.value}}}},
+		Deletes:      ref.pushed,
+		RecordDelete: []string{taskKey(j.rec.ID, ref.phase, ref.msgID)},
+		Pushes:       []broker.QueuePush{{Queue: ref.queue, Messages: []broker.NewMessage{{Value: ref.value}}}},
 	}
-	if _, err := e.store.Commit(ctx, broker.CommitParams{Now: time.Now(), Groups: []broker.CommitGroup{g}}); err != nil {
+	if _, err := e.commitOne(ctx, g); err != nil {
 		return err
 	}
 	e.mu.Lock()
@@ -281,13 +280,13 @@ func (e *Engine) backToMap(ctx context.Context, j *job) error {
 		c.session.cancelTask(c.id)
 	}
 	for _, q := range []string{reduceQueue(j.rec.ID), outQueue(j.rec.ID)} {
-		if err := e.store.QueuePurge(ctx, q); err != nil {
+		if err := e.q.Purge(ctx, q); err != nil {
 			return err
 		}
 	}
-	if _, err := e.store.KVDeletePrefix(ctx, taskKeyPrefix(j.rec.ID)+string(PhaseReduce)+"/"); err != nil {
+	if _, err := e.q.RecordDeletePrefix(ctx, taskKeyPrefix(j.rec.ID)+string(PhaseReduce)+"/"); err != nil {
 		return err
 	}
 	e.log.Warn("job back to its map phase: a map result is being re-run", "job", j.rec.ID)
-	return e.store.KVSet(ctx, []broker.KVEntry{rec.entry()})
+	return e.putRecords(ctx, rec.record())
 }

@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
+	"github.com/tabreduce/tabreduce/api"
 
 	"github.com/tabreduce/tabreduce/server/broker"
 	"github.com/tabreduce/tabreduce/wasm/abi"
@@ -112,7 +112,7 @@ func (e *Engine) commitBatch(ctx context.Context, batch []commitReq) error {
 		groups = append(groups, g)
 	}
 	if len(groups) > 0 {
-		res, err := e.store.Commit(ctx, broker.CommitParams{Now: time.Now(), Groups: groups})
+		res, err := e.q.Commit(ctx, groups)
 		if err != nil {
 			return err
 		}
@@ -166,7 +166,7 @@ func (e *Engine) resultGroup(t *task, r commitReq) (broker.CommitGroup, error) {
 		}
 		tr.Records, tr.BytesOut = n, int64(len(msgs))
 		if len(msgs) > 0 {
-			g.Pushes = []broker.QueuePush{{Queue: outQueue(j.rec.ID), Messages: msgs}}
+			g.Pushes = []broker.QueuePush{{Queue: j.rec.Spec.OutputQueue, Messages: msgs}}
 		}
 		return g, nil // a stream keeps no task records: it never ends
 	case t.phase == PhaseMap:
@@ -187,18 +187,29 @@ func (e *Engine) resultGroup(t *task, r commitReq) (broker.CommitGroup, error) {
 			g.Pushes = append(g.Pushes, broker.QueuePush{Queue: reduceQueue(j.rec.ID), Messages: []broker.NewMessage{{Value: t.followUp}}})
 		}
 		tr.BytesOut = int64(len(stream))
-		n, err := countPairs(stream)
-		if err != nil {
-			return g, err
+		if q := j.rec.Spec.OutputQueue; q != "" {
+			msgs, n, err := streamMessages(res.Partitions[:1])
+			if err != nil {
+				return g, err
+			}
+			if len(msgs) > 0 {
+				g.Pushes = append(g.Pushes, broker.QueuePush{Queue: q, Messages: msgs})
+			}
+			tr.Records = n
+		} else {
+			n, err := countPairs(stream)
+			if err != nil {
+				return g, err
+			}
+			tr.Records = n
 		}
-		tr.Records = n
 	}
-	g.KVSet = []broker.KVEntry{tr.entry(j.rec.ID, t.phase, t.lease.Message.ID)}
+	g.RecordSet = []broker.Record{tr.record(j.rec.ID, t.phase, t.lease.Message.ID)}
 	return g, nil
 }
 
-// streamMessages turns a streaming job's map output into one output message
-// per pair: {"key": ..., "value": ...}.
+// streamMessages turns pair streams into one output-queue message per
+// pair: {"key": ..., "value": ...} (api.PairJSON).
 func streamMessages(parts [][]byte) ([]broker.NewMessage, int64, error) {
 	var msgs []broker.NewMessage
 	for _, stream := range parts {
@@ -208,11 +219,7 @@ func streamMessages(parts [][]byte) ([]broker.NewMessage, int64, error) {
 			if !ok {
 				break
 			}
-			b, err := json.Marshal(map[string]string{"key": string(k), "value": string(v)})
-			if err != nil {
-				return nil, 0, err
-			}
-			msgs = append(msgs, broker.NewMessage{Value: b})
+			msgs = append(msgs, broker.NewMessage{Value: api.MarshalPair(k, v)})
 		}
 		if err := pr.Err(); err != nil {
 			return nil, 0, err
@@ -238,8 +245,8 @@ func (e *Engine) taskDone(r commitReq, g *broker.CommitGroup, touched map[*job]b
 	t := r.copies[0].task
 	j := t.job
 	var tr taskRecord
-	if len(g.KVSet) > 0 {
-		_ = json.Unmarshal(g.KVSet[0].Value.Data, &tr)
+	if len(g.RecordSet) > 0 {
+		_ = json.Unmarshal(g.RecordSet[0].Value, &tr)
 	} else { // stream: no record, count what was pushed
 		for _, p := range g.Pushes {
 			tr.Records += int64(len(p.Messages))
@@ -305,9 +312,9 @@ func (e *Engine) failTask(ctx context.Context, c *taskCopy, msg string, touched 
 	j.failed[t.phase]++
 	e.mu.Unlock()
 	e.log.Warn("task failed", "job", j.rec.ID, "task", t.name(), "attempt", t.lease.Message.Attempts+1, "err", msg)
-	dead, err := e.store.LeaseNack(ctx, broker.LeaseNackParams{
+	dead, err := e.q.Nack(ctx, broker.LeaseNackParams{
 		Queue: j.queue(t.phase), LeaseID: t.lease.ID, Error: msg,
-		MaxAttempts: j.rec.Spec.MaxAttempts, Now: time.Now(),
+		MaxAttempts: j.rec.Spec.MaxAttempts,
 	})
 	if errors.Is(err, broker.ErrLeaseNotFound) {
 		return
@@ -348,7 +355,7 @@ func (e *Engine) releaseCopies(ctx context.Context, copies []*taskCopy, touched 
 	}
 	e.mu.Unlock()
 	for q, ids := range byQueue {
-		if _, err := e.store.LeaseRelease(ctx, q, ids); err != nil {
+		if _, err := e.q.Release(ctx, q, ids); err != nil {
 			e.log.Error("return tasks of a departed worker", "queue", q, "err", err)
 		}
 	}
@@ -363,7 +370,7 @@ func (e *Engine) releaseTask(ctx context.Context, t *task, touched map[*job]bool
 	}
 	delete(t.job.running, t.lease.ID)
 	e.mu.Unlock()
-	if _, err := e.store.LeaseRelease(ctx, t.job.queue(t.phase), []string{t.lease.ID}); err != nil {
+	if _, err := e.q.Release(ctx, t.job.queue(t.phase), []string{t.lease.ID}); err != nil {
 		e.log.Error("return task", "task", t.name(), "err", err)
 	}
 	touched[t.job] = true
@@ -381,8 +388,8 @@ func (e *Engine) rememberUnverified(r commitReq, g *broker.CommitGroup, pushed [
 	for _, m := range pushed {
 		ref.pushed = append(ref.pushed, broker.MessageRef{Queue: m.Queue, ID: m.ID})
 	}
-	if len(g.KVSet) > 0 {
-		_ = json.Unmarshal(g.KVSet[0].Value.Data, &ref.record)
+	if len(g.RecordSet) > 0 {
+		_ = json.Unmarshal(g.RecordSet[0].Value, &ref.record)
 	}
 	e.mu.Lock()
 	flagged := c.session.standing.Flagged

@@ -24,16 +24,16 @@ const maxLeaseBatch = 256
 // tasks out itself; the lease only returns tasks whose engine died.
 const leaseSlack = 30 * time.Second
 
+// dispatchLoop runs dispatch rounds whenever something may have changed:
+// a worker came or has credit again, a task was pushed or returned (the
+// broker's events), a job moved on. Nothing polls.
 func (e *Engine) dispatchLoop() {
 	defer e.wg.Done()
-	tick := time.NewTicker(100 * time.Millisecond) // streaming jobs poll their input queue
-	defer tick.Stop()
 	for {
 		select {
 		case <-e.ctx.Done():
 			return
 		case <-e.kickC:
-		case <-tick.C:
 		}
 		for e.dispatch(e.ctx) {
 		}
@@ -120,9 +120,10 @@ func (e *Engine) leaseTasks(ctx context.Context, j *job, n int) []*task {
 	e.mu.Lock()
 	p := j.phase()
 	e.mu.Unlock()
-	leases, err := e.store.QueueLease(ctx, broker.QueueLeaseParams{
-		Queue: j.queue(p), N: n, Visibility: j.timeout + leaseSlack, Now: time.Now(),
-	})
+	leases, err := e.q.Lease(ctx, j.queue(p), n, j.timeout+leaseSlack)
+	if errors.Is(err, broker.ErrQueuePaused) {
+		return nil // a streaming job's input queue was paused: wait for it to resume
+	}
 	if err != nil {
 		if !errors.Is(err, broker.ErrClosed) {
 			e.log.Error("lease tasks", "job", j.rec.ID, "err", err)
@@ -202,7 +203,7 @@ func (e *Engine) markStarted(ctx context.Context, j *job) {
 	}
 	j.setState(rec)
 	e.mu.Unlock()
-	if err := e.store.KVSet(ctx, []broker.KVEntry{rec.entry()}); err != nil {
+	if err := e.putRecords(ctx, rec.record()); err != nil {
 		e.log.Error("record job start", "job", rec.ID, "err", err)
 	}
 }
@@ -250,7 +251,7 @@ func (e *Engine) releaseUnsent(ctx context.Context, t *task) {
 	e.mu.Lock()
 	delete(t.job.running, t.lease.ID)
 	e.mu.Unlock()
-	if _, err := e.store.LeaseRelease(ctx, t.job.queue(t.phase), []string{t.lease.ID}); err != nil {
+	if _, err := e.q.Release(ctx, t.job.queue(t.phase), []string{t.lease.ID}); err != nil {
 		e.log.Error("return unsent task", "task", t.name(), "err", err)
 	}
 }
@@ -261,21 +262,13 @@ func (e *Engine) releaseUnsent(ctx context.Context, t *task) {
 // with a single copy, each to a worker other than the one running it. The
 // first result wins; the other copy is cancelled.
 func (e *Engine) speculate(free []*session, out map[*session][]wp.Task) int {
-	const minBackupAge = 500 * time.Millisecond
 	now := time.Now()
 	e.mu.Lock()
 	var slow []*task
-	for _, j := range e.jobs {
-		if j.rec.State.Finished() || j.rec.Spec.Stream {
-			continue
-		}
-		limit := max(2*j.avgTask[j.phase()], minBackupAge)
-		for _, t := range j.running {
-			if len(t.copies) == 1 && len(t.held) == 0 && now.Sub(t.started) > limit {
-				slow = append(slow, t)
-			}
-		}
-	}
+	e.eachSlowLocked(now, func(t *task) bool {
+		slow = append(slow, t)
+		return true
+	})
 	e.mu.Unlock()
 	sort.Slice(slow, func(a, b int) bool { return slow[a].started.Before(slow[b].started) })
 	n := 0
@@ -294,6 +287,40 @@ func (e *Engine) speculate(free []*session, out map[*session][]wp.Task) int {
 		n++
 	}
 	return n
+}
+
+// minBackupAge is the least a task runs before it may get a backup copy.
+const minBackupAge = 500 * time.Millisecond
+
+// eachSlowLocked calls fn with every task that deserves a backup copy at
+// now (one copy, nothing held, running for more than twice its phase's
+// mean and at least minBackupAge) until fn returns false. e.mu held.
+func (e *Engine) eachSlowLocked(now time.Time, fn func(*task) bool) {
+	for _, j := range e.jobs {
+		if j.rec.State.Finished() || j.rec.Spec.Stream {
+			continue
+		}
+		limit := max(2*j.avgTask[j.phase()], minBackupAge)
+		for _, t := range j.running {
+			if len(t.copies) == 1 && len(t.held) == 0 && now.Sub(t.started) > limit && !fn(t) {
+				return
+			}
+		}
+	}
+}
+
+// anySlowLocked reports whether a task deserves a backup copy and some
+// worker has credit to run one. e.mu held.
+func (e *Engine) anySlowLocked(now time.Time) bool {
+	credit := false
+	for _, s := range e.sessions {
+		credit = credit || s.credit > 0
+	}
+	found := false
+	if credit {
+		e.eachSlowLocked(now, func(*task) bool { found = true; return false })
+	}
+	return found
 }
 
 // dispatchChecks hands out verification work before new tasks: replicas of

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,7 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tabreduce/tabreduce/server/broker"
+	"github.com/tabreduce/tabreduce/api"
 	"github.com/tabreduce/tabreduce/wasm/runner"
 )
 
@@ -63,7 +62,7 @@ func (c *Config) setDefaults() {
 // Engine is the map/reduce coordinator.
 type Engine struct {
 	cfg    Config
-	store  broker.Store
+	q      Queues
 	runner *runner.Runner
 	mods   *modules
 	log    *slog.Logger
@@ -80,21 +79,27 @@ type Engine struct {
 	tasksDone atomic.Int64 // committed tasks since start
 	bytesDone atomic.Int64 // their input bytes
 
-	kickC   chan struct{}
-	commitC chan commitReq
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	setAside []SetAside // records that did not load at start
+
+	streamMu sync.Mutex
+	streams  map[string]int // input queue → running streaming jobs on it
+
+	stopWatch func()
+	kickC     chan struct{}
+	commitC   chan commitReq
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
 }
 
-// New starts the engine on store, resuming every job that was running when
-// the server last stopped.
-func New(ctx context.Context, cfg Config, store broker.Store, r *runner.Runner) (*Engine, error) {
+// New starts the engine on the broker's Internal handle, resuming every job
+// that was running when the server last stopped.
+func New(ctx context.Context, cfg Config, q Queues, r *runner.Runner) (*Engine, error) {
 	cfg.setDefaults()
 	e := &Engine{
-		cfg: cfg, store: store, runner: r, log: cfg.Logger,
+		cfg: cfg, q: q, runner: r, log: cfg.Logger,
 		jobs: map[string]*job{}, sessions: map[string]*session{}, copies: map[uint64]*taskCopy{}, banned: map[string]bool{},
-		kickC: make(chan struct{}, 1), commitC: make(chan commitReq, 1024),
+		streams: map[string]int{}, kickC: make(chan struct{}, 1), commitC: make(chan commitReq, 1024),
 	}
 	var err error
 	if e.mods, err = newModules(filepath.Join(cfg.DataDir, "modules"), cfg.Builtins, cfg.BuiltinEncodings, r, cfg.Logger); err != nil {
@@ -103,6 +108,7 @@ func New(ctx context.Context, cfg Config, store broker.Store, r *runner.Runner) 
 	if err := e.recover(ctx); err != nil {
 		return nil, fmt.Errorf("resume jobs: %w", err)
 	}
+	e.stopWatch = q.Watch(e.onEvent)
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	e.wg.Add(3)
 	go e.dispatchLoop()
@@ -130,6 +136,7 @@ func (e *Engine) Close() error {
 	}
 	e.cancel()
 	e.wg.Wait()
+	e.stopWatch()
 	return nil
 }
 
@@ -194,7 +201,7 @@ func (e *Engine) status(ctx context.Context, j *job) Status {
 		BytesIn: j.rec.BytesIn, BytesOut: j.bytesOut, Records: j.records,
 		Counters: map[string]int64{}, Error: j.rec.Error,
 		Submitted: j.rec.Submitted, Started: j.rec.Started, MapDone: j.rec.MapDone, Finished: j.rec.Finished,
-		OutputQueue: outQueue(j.rec.ID), Phases: map[Phase]PhaseCounts{}, Verification: j.counts, BackupCopies: j.backups, SpilledRuns: j.spilled.Load(),
+		OutputQueue: j.rec.Spec.OutputQueue, Phases: map[Phase]PhaseCounts{}, Verification: j.counts, BackupCopies: j.backups, SpilledRuns: j.spilled.Load(),
 	}
 	for k, v := range j.counters {
 		st.Counters[k] = v
@@ -213,7 +220,7 @@ func (e *Engine) status(ctx context.Context, j *job) Status {
 			pc.Pending = max(pc.Total-pc.Done-pc.Running, 0)
 		}
 		if st.Spec.Stream && p == PhaseMap {
-			if info, err := e.store.QueueGet(ctx, st.Spec.InputQueue); err == nil {
+			if info, err := e.q.Stats(ctx, st.Spec.InputQueue); err == nil {
 				pc.Pending = int(info.Length)
 			}
 		}
@@ -230,57 +237,6 @@ func newJobID() string {
 	return strconv.FormatInt(time.Now().UnixMilli(), 36) + hex.EncodeToString(b[:])
 }
 
-// recover loads every job record and resumes unfinished jobs: leases held
-// before the restart were released by the broker, so their tasks are simply
-// pending again; committed tasks keep their results.
-func (e *Engine) recover(ctx context.Context) error {
-	recs, err := e.store.KVScan(ctx, "job/")
-	if err != nil {
-		return err
-	}
-	for _, kv := range recs {
-		var rec jobRecord
-		if err := json.Unmarshal(kv.Value.Data, &rec); err != nil {
-			return fmt.Errorf("%s: %w", kv.Key, err)
-		}
-		j := newJob(rec, filepath.Join(e.cfg.DataDir, "jobs", rec.ID))
-		if err := e.loadTaskRecords(ctx, j); err != nil {
-			return err
-		}
-		e.jobs[rec.ID] = j
-		if !rec.State.Finished() {
-			e.log.Info("resuming job", "job", rec.ID, "state", rec.State,
-				"map_done", j.done[PhaseMap], "reduce_done", j.done[PhaseReduce])
-		}
-	}
-	for _, j := range e.jobs {
-		if err := e.advance(ctx, j); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// loadTaskRecords sums a job's committed task records.
-func (e *Engine) loadTaskRecords(ctx context.Context, j *job) error {
-	recs, err := e.store.KVScan(ctx, taskKeyPrefix(j.rec.ID))
-	if err != nil {
-		return err
-	}
-	for _, kv := range recs {
-		var tr taskRecord
-		if err := json.Unmarshal(kv.Value.Data, &tr); err != nil {
-			return fmt.Errorf("%s: %w", kv.Key, err)
-		}
-		p := PhaseMap
-		if len(kv.Key) > len(taskKeyPrefix(j.rec.ID)) && kv.Key[len(taskKeyPrefix(j.rec.ID))] == 'r' {
-			p = PhaseReduce
-		}
-		j.addResult(p, &tr)
-	}
-	return nil
-}
-
 var errStopped = errors.New("engine stopped")
 
 // LoadModule loads a registered module into the engine's runner, which
@@ -289,11 +245,8 @@ func (e *Engine) LoadModule(ctx context.Context, sha string) error {
 	return e.mods.ensureCompiled(ctx, sha)
 }
 
-// Totals are the engine's throughput counters since it started.
-type Totals struct {
-	TasksDone int64 `json:"tasks_done"`
-	BytesDone int64 `json:"bytes_done"` // input bytes of the committed tasks
-}
+// Totals is api.Totals.
+type Totals = api.Totals
 
 // Totals returns the engine's throughput counters; rates are their
 // differences over time.

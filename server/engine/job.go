@@ -7,120 +7,44 @@
 package engine
 
 import (
-	"encoding/json"
-	"time"
-
+	"github.com/tabreduce/tabreduce/api"
 	"github.com/tabreduce/tabreduce/wasm/abi"
 )
 
-// State is where a job is in its life.
-type State string
-
-// Job states. A job moves queued → mapping → reducing → done, or ends failed
-// or cancelled; a streaming job stays mapping until cancelled.
-const (
-	StateQueued    State = "queued"
-	StateMapping   State = "mapping"
-	StateReducing  State = "reducing"
-	StateDone      State = "done"
-	StateFailed    State = "failed"
-	StateCancelled State = "cancelled"
+// The API's types are the contract package's (api); these names are the
+// same types.
+type (
+	// State is api.State.
+	State = api.State
+	// Phase is api.Phase.
+	Phase = api.Phase
+	// Spec is api.Spec.
+	Spec = api.Spec
+	// PhaseCounts is api.PhaseCounts.
+	PhaseCounts = api.PhaseCounts
+	// Status is api.Status.
+	Status = api.Status
 )
 
-// Finished reports whether the state is final.
-func (s State) Finished() bool {
-	return s == StateDone || s == StateFailed || s == StateCancelled
-}
-
-// Phase is map or reduce.
-type Phase string
-
-// Phases.
+// Job states and phases (api's).
 const (
-	PhaseMap    Phase = "map"
-	PhaseReduce Phase = "reduce"
+	StateQueued    = api.StateQueued
+	StateMapping   = api.StateMapping
+	StateReducing  = api.StateReducing
+	StateDone      = api.StateDone
+	StateFailed    = api.StateFailed
+	StateCancelled = api.StateCancelled
+	PhaseMap       = api.PhaseMap
+	PhaseReduce    = api.PhaseReduce
 )
 
-// Spec is what a submitter asks for. Zero fields take the defaults.
-type Spec struct {
-	// Module is a built-in job's name or a registered module's sha256: the
-	// job's mapper and reducer, unless Mapper or Reducer names another.
-	Module string `json:"module,omitempty"`
-	// Mapper and Reducer, as Hadoop Streaming names them, run the two
-	// phases with different modules: a reactor (the ABI's exports) or a
-	// WASI command (wasm/ABI.md "Command modules"), each a built-in name or
-	// a sha256. A command's arguments and environment come from Params:
-	// {"args": [...], "env": ["NAME=value"]}.
-	Mapper  string `json:"mapper,omitempty"`
-	Reducer string `json:"reducer,omitempty"`
-	// Params is the JSON handed to the module (e.g. grep's pattern).
-	Params json.RawMessage `json:"params,omitempty"`
-	// ChunkSize is the map input per task in bytes, cut at newlines (1 MiB).
-	ChunkSize int64 `json:"chunk_size,omitempty"`
-	// Reducers is R, the number of reduce partitions (4).
-	Reducers int `json:"reducers,omitempty"`
-	// MaxAttempts is how many times a task may fail before the job fails (4).
-	MaxAttempts int `json:"max_attempts,omitempty"`
-	// TaskTimeout bounds one task on a worker, in seconds (60).
-	TaskTimeout float64 `json:"task_timeout,omitempty"`
-	// InputQueue names a broker queue whose messages are the input: drained
-	// at submission (one record per message), or, for a streaming job,
-	// consumed as they arrive.
-	InputQueue string `json:"input_queue,omitempty"`
-	// Stream makes a streaming job: every message on InputQueue is mapped and
-	// the map output pushed to the output queue, until cancelled.
-	Stream bool `json:"stream,omitempty"`
-	// Verify is how results of untrusted workers are checked: none,
-	// replicate, adaptive (the default) or spotcheck. Trusted workers (the
-	// operator's token, or in-process) are never checked.
-	Verify Verify `json:"verify,omitempty"`
-}
-
-// Defaults for Spec.
+// Defaults for Spec (api's).
 const (
-	DefaultChunkSize   = 1 << 20
-	DefaultReducers    = 4
-	DefaultMaxAttempts = 4
-	DefaultTaskTimeout = 60 * time.Second
+	DefaultChunkSize   = api.DefaultChunkSize
+	DefaultReducers    = api.DefaultReducers
+	DefaultMaxAttempts = api.DefaultMaxAttempts
+	DefaultTaskTimeout = api.DefaultTaskTimeout
 )
-
-// PhaseCounts counts a phase's tasks.
-type PhaseCounts struct {
-	Total   int `json:"total"`
-	Pending int `json:"pending"`
-	Running int `json:"running"`
-	Done    int `json:"done"`
-	Failed  int `json:"failed"` // failed attempts (a task may fail and then succeed)
-}
-
-// Status is what the API shows of a job.
-type Status struct {
-	ID        string `json:"id"`
-	State     State  `json:"state"`
-	Spec      Spec   `json:"spec"`
-	ModuleSHA string `json:"module_sha256"`
-	// ReducerSHA is the reduce phase's module when it is not ModuleSHA.
-	ReducerSHA string                `json:"reducer_sha256,omitempty"`
-	Phases     map[Phase]PhaseCounts `json:"phases"`
-	BytesIn    int64                 `json:"bytes_in"`
-	BytesOut   int64                 `json:"bytes_out"`
-	Records    int64                 `json:"records_out"`
-	Counters   map[string]int64      `json:"counters"`
-	Error      string                `json:"error,omitempty"`
-	// Times: submitted, started (first task handed out), map done, finished.
-	Submitted   time.Time  `json:"submitted"`
-	Started     *time.Time `json:"started,omitempty"`
-	MapDone     *time.Time `json:"map_done,omitempty"`
-	Finished    *time.Time `json:"finished,omitempty"`
-	OutputQueue string     `json:"output_queue"`
-	// BackupCopies counts the copies of slow tasks sent to idle workers
-	// near the end of a phase (the first result wins).
-	BackupCopies int64 `json:"backup_copies"`
-	// SpilledRuns counts map runs kept in files rather than in the store.
-	SpilledRuns int64 `json:"spilled_runs"`
-	// Verification counts the extra work spent checking results.
-	Verification VerifyCounts `json:"verification"`
-}
 
 // Pair is one output record.
 type Pair = abi.Pair

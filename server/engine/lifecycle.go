@@ -24,7 +24,7 @@ func (e *Engine) advance(ctx context.Context, j *job) error {
 	e.mu.Unlock()
 	if reduceDone && rec.State == StateReducing {
 		// A partition too large for one task left follow-ups in the queue.
-		info, err := e.store.QueueGet(ctx, reduceQueue(rec.ID))
+		info, err := e.q.Stats(ctx, reduceQueue(rec.ID))
 		if err != nil && !errors.Is(err, broker.ErrQueueNotFound) {
 			return err
 		}
@@ -43,10 +43,10 @@ func (e *Engine) advance(ctx context.Context, j *job) error {
 			msgs[r].Value, _ = json.Marshal(reduceTask{Partition: r})
 		}
 		g := broker.CommitGroup{
-			Pushes: []broker.QueuePush{{Queue: reduceQueue(rec.ID), Messages: msgs}},
-			KVSet:  []broker.KVEntry{rec.entry()},
+			Pushes:    []broker.QueuePush{{Queue: reduceQueue(rec.ID), Messages: msgs}},
+			RecordSet: []broker.Record{rec.record()},
 		}
-		if _, err := e.store.Commit(ctx, broker.CommitParams{Now: now, Groups: []broker.CommitGroup{g}}); err != nil {
+		if _, err := e.commitOne(ctx, g); err != nil {
 			return fmt.Errorf("job %s: start reduce: %w", rec.ID, err)
 		}
 		e.setRecord(j, rec)
@@ -54,7 +54,7 @@ func (e *Engine) advance(ctx context.Context, j *job) error {
 		e.kick()
 	case rec.State == StateReducing && reduceDone:
 		rec.State, rec.Finished = StateDone, &now
-		if err := e.store.KVSet(ctx, []broker.KVEntry{rec.entry()}); err != nil {
+		if err := e.putRecords(ctx, rec.record()); err != nil {
 			return fmt.Errorf("job %s: finish: %w", rec.ID, err)
 		}
 		e.setRecord(j, rec)
@@ -98,10 +98,11 @@ func (e *Engine) end(ctx context.Context, j *job, state State, why string) error
 	}
 	j.running = map[string]*task{}
 	e.mu.Unlock()
+	e.trackStream(j, -1)
 	for _, c := range cancels {
 		c.session.cancelTask(c.id)
 	}
-	if err := e.store.KVSet(ctx, []broker.KVEntry{rec.entry()}); err != nil {
+	if err := e.putRecords(ctx, rec.record()); err != nil {
 		return fmt.Errorf("job %s: %s: %w", rec.ID, state, err)
 	}
 	e.log.Info("job ended", "job", rec.ID, "state", state, "error", why)
@@ -134,16 +135,16 @@ func (e *Engine) cleanup(ctx context.Context, j *job) error {
 	for r := range j.rec.Spec.Reducers {
 		queues = append(queues, partQueue(id, r))
 	}
-	if state != StateDone && !j.rec.Spec.Stream { // a stream's output stays for its consumers
+	if state != StateDone {
 		queues = append(queues, outQueue(id))
 	}
 	for _, q := range queues {
-		if err := e.store.QueuePurge(ctx, q); err != nil {
+		if err := e.q.Purge(ctx, q); err != nil {
 			return fmt.Errorf("job %s: purge %s: %w", id, q, err)
 		}
 	}
 	if state != StateDone {
-		if _, err := e.store.KVDeletePrefix(ctx, taskKeyPrefix(id)); err != nil {
+		if _, err := e.q.RecordDeletePrefix(ctx, taskKeyPrefix(id)); err != nil {
 			return err
 		}
 	}

@@ -22,7 +22,7 @@ import (
 func (e *Engine) messages(ctx context.Context, queue string, fn func(broker.Message) error) error {
 	after := uint64(0)
 	for {
-		msgs, err := e.store.QueueScan(ctx, queue, after, 256)
+		msgs, err := e.q.Scan(ctx, queue, after, 256)
 		if err != nil || len(msgs) == 0 {
 			return err
 		}

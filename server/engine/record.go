@@ -10,17 +10,25 @@ import (
 	"github.com/tabreduce/tabreduce/server/broker"
 )
 
-// Keys and queues of a job. Job records live under "job/", task records
-// under "jobtask/", so a scan of one never returns the other.
-func jobKey(id string) string        { return "job/" + id }
-func taskKeyPrefix(id string) string { return "jobtask/" + id + "/" }
+// Records and queues of a job, all in the store's internal namespace: job
+// records under "job/" and task records under "jobtask/" in the record
+// space (so a scan of one never returns the other), and task queues whose
+// names hold '/', which no public name can.
+const (
+	jobPrefix  = "job/"
+	taskPrefix = "jobtask/"
+)
+
+func jobKey(id string) string        { return jobPrefix + id }
+func taskKeyPrefix(id string) string { return taskPrefix + id + "/" }
 func taskKey(id string, p Phase, n uint64) string {
 	return taskKeyPrefix(id) + string(p) + "/" + strconv.FormatUint(n, 10)
 }
-func mapQueue(id string) string         { return "job." + id + ".map" }
-func reduceQueue(id string) string      { return "job." + id + ".reduce" }
-func partQueue(id string, r int) string { return "job." + id + ".part." + strconv.Itoa(r) }
-func outQueue(id string) string         { return "job." + id + ".out" }
+func jobQueuePrefix(id string) string   { return "job/" + id + "/" }
+func mapQueue(id string) string         { return jobQueuePrefix(id) + "map" }
+func reduceQueue(id string) string      { return jobQueuePrefix(id) + "reduce" }
+func partQueue(id string, r int) string { return jobQueuePrefix(id) + "part/" + strconv.Itoa(r) }
+func outQueue(id string) string         { return jobQueuePrefix(id) + "out" }
 
 // jobRecord is a job as stored: what it takes to resume it after a restart.
 type jobRecord struct {
@@ -50,12 +58,12 @@ type jobRecord struct {
 // reducer is the sha256 of the reduce phase's module.
 func (r *jobRecord) reducer() string { return cmp.Or(r.Reducer, r.Module) }
 
-func (r *jobRecord) entry() broker.KVEntry {
+func (r *jobRecord) record() broker.Record {
 	b, err := json.Marshal(r)
 	if err != nil {
 		panic(fmt.Sprintf("job record %s: %v", r.ID, err)) // only plain types: cannot fail
 	}
-	return broker.KVEntry{Key: jobKey(r.ID), Value: broker.KVValue{Data: b}}
+	return broker.Record{Key: jobKey(r.ID), Value: b}
 }
 
 // taskRecord is one committed task's result summary.
@@ -68,9 +76,9 @@ type taskRecord struct {
 	Worker   string           `json:"worker"`
 }
 
-func (t *taskRecord) entry(job string, p Phase, n uint64) broker.KVEntry {
+func (t *taskRecord) record(job string, p Phase, n uint64) broker.Record {
 	b, _ := json.Marshal(t)
-	return broker.KVEntry{Key: taskKey(job, p, n), Value: broker.KVValue{Data: b}}
+	return broker.Record{Key: taskKey(job, p, n), Value: b}
 }
 
 // mapTask is a map task's message: where its chunk is in the input files.

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -20,8 +21,9 @@ const (
 	MaxTaskTimeout             = 3600 // seconds
 )
 
-// normalize fills defaults and checks every field of a spec.
-func (s *Spec) normalize() error {
+// normalizeSpec fills defaults and checks every field of a spec: the one
+// place a spec is validated (the HTTP layer only parses).
+func normalizeSpec(s *Spec) error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: "+format, append([]any{broker.ErrInvalid}, args...)...)
 	}
@@ -38,7 +40,7 @@ func (s *Spec) normalize() error {
 		s.TaskTimeout = DefaultTaskTimeout.Seconds()
 	}
 	switch {
-	case s.mapper() == "" || s.reducer() == "":
+	case specMapper(s) == "" || specReducer(s) == "":
 		return bad("module is required (or mapper and reducer): a built-in job's name or a module's sha256")
 	case s.ChunkSize < MinChunkSize || s.ChunkSize > MaxChunkSize:
 		return bad("chunk_size %d is outside %d..%d", s.ChunkSize, MinChunkSize, MaxChunkSize)
@@ -52,9 +54,16 @@ func (s *Spec) normalize() error {
 		return bad("params must be JSON")
 	case s.Stream && s.InputQueue == "":
 		return bad("a streaming job needs input_queue")
+	case s.Stream && s.OutputQueue == "":
+		return bad("a streaming job needs output_queue: its records go there as they are mapped")
+	case s.Stream && s.OutputQueue == s.InputQueue:
+		return bad("a streaming job's output_queue must differ from its input_queue")
 	}
-	if s.InputQueue != "" {
-		if err := broker.CheckQueueName(s.InputQueue); err != nil {
+	for _, q := range []string{s.InputQueue, s.OutputQueue} {
+		if q == "" {
+			continue
+		}
+		if err := broker.CheckQueueName(q); err != nil {
 			return err
 		}
 	}
@@ -84,7 +93,7 @@ func (e *Engine) Submit(ctx context.Context, spec Spec, in *Input) (st Status, e
 			in.Discard()
 		}
 	}()
-	if err := spec.normalize(); err != nil {
+	if err := normalizeSpec(&spec); err != nil {
 		return Status{}, err
 	}
 	rec := jobRecord{ID: in.jobID, Spec: spec, State: StateQueued}
@@ -123,18 +132,19 @@ func (e *Engine) Submit(ctx context.Context, spec Spec, in *Input) (st Status, e
 		group.Pushes = []broker.QueuePush{{Queue: mapQueue(rec.ID), Messages: msgs}}
 		rec.Files, rec.MapTasks, rec.BytesIn = in.files, len(tasks), in.size
 	}
-	group.KVSet = []broker.KVEntry{rec.entry()}
-	applied, err := e.store.Commit(ctx, broker.CommitParams{Now: now, Groups: []broker.CommitGroup{group}})
+	group.RecordSet = []broker.Record{rec.record()}
+	applied, err := e.commitOne(ctx, group)
 	if err != nil {
 		return Status{}, err
 	}
-	if !applied[0].Applied {
+	if !applied.Applied {
 		return Status{}, fmt.Errorf("input queue %s changed while it was drained: submit again", spec.InputQueue)
 	}
 	j := newJob(rec, in.dir)
 	e.mu.Lock()
 	e.jobs[rec.ID] = j
 	e.mu.Unlock()
+	e.trackStream(j, +1)
 	e.log.Info("job submitted", "job", rec.ID, "module", sha[:12], "map_tasks", rec.MapTasks,
 		"bytes", rec.BytesIn, "reducers", spec.Reducers, "input_queue", spec.InputQueue, "stream", spec.Stream)
 	e.kick()
@@ -145,10 +155,10 @@ func (e *Engine) Submit(ctx context.Context, spec Spec, in *Input) (st Status, e
 // and checks a command's parameters.
 func (e *Engine) resolveModules(ctx context.Context, rec *jobRecord) error {
 	var err error
-	if rec.Module, err = e.mods.resolve(ctx, rec.Spec.mapper()); err != nil {
+	if rec.Module, err = e.mods.resolve(ctx, specMapper(&rec.Spec)); err != nil {
 		return err
 	}
-	reducer, err := e.mods.resolve(ctx, rec.Spec.reducer())
+	reducer, err := e.mods.resolve(ctx, specReducer(&rec.Spec))
 	if err != nil {
 		return err
 	}
@@ -200,7 +210,10 @@ func (e *Engine) drainQueue(ctx context.Context, queue string, in *Input) ([]bro
 	var refs []broker.LeaseRef
 	var size int64
 	for {
-		ls, err := e.store.QueueLease(ctx, broker.QueueLeaseParams{Queue: queue, N: 1000, Visibility: 10 * time.Minute, Now: time.Now()})
+		ls, err := e.q.Lease(ctx, queue, 1000, 10*time.Minute)
+		if errors.Is(err, broker.ErrQueuePaused) {
+			return nil, fmt.Errorf("%w: input queue %s is paused", broker.ErrInvalid, queue)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -241,7 +254,7 @@ func (e *Engine) releaseRefs(ctx context.Context, refs []broker.LeaseRef) {
 		ids[i] = r.LeaseID
 	}
 	if len(refs) > 0 {
-		if _, err := e.store.LeaseRelease(ctx, refs[0].Queue, ids); err != nil {
+		if _, err := e.q.Release(ctx, refs[0].Queue, ids); err != nil {
 			e.log.Error("return drained messages", "queue", refs[0].Queue, "err", err)
 		}
 	}

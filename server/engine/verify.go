@@ -1,28 +1,23 @@
 package engine
 
 import (
-	"fmt"
 	"math/rand/v2"
+
+	"github.com/tabreduce/tabreduce/api"
 
 	"github.com/tabreduce/tabreduce/wasm/worker"
 	wp "github.com/tabreduce/tabreduce/wasm/workerproto"
 )
 
-// Verify is a job's verification mode.
-type Verify string
+// Verify is api.Verify.
+type Verify = api.Verify
 
-// Verification modes.
+// Verification modes (api's).
 const (
-	// VerifyNone trusts every result.
-	VerifyNone Verify = "none"
-	// VerifyReplicate runs every task on two distinct workers, and a third
-	// when they disagree; the majority wins.
-	VerifyReplicate Verify = "replicate"
-	// VerifyAdaptive replicates a worker's results until it has a track
-	// record, then only a random sample (BOINC's adaptive replication).
-	VerifyAdaptive Verify = "adaptive"
-	// VerifySpotcheck has the server re-run a sample of tasks itself.
-	VerifySpotcheck Verify = "spotcheck"
+	VerifyNone      = api.VerifyNone
+	VerifyReplicate = api.VerifyReplicate
+	VerifyAdaptive  = api.VerifyAdaptive
+	VerifySpotcheck = api.VerifySpotcheck
 )
 
 // Verification parameters.
@@ -43,33 +38,14 @@ const (
 )
 
 // ParseVerify validates a mode; "" is the default, adaptive.
-func ParseVerify(s string) (Verify, error) {
-	switch v := Verify(s); v {
-	case "":
-		return VerifyAdaptive, nil
-	case VerifyNone, VerifyReplicate, VerifyAdaptive, VerifySpotcheck:
-		return v, nil
-	}
-	return "", fmt.Errorf("verify %q must be none, replicate, adaptive or spotcheck", truncate(s, 32))
-}
+func ParseVerify(s string) (Verify, error) { return api.ParseVerify(s) }
 
-// Standing is a worker's record of verified results.
-type Standing struct {
-	Agreed      int64 `json:"agreed"`       // results that matched another worker's or the server's
-	Disagreed   int64 `json:"disagreed"`    // results that did not
-	SpotChecked int64 `json:"spot_checked"` // results the server re-ran itself
-	Probation   bool  `json:"probation"`    // every result is still checked
-	Flagged     bool  `json:"flagged"`      // caught returning a wrong result
-}
-
-// VerifyCounts is a job's verification work.
-type VerifyCounts struct {
-	Replicas   int64 `json:"replicas"`    // extra copies run on workers to check a result
-	Probes     int64 `json:"probes"`      // known-answer tasks sent to new workers
-	SpotChecks int64 `json:"spot_checks"` // tasks the server re-ran itself
-	Mismatches int64 `json:"mismatches"`  // results found wrong
-	Reruns     int64 `json:"reruns"`      // committed results undone because their worker was caught
-}
+type (
+	// Standing is api.Standing.
+	Standing = api.Standing
+	// VerifyCounts is api.VerifyCounts.
+	VerifyCounts = api.VerifyCounts
+)
 
 // resultHash is the canonical output hash of a result (worker.ResultHash):
 // deterministic modules give the same hash on every worker.

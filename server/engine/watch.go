@@ -4,8 +4,9 @@ import (
 	"time"
 )
 
-// watchLoop drops workers that missed three heartbeats and times out tasks
-// that ran past their job's task_timeout.
+// watchLoop drops workers that missed three heartbeats, times out tasks
+// that ran past their job's task_timeout, and wakes the dispatcher when a
+// task has run long enough to deserve a backup copy.
 func (e *Engine) watchLoop() {
 	defer e.wg.Done()
 	t := time.NewTicker(250 * time.Millisecond)
@@ -35,7 +36,11 @@ func (e *Engine) watch(now time.Time) {
 			}
 		}
 	}
+	slow := e.anySlowLocked(now)
 	e.mu.Unlock()
+	if slow {
+		e.kick() // a task may take a backup copy now (speculate)
+	}
 	for _, s := range drop {
 		e.log.Warn("worker missed its heartbeats", "worker", s.id)
 		s.close("missed heartbeats")

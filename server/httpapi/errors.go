@@ -8,39 +8,58 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/tabreduce/tabreduce/api"
 	"github.com/tabreduce/tabreduce/server/broker"
 	"github.com/tabreduce/tabreduce/server/engine"
 )
 
-// errorBody is every error response: {"error": "..."}.
-type errorBody struct {
-	Error string `json:"error"`
+// Every error is answered with a JSON body {"code": ..., "error": ...}
+// (api.Error): code is one of api's codes, the one vocabulary the worker
+// protocol uses too, and the status follows from the code. The domain's
+// sentinel errors are given their codes here, in one table.
+
+// codeOf maps the domain's sentinel errors to codes.
+var codeOf = []struct {
+	err  error
+	code api.Code
+}{
+	{broker.ErrInvalid, api.CodeInvalid},
+	{broker.ErrQueueNotFound, api.CodeNotFound},
+	{broker.ErrMessageNotFound, api.CodeNotFound},
+	{broker.ErrLeaseNotFound, api.CodeNotFound},
+	{broker.ErrKeyNotFound, api.CodeNotFound},
+	{broker.ErrRecordNotFound, api.CodeNotFound},
+	{broker.ErrQueuePaused, api.CodeConflict},
+	{broker.ErrClosed, api.CodeUnavailable},
+	{engine.ErrJobNotFound, api.CodeNotFound},
+	{engine.ErrModuleNotFound, api.CodeNotFound},
+	{engine.ErrNotDone, api.CodeConflict},
+	{engine.ErrFinished, api.CodeConflict},
+	{engine.ErrInputTooLarge, api.CodeTooLarge},
 }
 
-// statusOf maps the domain's sentinel errors to HTTP statuses, in one place.
-var statusOf = []struct {
-	err    error
-	status int
-}{
-	{broker.ErrInvalid, http.StatusBadRequest},
-	{broker.ErrQueueNotFound, http.StatusNotFound},
-	{broker.ErrMessageNotFound, http.StatusNotFound},
-	{broker.ErrLeaseNotFound, http.StatusNotFound},
-	{broker.ErrKeyNotFound, http.StatusNotFound},
-	{broker.ErrClosed, http.StatusServiceUnavailable},
-	{engine.ErrJobNotFound, http.StatusNotFound},
-	{engine.ErrModuleNotFound, http.StatusNotFound},
-	{engine.ErrNotDone, http.StatusConflict},
-	{engine.ErrFinished, http.StatusConflict},
-	{engine.ErrInputTooLarge, http.StatusRequestEntityTooLarge},
+// statusOf is the HTTP status of each code.
+var statusOf = map[api.Code]int{
+	api.CodeInvalid:         http.StatusBadRequest,
+	api.CodeUnauthorized:    http.StatusUnauthorized,
+	api.CodeForbidden:       http.StatusForbidden,
+	api.CodeNotFound:        http.StatusNotFound,
+	api.CodeMethod:          http.StatusMethodNotAllowed,
+	api.CodeConflict:        http.StatusConflict,
+	api.CodeTooLarge:        http.StatusRequestEntityTooLarge,
+	api.CodeUnsupported:     http.StatusUnsupportedMediaType,
+	api.CodeUpgradeRequired: http.StatusUpgradeRequired,
+	api.CodeTooMany:         http.StatusTooManyRequests,
+	api.CodeInternal:        http.StatusInternalServerError,
+	api.CodeUnavailable:     http.StatusServiceUnavailable,
 }
 
 // restmqAnswer is an outcome that RestMQ reports as a success, status 200
 // with {"error": "..."}: the JSON protocol's "empty queue" and "null
 // resultset". RestMQ's clients look for the "error" field, not the status,
 // so the RestMQ routes return it like any other error and writeError, the
-// one error path, answers it in RestMQ's shape. No other error is answered
-// with 200.
+// one error path, answers it in RestMQ's shape (no code: it is RestMQ's). No
+// other error is answered with 200.
 type restmqAnswer struct{ msg string }
 
 func (e *restmqAnswer) Error() string { return e.msg }
@@ -52,22 +71,47 @@ var (
 	errRestMQPaused = &restmqAnswer{"queue paused"}
 )
 
+// codeOfStatus is the code of an echo.HTTPError's status.
+func codeOfStatus(status int) api.Code {
+	for c, s := range statusOf {
+		if s == status {
+			return c
+		}
+	}
+	if status < 500 {
+		return api.CodeInvalid
+	}
+	return api.CodeInternal
+}
+
+// classify returns the code and status an error is answered with.
+func classify(err error) (api.Code, int) {
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		return codeOfStatus(he.Code), he.Code
+	}
+	var ae *api.Error
+	if errors.As(err, &ae) {
+		if st, ok := statusOf[ae.Code]; ok {
+			return ae.Code, st
+		}
+	}
+	for _, m := range codeOf {
+		if errors.Is(err, m.err) {
+			return m.code, statusOf[m.code]
+		}
+	}
+	return api.CodeInternal, http.StatusInternalServerError
+}
+
 // httpStatus returns the status an error should be answered with.
 func httpStatus(err error) int {
 	var ra *restmqAnswer
 	if errors.As(err, &ra) {
 		return http.StatusOK
 	}
-	var he *echo.HTTPError
-	if errors.As(err, &he) {
-		return he.Code
-	}
-	for _, m := range statusOf {
-		if errors.Is(err, m.err) {
-			return m.status
-		}
-	}
-	return http.StatusInternalServerError
+	_, st := classify(err)
+	return st
 }
 
 // errorHandler returns Echo's error handler: every error a handler or
@@ -96,7 +140,7 @@ func writeError(c echo.Context, err error) error {
 	if errors.As(err, &ra) {
 		return c.JSON(http.StatusOK, map[string]string{"error": ra.msg})
 	}
-	status := httpStatus(err)
+	code, status := classify(err)
 	msg := err.Error()
 	var he *echo.HTTPError
 	if errors.As(err, &he) {
@@ -109,10 +153,10 @@ func writeError(c echo.Context, err error) error {
 			msg += ": " + he.Internal.Error()
 		}
 	}
-	if status >= 500 {
+	if status >= 500 { // what failed inside is for the log, not the client
 		msg = http.StatusText(status)
 	}
-	return c.JSON(status, errorBody{Error: msg})
+	return c.JSON(status, api.Error{Code: code, Message: msg})
 }
 
 // badRequest wraps a parse error as a 400 whose message says what was wrong.

@@ -26,7 +26,8 @@ func jobView(st engine.Status) jobJSON {
 	return jobJSON{Status: st, URLs: jobURLs{Self: self, Output: self + "/output"}}
 }
 
-// listJobs is GET /api/v1/jobs: {"jobs": [...]}, newest first.
+// listJobs is GET /api/v1/jobs: {"jobs": [...]}, newest first, and the
+// records that did not load at start ("set_aside"), if any.
 func (a *API) listJobs(c echo.Context) error {
 	sts, err := a.engine.Jobs(c.Request().Context())
 	if err != nil {
@@ -36,7 +37,11 @@ func (a *API) listJobs(c echo.Context) error {
 	for i, st := range sts {
 		jobs[i] = jobView(st)
 	}
-	return c.JSON(http.StatusOK, map[string]any{"jobs": jobs})
+	body := map[string]any{"jobs": jobs}
+	if aside := a.engine.SetAside(); len(aside) > 0 {
+		body["set_aside"] = aside
+	}
+	return c.JSON(http.StatusOK, body)
 }
 
 // getJob is GET /api/v1/jobs/{id}.

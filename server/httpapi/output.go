@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/tabreduce/tabreduce/api"
 	"github.com/tabreduce/tabreduce/server/engine"
 	"github.com/tabreduce/tabreduce/wasm/driver"
 )
@@ -63,33 +64,12 @@ func (a *API) jobOutput(c echo.Context) error {
 	panic(http.ErrAbortHandler) // Recover lets it through; net/http drops the connection
 }
 
-// pairJSON is one output pair as an NDJSON line: key and value as strings
-// when they are valid UTF-8, else as base64 in key_b64 and value_b64.
-type pairJSON struct {
-	Key      *string `json:"key,omitempty"`
-	KeyB64   string  `json:"key_b64,omitempty"`
-	Value    *string `json:"value,omitempty"`
-	ValueB64 string  `json:"value_b64,omitempty"`
-}
-
+// ndjsonPairs writes one api.PairJSON per line: the same object an
+// output queue receives for each record.
 func ndjsonPairs(w *bufio.Writer) engine.OutputFunc {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
-	return func(key, value []byte) error {
-		var p pairJSON
-		p.Key, p.KeyB64 = textOrBase64(key)
-		p.Value, p.ValueB64 = textOrBase64(value)
-		return enc.Encode(p)
-	}
-}
-
-// textOrBase64 returns b as text when it is UTF-8, else as base64.
-func textOrBase64(b []byte) (*string, string) {
-	s, encoding := encodeValue(b)
-	if encoding == "" {
-		return &s, ""
-	}
-	return nil, s
+	return func(key, value []byte) error { return enc.Encode(api.NewPairJSON(key, value)) }
 }
 
 // tsvPairs writes key<TAB>value lines escaped as `tabreduce run` prints

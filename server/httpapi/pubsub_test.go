@@ -16,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/labstack/echo/v4"
 
+	"github.com/tabreduce/tabreduce/api"
 	"github.com/tabreduce/tabreduce/server/pubsub"
 )
 
@@ -263,8 +264,8 @@ func TestPubsubBadRequests(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			status, body := s.do(t, tc.method, tc.path, tc.body)
-			var eb errorBody
-			if err := json.Unmarshal([]byte(body), &eb); err != nil || status != tc.status || !strings.Contains(eb.Error, tc.errText) {
+			var eb api.Error
+			if err := json.Unmarshal([]byte(body), &eb); err != nil || status != tc.status || !strings.Contains(eb.Message, tc.errText) || eb.Code == "" {
 				t.Errorf("%s %s: %d %s, want %d with error %q", tc.method, tc.path, status, body, tc.status, tc.errText)
 			}
 		})

@@ -47,7 +47,7 @@ type jobRequest struct {
 
 // submitJob is POST /api/v1/jobs, as multipart/form-data (fields module,
 // params, chunk_size, reducers, max_attempts, task_timeout, input_queue,
-// stream and verify; file parts named input, streamed to disk one by one; a file part
+// output_queue, stream and verify; file parts named input, streamed to disk one by one; a file part
 // named module registers that module with the job) or as a JSON jobRequest.
 // Everything is checked before the job is submitted; on any error the input
 // received so far is discarded.
@@ -220,6 +220,9 @@ func setSpecField(s *engine.Spec, name, v string) error {
 	case "input_queue":
 		s.InputQueue = v
 		return nil
+	case "output_queue":
+		s.OutputQueue = v
+		return nil
 	case "verify":
 		return setVerify(s, v)
 	case "stream":
@@ -236,7 +239,7 @@ func setSpecField(s *engine.Spec, name, v string) error {
 	case "task_timeout":
 		s.TaskTimeout, err = strconv.ParseFloat(v, 64)
 	default:
-		return badRequest("unknown field %q: want module, mapper, reducer, input, params, chunk_size, reducers, max_attempts, task_timeout, input_queue, stream or verify", truncate(name, 40))
+		return badRequest("unknown field %q: want module, mapper, reducer, input, params, chunk_size, reducers, max_attempts, task_timeout, input_queue, output_queue, stream or verify", truncate(name, 40))
 	}
 	if err != nil {
 		return badRequest("%s must be a number, got %q", name, truncate(v, 32))

@@ -1,6 +1,10 @@
 package workerproto
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/tabreduce/tabreduce/api"
+)
 
 // Errors returned by Decode. Each wraps the field where decoding stopped;
 // CodeOf maps them to the code of the ERROR frame a server sends before it
@@ -23,16 +27,16 @@ var (
 	ErrInvalid = errors.New("workerproto: invalid field")
 )
 
-// Error codes of ERROR frames. They are the codes of the HTTP API where the
-// two overlap, so a client learns one vocabulary.
+// Error codes of ERROR frames: the HTTP API's codes (package api), so a
+// client learns one vocabulary.
 const (
-	CodeInvalid      = "invalid"      // malformed frame, or a frame out of turn
-	CodeTooLarge     = "too_large"    // a frame or result above a limit
-	CodeNotFound     = "not_found"    // a task or module the server does not know
-	CodeUnsupported  = "unsupported"  // frame or protocol version not spoken
-	CodeUnauthorized = "unauthorized" // the session lacks a required token
-	CodeUnavailable  = "unavailable"  // the server is shutting down
-	CodeInternal     = "internal"     // a server bug
+	CodeInvalid      = string(api.CodeInvalid)      // malformed frame, or a frame out of turn
+	CodeTooLarge     = string(api.CodeTooLarge)     // a frame or result above a limit
+	CodeNotFound     = string(api.CodeNotFound)     // a task or module the server does not know
+	CodeUnsupported  = string(api.CodeUnsupported)  // frame or protocol version not spoken
+	CodeUnauthorized = string(api.CodeUnauthorized) // the session lacks a required token
+	CodeUnavailable  = string(api.CodeUnavailable)  // the server is shutting down
+	CodeInternal     = string(api.CodeInternal)     // a server bug
 )
 
 // CodeOf returns the ERROR code for a decoding error: CodeTooLarge,

@@ -1,0 +1,59 @@
+package api
+
+import "time"
+
+// WorkerInfo is what the API shows of a connected worker.
+type WorkerInfo struct {
+	ID          string    `json:"id"`
+	Kind        string    `json:"kind"` // browser, native or local
+	Name        string    `json:"name,omitempty"`
+	UserAgent   string    `json:"user_agent"`
+	RemoteAddr  string    `json:"remote_addr"`
+	Slots       int       `json:"slots"`
+	Running     []string  `json:"running"` // task names: job/phase/n
+	TasksDone   int64     `json:"tasks_done"`
+	TasksFailed int64     `json:"tasks_failed"`
+	BytesIn     int64     `json:"bytes_in"`
+	Connected   time.Time `json:"connected"`
+	LastSeen    time.Time `json:"last_seen"`
+	// Trusted workers' results are not verified.
+	Trusted  bool     `json:"trusted"`
+	Standing Standing `json:"standing"`
+	// Flagged workers were caught returning wrong results: disconnected,
+	// refused, and listed here for the operator to see.
+	Flagged bool `json:"flagged"`
+}
+
+// Standing is a worker's record of verified results.
+type Standing struct {
+	Agreed      int64 `json:"agreed"`       // results that matched another worker's or the server's
+	Disagreed   int64 `json:"disagreed"`    // results that did not
+	SpotChecked int64 `json:"spot_checked"` // results the server re-ran itself
+	Probation   bool  `json:"probation"`    // every result is still checked
+	Flagged     bool  `json:"flagged"`      // caught returning a wrong result
+}
+
+// ModuleInfo describes a registered module.
+type ModuleInfo struct {
+	Name    string `json:"name,omitempty"` // built-in job name
+	SHA256  string `json:"sha256"`
+	Size    int64  `json:"size"`
+	Builtin bool   `json:"builtin"`
+}
+
+// QueueStats is one queue's line of GET /stats.
+type QueueStats struct {
+	Name         string    `json:"name"`
+	Length       int64     `json:"length"`
+	InFlight     int64     `json:"in_flight"`
+	Status       string    `json:"status"`
+	Policy       string    `json:"policy"`
+	LastID       uint64    `json:"last_id"`
+	Pushed       int64     `json:"pushed"`
+	Delivered    int64     `json:"delivered"`
+	Acked        int64     `json:"acked"`
+	DeadLettered int64     `json:"dead_lettered"`
+	Created      time.Time `json:"created"`
+	Dead         int64     `json:"dead"`
+	Consumers    int       `json:"consumers"`
+}
