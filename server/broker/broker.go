@@ -81,7 +81,7 @@ type Broker struct {
 	closed   bool
 
 	counters Counters
-	watchers watcherSet
+	watchers Watchers
 	internal *Internal
 
 	stopWatch func()

@@ -36,7 +36,7 @@ func (b *Broker) onEvent(ev Event) {
 			b.wake(q)
 		}
 	}
-	b.watchers.notify(ev)
+	b.watchers.Notify(ev)
 }
 
 // liveNames returns the queues the broker holds live state for.
@@ -70,14 +70,17 @@ func (b *Broker) dropQueue(queue string) {
 	}
 }
 
-// watcherSet holds the functions Internal.Watch registered.
-type watcherSet struct {
+// Watchers is a set of event functions: what the broker's Internal.Watch
+// registers, and what a Store implementation may use for its own Watch.
+// The zero value is ready.
+type Watchers struct {
 	mu  sync.RWMutex
 	seq uint64
 	fns map[uint64]func(Event)
 }
 
-func (w *watcherSet) add(fn func(Event)) (stop func()) {
+// Add registers fn; stop removes it.
+func (w *Watchers) Add(fn func(Event)) (stop func()) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.fns == nil {
@@ -93,11 +96,22 @@ func (w *watcherSet) add(fn func(Event)) (stop func()) {
 	}
 }
 
-func (w *watcherSet) notify(ev Event) {
+// Notify calls every registered function with each event, in order. The
+// functions run outside the set's lock, so one may stop its own watch.
+func (w *Watchers) Notify(events ...Event) {
+	if len(events) == 0 {
+		return
+	}
 	w.mu.RLock()
-	defer w.mu.RUnlock()
+	fns := make([]func(Event), 0, len(w.fns))
 	for _, fn := range w.fns {
-		fn(ev)
+		fns = append(fns, fn)
+	}
+	w.mu.RUnlock()
+	for _, fn := range fns {
+		for _, ev := range events {
+			fn(ev)
+		}
 	}
 }
 
@@ -128,8 +142,23 @@ func (b *Broker) recover(ctx context.Context) (int, error) {
 // ownerLoop keeps this process's heartbeat fresh and recovers the leases of
 // processes that stopped sending theirs, every OwnerInterval.
 func (b *Broker) ownerLoop() {
+	b.every(b.cfg.OwnerInterval, "lease owner upkeep", func(ctx context.Context) error {
+		if err := b.heartbeat(ctx); err != nil {
+			return err
+		}
+		n, err := b.recover(ctx)
+		if n > 0 {
+			b.log.Warn("released leases of a process that is gone", "messages", n)
+		}
+		return err
+	})
+}
+
+// every runs fn each interval until the broker closes, logging what fails
+// (but not the store closing under it). It ends the goroutine's wg count.
+func (b *Broker) every(interval time.Duration, what string, fn func(context.Context) error) {
 	defer b.wg.Done()
-	t := time.NewTicker(b.cfg.OwnerInterval)
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
@@ -137,15 +166,8 @@ func (b *Broker) ownerLoop() {
 			return
 		case <-t.C:
 		}
-		err := b.heartbeat(b.ctx)
-		if err == nil {
-			var n int
-			if n, err = b.recover(b.ctx); n > 0 {
-				b.log.Warn("released leases of a process that is gone", "messages", n)
-			}
-		}
-		if err != nil && !errors.Is(err, ErrClosed) && b.ctx.Err() == nil {
-			b.log.Error("lease owner upkeep", "err", err)
+		if err := fn(b.ctx); err != nil && !errors.Is(err, ErrClosed) && b.ctx.Err() == nil {
+			b.log.Error(what, "err", err)
 		}
 	}
 }

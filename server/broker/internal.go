@@ -160,4 +160,4 @@ func (h *Internal) RecordDeletePrefix(ctx context.Context, prefix string) (int, 
 
 // Watch calls fn with every store event after the broker has handled it
 // (see Store.Watch); fn must not block. stop ends the watch.
-func (h *Internal) Watch(fn func(Event)) (stop func()) { return h.b.watchers.add(fn) }
+func (h *Internal) Watch(fn func(Event)) (stop func()) { return h.b.watchers.Add(fn) }

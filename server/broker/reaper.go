@@ -2,26 +2,15 @@ package broker
 
 import (
 	"context"
-	"errors"
-	"time"
 )
 
 // reapLoop returns expired leases to their queues every ReapInterval until
 // the broker closes.
 func (b *Broker) reapLoop() {
-	defer b.wg.Done()
-	t := time.NewTicker(b.cfg.ReapInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-b.ctx.Done():
-			return
-		case <-t.C:
-			if _, err := b.ReapNow(b.ctx); err != nil && !errors.Is(err, ErrClosed) && b.ctx.Err() == nil {
-				b.log.Error("reap leases", "err", err)
-			}
-		}
-	}
+	b.every(b.cfg.ReapInterval, "reap leases", func(ctx context.Context) error {
+		_, err := b.ReapNow(ctx)
+		return err
+	})
 }
 
 // ReapNow runs the reaper once, to completion, and returns what it did; the

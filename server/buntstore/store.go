@@ -53,7 +53,7 @@ type Store struct {
 	log       *slog.Logger
 	closeOnce sync.Once
 
-	watch watchers
+	watch broker.Watchers
 	owned owners
 }
 
