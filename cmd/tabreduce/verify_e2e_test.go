@@ -96,6 +96,12 @@ func runVerifyCase(t *testing.T, bin string, tc verifyCase, corpus corpusFile) {
 	if tc.token != "" {
 		auth = []string{"--token", tc.token}
 	}
+	// Fill the shared compilation cache first, so that every worker is
+	// ready at once: ten cold compiles of the module on two cores leave a
+	// late worker with no tasks, and a late faulty one with none to corrupt.
+	if code, _, stderr := runBin(t, bin, jobWait, "run", "--job", "wordcount", "--input", corpus.path); code != 0 {
+		t.Fatalf("tabreduce run (to warm the compilation cache): exit %d; stderr:\n%s", code, stderr)
+	}
 	srv := startBroker(t, bin, t.TempDir(), "never", auth...)
 	var bad []*proc
 	for i := range tc.honest {
