@@ -36,13 +36,13 @@ func submitHelp() string {
 // submitOptions are submit's parsed flags.
 type submitOptions struct {
 	client *clientFlags
-	job    string   // built-in name or path to a .wasm module
+	job    string // built-in name or path to a .wasm module
 	// mapper and reducer, like job, run the two phases with different
 	// modules (Hadoop Streaming's -mapper and -reducer).
 	mapper, reducer string
-	inputs []string // input file paths
-	spec   engine.Spec
-	wait   bool
+	inputs          []string // input file paths
+	spec            engine.Spec
+	wait            bool
 }
 
 // stringsFlag is a repeatable string flag.
