@@ -59,7 +59,11 @@ func writeJobDetail(w io.Writer, j apiclient.Job, now time.Time, cf *clientFlags
 	default:
 		line("input", "%s", humanBytes(j.BytesIn))
 	}
-	line("output", "%d records, %s (queue %s)", j.Records, humanBytes(j.BytesOut), j.OutputQueue)
+	if j.OutputQueue != "" {
+		line("output", "%d records, %s (also posted to queue %s)", j.Records, humanBytes(j.BytesOut), j.OutputQueue)
+	} else {
+		line("output", "%d records, %s", j.Records, humanBytes(j.BytesOut))
+	}
 	if len(j.Counters) > 0 {
 		line("counters", "%s", counterList(j.Counters))
 	}

@@ -17,7 +17,7 @@ func doneJob() apiclient.Job {
 	st.Spec.Module, st.ModuleSHA = "wordcount", sha
 	st.BytesIn, st.BytesOut, st.Records = 12_345_678, 2_000, 345
 	st.Counters = map[string]int64{"words": 6, "lines": 3}
-	st.Started, st.MapDone, st.Finished, st.OutputQueue = at(time.Second), at(40*time.Second), at(61*time.Second), "job.j1.out"
+	st.Started, st.MapDone, st.Finished, st.OutputQueue = at(time.Second), at(40*time.Second), at(61*time.Second), "counts"
 	return apiclient.Job{Status: st}
 }
 
@@ -56,7 +56,7 @@ func TestJobDetail(t *testing.T) {
 			"map        10/10 done, 0 running, 0 pending",
 			"reduce     4/4 done, 0 running, 0 pending",
 			"input      12.3 MB",
-			"output     345 records, 2.0 kB (queue job.j1.out)",
+			"output     345 records, 2.0 kB (also posted to queue counts)",
 			"counters   lines=3 words=6",
 			"submitted  2026-03-01 12:00:00 (2m ago)",
 			"started    2026-03-01 12:00:01 (1m59s ago)",
