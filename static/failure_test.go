@@ -29,7 +29,7 @@ func TestBrowserFailures(t *testing.T) {
 		t.Fatalf("trap job: want failed with proc_exit(3), got %s %q", st.State, st.Error)
 	}
 	shown := func(id, want string) func() bool {
-		expr := fmt.Sprintf(`(() => { const e = document.querySelector('tr[data-job=%q] .job-error'); return e ? e.textContent : '' })()`, id)
+		expr := fmt.Sprintf(`(() => { const e = document.querySelector('tr[data-job-detail=%q] .job-error'); return e ? e.textContent : '' })()`, id)
 		return func() bool { return strings.Contains(evalJS[string](t, dash, expr), want) }
 	}
 	waitUntil(t, 5*time.Second, "the dashboard shows the trap's error", shown(trapJob, "proc_exit(3)"))

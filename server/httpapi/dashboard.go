@@ -145,10 +145,9 @@ func (a *API) snapshot(ctx context.Context) snapshot {
 }
 
 // busiestQueues keeps at most n queues: every queue with messages waiting,
-// in flight or dead first, then the others by name, dead-letter queues
-// (whose counts their queue's entry already shows) left out.
+// in flight or dead first, then the others by name. A dead-letter queue
+// counts as busy when it holds messages, so the page can show them.
 func busiestQueues(qs []broker.Stats, n int) []broker.Stats {
-	qs = slices.DeleteFunc(qs, func(q broker.Stats) bool { return strings.HasSuffix(q.Name, broker.DeadQueue("")) })
 	busy := func(q broker.Stats) int {
 		if q.Length+q.InFlight+q.Dead > 0 {
 			return 0

@@ -29,7 +29,7 @@ const running = new Map(); // task id → {task, slot, start, timer, percent, ge
 let ws = null, welcome = null, gen = 0, backoff = BACKOFF_MIN;
 let heartbeatTimer = null, welcomeTimer = null, reconnectTimer = null, pumpTimer = null;
 const stats = {
-  state: 'starting', workerId: '', tasksDone: 0, tasksFailed: 0, bytes: 0, cpuMs: 0,
+  state: 'starting', workerId: '', tasksDone: 0, tasksFailed: 0, bytes: 0, cpuMs: 0, jobTimes: {},
   lastError: '', reconnects: 0, sessions: 0,
   // When the first session got there (ms on performance.timeOrigin's
   // clock, which the page shares): the socket open, WELCOME, the first
@@ -60,6 +60,17 @@ self.onmessage = e => {
 };
 
 function setState(s) { stats.state = s; statsDirty = true; }
+
+// noteJobTime keeps how long this tab's tasks of each recent job took, so
+// that the page can estimate a running task's progress (a module reports
+// none while it maps or reduces).
+const MAX_JOB_TIMES = 16;
+function noteJobTime(job, ms) {
+  const jt = stats.jobTimes[job] || (stats.jobTimes[job] = { n: 0, ms: 0 });
+  jt.n++; jt.ms += ms;
+  const jobs = Object.keys(stats.jobTimes);
+  if (jobs.length > MAX_JOB_TIMES) delete stats.jobTimes[jobs[0]];
+}
 
 function reportStats() {
   if (!statsDirty && running.size === 0) return;
@@ -295,6 +306,7 @@ function answer(i, m) {
       mark('result');
       stats.tasksDone++;
       stats.bytes += r.task.input.length;
+      noteJobTime(r.task.job, elapsed);
     } else {
       fail(m.id, m.kind, m.message);
     }

@@ -1,20 +1,14 @@
 // The dashboard (/dashboard): a view of the cluster pushed by the server
 // over /api/v1/ws/dashboard (a JSON snapshot every 400 ms), a throughput chart
 // (uPlot, vendored), and job submission, cancel and output download through
-// the job API. The token, when the server has one, is kept in
-// localStorage and sent as the socket's first message and as a bearer
-// header on API calls.
+// the job API; the queues and their drill-down are in dash-queues.js. The
+// token, when the server has one, is kept in localStorage and sent as the
+// socket's first message and as a bearer header on API calls.
 
-import { fmtBytes, fmtRate, fmtDuration, ago } from './format.js';
+import { fmtBytes, fmtRate, fmtDuration, ago, taskLabel } from './format.js';
+import { $, el, getToken, setToken, authHeaders, apiError } from './api.js';
+import { renderQueues } from './dash-queues.js';
 
-const $ = id => document.getElementById(id);
-const el = (tag, props = {}, ...kids) => {
-  const e = Object.assign(document.createElement(tag), props);
-  e.append(...kids);
-  return e;
-};
-
-let token = localStorage.getItem('tabreduce.token') || '';
 let ws = null, backoff = 500, last = null;
 
 // Rate differences a counter over a sliding window of samples.
@@ -38,20 +32,25 @@ const rate = (key, t, v) => {
   return r.add(t, v).perSecond();
 };
 
-// The chart: tasks/s and MB/s over the last five minutes.
-const HISTORY_MS = 5 * 60 * 1000;
+// The chart: tasks/s and MB/s over the last five minutes. The x scale is
+// always the five minutes up to the latest sample, from the first draw on.
+const HISTORY_S = 5 * 60;
 const series = [[], [], []];
-let chart = null;
+let chart = null, latest = Date.now() / 1000;
 
 function makeChart() {
   const box = $('chart');
   const opts = {
     width: Math.max(280, box.clientWidth), height: 220,
-    scales: { x: { time: true }, mb: { range: (u, lo, hi) => [0, Math.max(1, hi * 1.1)] }, tasks: { range: (u, lo, hi) => [0, Math.max(1, hi * 1.1)] } },
+    scales: {
+      x: { time: true, range: () => [latest - HISTORY_S, latest] },
+      mb: { range: (u, lo, hi) => [0, Math.max(1, hi * 1.1)] },
+      tasks: { range: (u, lo, hi) => [0, Math.max(1, hi * 1.1)] },
+    },
     series: [
       {},
-      { label: 'tasks/s', scale: 'tasks', stroke: '#0b5cad', width: 2, value: (u, v) => v == null ? '–' : v.toFixed(1) },
-      { label: 'MB/s', scale: 'mb', stroke: '#1a7f37', width: 2, value: (u, v) => v == null ? '–' : v.toFixed(2) },
+      { label: 'tasks/s', scale: 'tasks', stroke: '#0b5cad', width: 2, points: { show: false }, value: (u, v) => v == null ? '–' : v.toFixed(1) },
+      { label: 'MB/s', scale: 'mb', stroke: '#1a7f37', width: 2, points: { show: false }, value: (u, v) => v == null ? '–' : v.toFixed(2) },
     ],
     axes: [{}, { scale: 'tasks', label: 'tasks/s' }, { scale: 'mb', side: 1, label: 'MB/s', grid: { show: false } }],
   };
@@ -62,8 +61,9 @@ function makeChart() {
 function plot(s, t) {
   const tasks = rate('total.tasks', t, s.totals.tasks_done);
   const mb = rate('total.bytes', t, s.totals.bytes_done) / 1e6;
-  series[0].push(t / 1000); series[1].push(tasks); series[2].push(mb);
-  while (series[0].length > 2 && (t / 1000 - series[0][0]) * 1000 > HISTORY_MS) series.forEach(a => a.shift());
+  latest = t / 1000;
+  series[0].push(latest); series[1].push(tasks); series[2].push(mb);
+  while (series[0].length > 2 && latest - series[0][0] > HISTORY_S) series.forEach(a => a.shift());
   if (chart) chart.setData(series);
   return { tasks, mb };
 }
@@ -73,7 +73,7 @@ function plot(s, t) {
 function connect() {
   const sock = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/v1/ws/dashboard`);
   ws = sock;
-  sock.onopen = () => { sock.send(JSON.stringify({ token })); backoff = 500; };
+  sock.onopen = () => { sock.send(JSON.stringify({ token: getToken() })); backoff = 500; };
   sock.onmessage = e => {
     setLive('live', 'connected');
     update(JSON.parse(e.data));
@@ -98,7 +98,7 @@ function update(s) {
   $('summary').textContent = `${s.workers.length} workers · ${busy} tasks on ${slots} slots · ${fmtRate(tp.tasks, 'tasks/s')} · ${fmtRate(tp.mb, 'MB/s')}`;
   renderJobs(s.jobs, t);
   renderWorkers(s.workers, t);
-  renderQueues(s.queues, t);
+  renderQueues(s.queues, rate, t);
   document.body.dataset.updated = String(t);
 }
 
@@ -113,6 +113,37 @@ function bar(phase, pc) {
   return b;
 }
 
+// moduleName is what a job runs: the built-in's name, else the name its
+// module was uploaded under, else the start of its sha256.
+function moduleName(j) {
+  return builtinNames.get(j.module_sha256) || j.module_name || j.module_sha256.slice(0, 12);
+}
+
+// jobDetail is the line under a job: its module's counters, then the
+// verification spent on it, then its error.
+function jobDetail(j) {
+  const parts = [];
+  const counters = Object.entries(j.counters || {}).sort(([a], [b]) => a < b ? -1 : 1);
+  if (counters.length) {
+    parts.push(el('span', { className: 'group' }, el('b', { textContent: 'counters ' }),
+      el('span', { className: 'mono', textContent: counters.map(([k, n]) => `${k}=${n}`).join(' ') })));
+  }
+  const v = j.verification || {};
+  const checks = (v.replicas || 0) + (v.probes || 0) + (v.spot_checks || 0);
+  if (checks || v.mismatches || v.reruns) {
+    const what = [plural(v.replicas, 'replica'), plural(v.probes, 'probe'), plural(v.spot_checks, 'spot check')].filter(Boolean).join(', ');
+    const text = `${plural(checks, 'check') || '0 checks'}${what ? ` (${what})` : ''}${v.mismatches ? `, ${plural(v.mismatches, 'wrong result')}` : ''}${v.reruns ? `, ${v.reruns} re-run` : ''}`;
+    parts.push(el('span', { className: `group${v.mismatches ? ' err' : ''}`, title: 'extra work spent checking the results of untrusted workers: a replica runs a task again on another worker, a probe is a task whose answer is known, a spot check is the server running the task itself' },
+      el('b', { textContent: 'verification ' }), text));
+  }
+  if (j.backup_copies) parts.push(el('span', { className: 'group', title: 'copies of slow tasks sent to idle workers near the end of a phase' }, el('b', { textContent: 'backups ' }), String(j.backup_copies)));
+  if (j.error) parts.push(el('span', { className: 'group err job-error' }, el('b', { textContent: 'error ' }), j.error));
+  return parts;
+}
+
+// plural is "1 probe", "3 probes", or '' for none.
+function plural(n, what) { return n ? `${n} ${what}${n === 1 ? '' : 's'}` : ''; }
+
 function renderJobs(jobs, t) {
   const tb = $('jobs');
   tb.replaceChildren();
@@ -124,29 +155,57 @@ function renderJobs(jobs, t) {
     const mbps = map.total ? rate(`job.${j.id}.bytes`, t, j.bytes_in * (map.done || 0) / map.total) / 1e6 : 0;
     const finished = ['done', 'failed', 'cancelled'].includes(j.state);
     const eta = finished ? '' : taskRate > 0 ? fmtDuration((totalTasks - doneTasks) / taskRate) : '–';
-    const v = j.verification || {};
-    const checks = (v.replicas || 0) + (v.probes || 0) + (v.spot_checks || 0);
-    const counters = Object.entries(j.counters || {}).slice(0, 6).map(([k, n]) => `${k}=${n}`)
-      .concat(checks ? [`checks=${checks}`] : [], v.mismatches ? [`wrong=${v.mismatches}`] : []).join(' ');
-    const mod = builtinNames.get(j.module_sha256) || j.spec.module.slice(0, 12);
-    const actions = el('td');
-    if (!finished) actions.append(el('button', { className: 'danger', textContent: 'cancel', onclick: () => cancelJob(j.id) }));
-    if (j.state === 'done') actions.append(el('button', { className: 'secondary', textContent: 'output', onclick: () => download(j) }));
+    const submitted = new Date(j.submitted).getTime();
+    const took = ((finished && j.finished ? new Date(j.finished).getTime() : t) - submitted) / 1000;
+    const actions = el('td', { className: 'actions' });
+    if (!finished) actions.append(el('button', { className: 'danger small', textContent: 'cancel', onclick: () => cancelJob(j.id) }));
+    if (j.state === 'done') actions.append(el('button', { className: 'secondary small', textContent: 'output', onclick: () => download(j) }));
     const tr = el('tr', {},
       el('td', { className: 'mono', textContent: j.id }),
-      el('td', { title: j.module_sha256 }, el('span', { textContent: mod })),
+      el('td', { className: 'name', title: `sha256 ${j.module_sha256}`, textContent: moduleName(j) }),
       el('td', {}, el('span', { className: `pill ${j.state}`, textContent: j.state })),
+      el('td', { textContent: ago(j.submitted, t), title: new Date(j.submitted).toLocaleString() }),
+      el('td', { className: `num${finished ? '' : ' muted'}`, textContent: fmtDuration(took), title: finished ? 'from submission to the end' : 'so far' }),
       el('td', {}, bar('map', map)), el('td', {}, bar('reduce', red)),
       el('td', { className: 'num', textContent: fmtBytes(j.bytes_in) }),
       el('td', { className: 'num', textContent: finished ? '' : mbps.toFixed(2) }),
       el('td', { className: 'num', textContent: eta }),
-      el('td', { className: 'wrap mono', textContent: counters }),
-      el('td', { className: 'wrap err job-error', textContent: j.error || '' }),
       actions);
     tr.dataset.job = j.id;
     tr.dataset.state = j.state;
     tb.append(tr);
+    const detail = jobDetail(j);
+    if (detail.length) {
+      const d = el('tr', { className: 'detail' }, el('td', { colSpan: 11 }, ...detail));
+      d.dataset.jobDetail = j.id;
+      tb.append(d);
+    }
   }
+}
+
+// shortAgent names a user agent's browser and system, or keeps a native
+// worker's as it is.
+function shortAgent(ua) {
+  const native = ua.match(/^tabreduce-worker \((.+)\)$/);
+  if (native) return `tabreduce · ${native[1]}`;
+  const browser = ua.match(/(HeadlessChrome|Edg|OPR|Chrome|Firefox|Version)\/(\d+)/);
+  if (!browser) return ua.length > 40 ? `${ua.slice(0, 40)}…` : ua;
+  const name = { Edg: 'Edge', OPR: 'Opera', Version: 'Safari' }[browser[1]] || browser[1];
+  const os = (ua.match(/Android|iPhone|iPad|Windows|Mac OS X|CrOS|Linux/) || [''])[0].replace('Mac OS X', 'macOS');
+  return `${name} ${browser[2]}${os ? ` · ${os}` : ''}`;
+}
+
+function running(w, t) {
+  const td = el('td', { className: 'running' });
+  for (const r of w.running) {
+    const l = taskLabel(r);
+    const chip = el('span', { className: 'chip mono', title: l.title, textContent: l.text });
+    if (typeof r === 'object' && r.started) {
+      chip.append(el('span', { className: 'muted', textContent: ` ${fmtDuration((t - new Date(r.started).getTime()) / 1000)}` }));
+    }
+    td.append(chip);
+  }
+  return td;
 }
 
 function renderWorkers(workers, t) {
@@ -156,13 +215,13 @@ function renderWorkers(workers, t) {
   for (const w of workers) {
     const r = rate(`worker.${w.id}`, t, w.tasks_done);
     const tr = el('tr', {},
-      el('td', { className: 'mono', textContent: w.name ? `${w.id} (${w.name})` : w.id }),
+      el('td', { className: 'mono name', textContent: w.name ? `${w.id} (${w.name})` : w.id, title: `${w.remote_addr}, connected ${ago(w.connected, t)}` }),
       el('td', { textContent: w.kind }),
-      el('td', { className: 'wrap', textContent: w.user_agent.length > 80 ? `${w.user_agent.slice(0, 80)}…` : w.user_agent, title: w.user_agent }),
+      el('td', { className: 'name', textContent: shortAgent(w.user_agent), title: w.user_agent }),
       el('td', { className: 'num', textContent: w.slots }),
       el('td', { className: 'num', textContent: w.tasks_done }),
       el('td', { className: 'num', textContent: w.tasks_failed }),
-      el('td', { className: 'wrap mono', textContent: w.running.join(' ') }),
+      running(w, t),
       el('td', { className: 'num', textContent: r.toFixed(1) }),
       el('td', { className: 'num', textContent: fmtBytes(w.bytes_in) }),
       el('td', { textContent: w.flagged ? 'gone' : ago(w.last_seen, t) }),
@@ -179,35 +238,12 @@ function renderWorkers(workers, t) {
 function standing(w) {
   const s = w.standing || {};
   if (w.flagged) return el('td', { className: 'err standing', textContent: `flagged: ${s.disagreed || 0} wrong`, title: 'returned a result that failed verification; disconnected and refused' });
-  if (w.trusted) return el('td', { className: 'standing', textContent: 'trusted' });
+  if (w.trusted) return el('td', { className: 'standing', textContent: 'trusted', title: 'connected with the operator\'s token, or in-process: its results are not checked' });
   const text = `${s.agreed || 0} agreed${s.spot_checked ? `, ${s.spot_checked} spot-checked` : ''}${s.probation ? ' (probation)' : ''}`;
   return el('td', { className: 'standing', textContent: text, title: 'results checked against other workers or the server' });
 }
 
-function renderQueues(queues, t) {
-  const tb = $('queues');
-  tb.replaceChildren();
-  if (queues.length === 0) tb.append(el('tr', {}, el('td', { colSpan: 8, className: 'muted', textContent: 'no queues' })));
-  for (const q of queues) {
-    tb.append(el('tr', {},
-      el('td', { className: 'mono', textContent: q.name }),
-      el('td', { className: 'num', textContent: q.length }),
-      el('td', { className: 'num', textContent: q.in_flight }),
-      el('td', { className: `num${q.dead ? ' err' : ''}`, textContent: q.dead }),
-      el('td', { className: 'num', textContent: rate(`q.${q.name}.push`, t, q.pushed).toFixed(1) }),
-      el('td', { className: 'num', textContent: rate(`q.${q.name}.ack`, t, q.acked).toFixed(1) }),
-      el('td', { className: 'num', textContent: q.consumers }),
-      el('td', { textContent: q.status })));
-  }
-}
-
 // The job API.
-
-function authHeaders() { return token ? { Authorization: `Bearer ${token}` } : {}; }
-
-async function apiError(r) {
-  try { return (await r.json()).error || r.statusText; } catch { return r.statusText; }
-}
 
 const builtinNames = new Map();
 
@@ -220,7 +256,8 @@ async function loadModules() {
   sel.replaceChildren();
   for (const m of modules) {
     if (m.name) builtinNames.set(m.sha256, m.name);
-    const opt = el('option', { value: m.builtin ? m.name : m.sha256, textContent: m.builtin ? `${m.name} (built-in)` : `${m.sha256.slice(0, 16)}… (${fmtBytes(m.size)})` });
+    const label = m.builtin ? `${m.name} (built-in)` : `${m.name || `${m.sha256.slice(0, 16)}…`} (${fmtBytes(m.size)})`;
+    const opt = el('option', { value: m.builtin ? m.name : m.sha256, textContent: label });
     opt.dataset.sha = m.sha256;
     sel.append(opt);
   }
@@ -270,15 +307,14 @@ async function download(j) {
 }
 
 $('submit').addEventListener('submit', submitJob);
-$('token').value = token;
+$('token').value = getToken();
 $('saveToken').onclick = () => {
-  token = $('token').value.trim();
-  localStorage.setItem('tabreduce.token', token);
+  setToken($('token').value.trim());
   if (ws) ws.close();
   loadModules();
 };
 
-window.tabreduce = { snapshot: () => last };
+window.tabreduce = { snapshot: () => last, chart: () => chart };
 makeChart();
 connect();
 loadModules();

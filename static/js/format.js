@@ -24,3 +24,18 @@ export function ago(t, now = Date.now()) {
   const s = (now - new Date(t).getTime()) / 1000;
   return s < 1 ? 'now' : `${fmtDuration(s)} ago`;
 }
+
+// taskLabel is how the pages name a task copy a worker runs: its id on the
+// wire, as the volunteer page shows it, then its phase and number within
+// the job (#921 map 25). The dashboard gets {copy, job, phase, task,
+// attempt, check}; an older server sent "job/phase/queue:n".
+export function taskLabel(r) {
+  if (typeof r === 'string') {
+    const [, phase = '', key = ''] = r.split('/');
+    return { text: `${phase} ${key.slice(key.lastIndexOf(':') + 1)}`, title: r };
+  }
+  return {
+    text: `#${r.copy} ${r.phase} ${r.task}`,
+    title: `job ${r.job}, ${r.phase} task ${r.task}${r.attempt > 1 ? `, attempt ${r.attempt}` : ''}${r.check ? ` (${r.check})` : ''}`,
+  };
+}

@@ -57,7 +57,7 @@ function stopPool() {
 
 // totals sums the groups' counters; the state is the worst of theirs.
 function totals() {
-  const t = { state: 'starting', tasksDone: 0, tasksFailed: 0, bytes: 0, cpuMs: 0, reconnects: 0, running: [], workerIds: [], lastError: '', slots: nSlots, modules: [], marks: [] };
+  const t = { state: 'starting', tasksDone: 0, tasksFailed: 0, bytes: 0, cpuMs: 0, reconnects: 0, running: [], workerIds: [], lastError: '', slots: nSlots, modules: [], marks: [], jobTimes: {} };
   const rank = ['connected', 'paused', 'connecting', 'reconnecting', 'starting'];
   let worst = 0;
   for (const g of groups) {
@@ -66,6 +66,10 @@ function totals() {
     t.tasksDone += s.tasksDone; t.tasksFailed += s.tasksFailed; t.bytes += s.bytes; t.cpuMs += s.cpuMs;
     t.reconnects += s.reconnects; t.running.push(...s.running);
     t.modules.push(...s.modules); t.marks.push(s.marks);
+    for (const [job, jt] of Object.entries(s.jobTimes || {})) {
+      const sum = t.jobTimes[job] || (t.jobTimes[job] = { n: 0, ms: 0 });
+      sum.n += jt.n; sum.ms += jt.ms;
+    }
     if (s.workerId) t.workerIds.push(s.workerId);
     if (s.lastError) t.lastError = s.lastError;
     worst = Math.max(worst, rank.indexOf(s.state));
@@ -101,6 +105,7 @@ function draw() {
     const tr = tb.insertRow(), td = tr.insertCell();
     td.colSpan = 6; td.className = 'muted'; td.textContent = paused ? 'paused' : 'idle';
   }
+  jobTimes = t.jobTimes;
   for (const r of t.running) {
     const tr = tb.insertRow();
     tr.insertCell().textContent = r.job;
@@ -111,9 +116,35 @@ function draw() {
     a.href = `/modules/${r.module}.wasm`; a.className = 'hash'; a.textContent = r.module;
     mod.append(a);
     const inp = tr.insertCell(); inp.className = 'num'; inp.textContent = fmtBytes(r.bytes);
-    tr.insertCell().textContent = `${r.percent} % · ${(r.ms / 1000).toFixed(1)} s`;
+    tr.insertCell().append(progressCell(r));
   }
   window.tabreduce.last = t;
+}
+
+// A module reports no progress while it maps or reduces, only the steps
+// after (50 %: combining, 90 %: sorting), so a running task's share done is
+// estimated from how long this tab's earlier tasks of the same job took
+// (jobTimes, kept by the connection workers).
+let jobTimes = {};
+
+function progressCell(r) {
+  const stage = r.percent >= 90 ? 'sorting' : r.percent >= 50 ? 'combining' : r.phase === 'map' ? 'mapping' : 'reducing';
+  const d = jobTimes[r.job];
+  const est = d ? Math.min(95, Math.round(100 * r.ms / (d.ms / d.n))) : null;
+  const pct = Math.max(r.percent, est || 0);
+  const box = document.createElement('div');
+  box.className = 'progress';
+  const bar = document.createElement('div');
+  bar.className = 'bar';
+  bar.title = est === null ? 'no estimate yet: this tab has not finished a task of this job' : `estimated from ${d.n} earlier task(s) of this job on this tab`;
+  const fill = document.createElement('i');
+  fill.style.width = `${pct}%`;
+  bar.append(fill);
+  const text = document.createElement('span');
+  text.textContent = `${stage}${est === null ? '' : ` · ~${pct} %`} · ${(r.ms / 1000).toFixed(1)} s`;
+  box.append(bar, text);
+  box.dataset.percent = String(pct);
+  return box;
 }
 
 // The pool starts first, as soon as this module runs (it is loaded async

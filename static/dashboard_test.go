@@ -1,0 +1,227 @@
+package static_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/tabreduce/tabreduce/server"
+	"github.com/tabreduce/tabreduce/server/engine"
+	"github.com/tabreduce/tabreduce/server/servertest"
+	"github.com/tabreduce/tabreduce/wasm/wasmtest"
+)
+
+const primesPkg = "github.com/tabreduce/tabreduce/jobs/primes"
+
+// The dashboard and the volunteer page, mid-job, at 1,280 and 1,920 px:
+// nothing sticks out of the window or out of a table, the chart shows the
+// last five minutes, every job has its submission time and duration, a
+// dead-letter queue is listed and its message can be looked at with its
+// attempts and error, and a running task's progress moves on the volunteer
+// page. Screenshots of each go to the test's artifacts (go test
+// -artifacts).
+func TestDashboardMidJob(t *testing.T) {
+	bctx := browser(t)
+	srv := servertest.Start(t, server.Config{LocalWorkers: 0, MaxAttempts: 2, WasmCache: wasmtest.CacheDir()})
+	servertest.StartWorker(t, srv.URL(), "")
+	primes := uploadModule(t, srv, primesPkg)
+	wordcount := uploadModule(t, srv, wordcountPkg)
+
+	// A job done, a job failed, and a long one: 400 tasks of a few tenths
+	// of a second each.
+	done := submitJSON(t, srv, map[string]any{"module": wordcount, "input": "the cat\nthe dog\n", "reducers": 2})
+	grep := uploadModule(t, srv, "github.com/tabreduce/tabreduce/jobs/grep")
+	failed := submitJSON(t, srv, map[string]any{"module": grep, "input": "x", "max_attempts": 1}) // grep wants a pattern
+	waitJob(t, srv, done, 30*time.Second)
+	if st := waitJob(t, srv, failed, 30*time.Second); st.State != "failed" {
+		t.Fatalf("grep without a pattern: %s, want failed", st.State)
+	}
+	var ranges strings.Builder
+	for k := range 400 { // far more than the test waits for: the job stays mid-way
+		lo := 100_000_000 + k*100_000
+		fmt.Fprintf(&ranges, "%d %d\n", lo, lo+100_000-1)
+	}
+	long := submitEngine(t, srv, engine.Spec{Module: primes, ChunkSize: 1, Reducers: 2}, ranges.String())
+
+	// A queue with a dead letter, a paused queue, a busy one.
+	push(t, srv, "orders", "order-1", "order-2")
+	failTwice(t, srv, "orders", "cannot parse order-1")
+	push(t, srv, "paused-queue", "p")
+	post(t, srv, "/control/paused-queue", "status=stop")
+
+	worker, _ := tab(t, bctx, srv.URL()+"/worker?slots=1&name=tab1")
+	dash, _ := tab(t, bctx, srv.URL()+"/dashboard")
+	waitUntil(t, 60*time.Second, "the long job is mapping with tasks on two workers", func() bool {
+		st := getJob(t, srv, long)
+		return st.State == "mapping" && st.Phases["map"].Done >= 2 && evalJS[int](t, dash, `document.querySelectorAll('#workers td.running .chip').length`) >= 2
+	})
+
+	for _, width := range []int64{1280, 1920} {
+		if err := chromedp.Do(dash, chromedp.EmulateViewport(width, 1000)); err != nil {
+			t.Fatal(err)
+		}
+		waitUpdated(t, dash)
+		checkFits(t, dash, fmt.Sprintf("dashboard at %d px", width))
+		screenshot(t, dash, fmt.Sprintf("dashboard-%d.png", width))
+	}
+
+	// The chart's x scale spans the last five minutes from its first draw.
+	span := evalJS[float64](t, dash, `(() => { const x = window.tabreduce.chart().scales.x; return x.max - x.min })()`)
+	if span < 299 || span > 301 {
+		t.Errorf("the chart's x scale spans %.1f s, want the last 300 s", span)
+	}
+	// Every job row has a submission time and a duration.
+	for _, id := range []string{done, failed, long} {
+		cells := evalJS[[]string](t, dash, fmt.Sprintf(`[...document.querySelector('tr[data-job=%q]').cells].map(c => c.textContent)`, id))
+		if len(cells) != 11 || !strings.HasSuffix(cells[3], "ago") && cells[3] != "now" || !strings.HasSuffix(cells[4], " s") {
+			t.Errorf("job %s's row %q: want its submission (… ago) and duration (… s)", id, cells)
+		}
+	}
+	// The dead-letter queue sits under its queue; peek shows its message.
+	// (The viewport is 1,920 px wide here.)
+	order := evalJS[[]string](t, dash, `[...document.querySelectorAll('#queues tr[data-queue]')].map(r => r.dataset.queue)`)
+	if i := slices.Index(order, "orders"); i < 0 || i+1 >= len(order) || order[i+1] != "orders.dead" {
+		t.Errorf("queues listed %q: want orders.dead right after orders", order)
+	}
+	// Clicked from the page: the table is redrawn with every snapshot, so a
+	// node found a moment before may be gone.
+	if !evalJS[bool](t, dash, `(() => { const b = document.querySelector('#queues tr[data-queue="orders.dead"] button'); if (b) b.click(); return !!b })()`) {
+		t.Fatal("no peek button on orders.dead's row")
+	}
+	waitUntil(t, 10*time.Second, "the peek shows orders.dead's message", func() bool {
+		return evalJS[int](t, dash, `document.querySelectorAll('#peekRows tr').length`) == 1
+	})
+	row := evalJS[[]string](t, dash, `[...document.querySelector('#peekRows tr').cells].map(c => c.textContent)`)
+	if row[0] != "orders.dead:1" || row[1] != "order-1" || row[3] != "2" || row[4] != "cannot parse order-1" {
+		t.Errorf("peek row %q: want orders.dead:1, order-1, 2 attempts, its error", row)
+	}
+	if err := chromedp.Do(dash, chromedp.EmulateViewport(1280, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	waitUpdated(t, dash)
+	checkFits(t, dash, "dashboard with the peek open")
+	screenshot(t, dash, "dashboard-peek-1280.png")
+
+	// The volunteer page: once the tab has finished a task of the job, a
+	// running one shows an estimate of its progress.
+	waitUntil(t, 60*time.Second, "the volunteer page shows a running task's progress", func() bool {
+		return evalJS[int](t, worker, `Math.max(0, ...[...document.querySelectorAll('#running .progress')].map(p => +p.dataset.percent))`) > 0
+	})
+	for _, width := range []int64{1280, 1920} {
+		if err := chromedp.Do(worker, chromedp.EmulateViewport(width, 900)); err != nil {
+			t.Fatal(err)
+		}
+		checkFits(t, worker, fmt.Sprintf("volunteer page at %d px", width))
+		screenshot(t, worker, fmt.Sprintf("worker-%d.png", width))
+	}
+	if st := getJob(t, srv, long); st.State != "mapping" {
+		t.Errorf("the long job is %s at the last screenshot, want it still mapping (mid-job)", st.State)
+	}
+}
+
+// checkFits fails the test if an element sticks out of the window on the
+// right, or a table is wider than its box (it would scroll).
+func checkFits(t *testing.T, ctx context.Context, what string) {
+	t.Helper()
+	out := evalJS[[]string](t, ctx, `(() => {
+		const w = document.documentElement.clientWidth, bad = [];
+		for (const e of document.querySelectorAll('body *')) {
+			const r = e.getBoundingClientRect();
+			if (r.width > 0 && r.right > w + 0.5 && !e.closest('[hidden]')) bad.push(e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.className && typeof e.className === 'string' ? '.' + e.className.split(' ').join('.') : '') + ' right=' + Math.round(r.right));
+		}
+		for (const b of document.querySelectorAll('.tablewrap')) {
+			if (b.scrollWidth > b.clientWidth + 1) bad.push('a table ' + b.scrollWidth + ' px wide in ' + b.clientWidth + ' px: ' + b.querySelector('th').textContent);
+		}
+		return bad.slice(0, 10);
+	})()`)
+	if len(out) > 0 {
+		t.Errorf("%s: cut off at the right: %q", what, out)
+	}
+}
+
+// waitUpdated waits for the dashboard's next snapshot after a resize.
+func waitUpdated(t *testing.T, dash context.Context) {
+	t.Helper()
+	before := evalJS[string](t, dash, `document.body.dataset.updated || ''`)
+	waitUntil(t, 5*time.Second, "the dashboard redraws", func() bool {
+		return evalJS[string](t, dash, `document.body.dataset.updated || ''`) != before
+	})
+}
+
+// submitEngine submits a job through the engine itself, which takes any
+// chunk size (the HTTP API's floor is 1 KiB): here, a task per line.
+func submitEngine(t *testing.T, srv *server.Server, spec engine.Spec, input string) string {
+	t.Helper()
+	eng := srv.Engine()
+	in, err := eng.NewInput()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.AddFile("input", strings.NewReader(input)); err != nil {
+		t.Fatal(err)
+	}
+	st, err := eng.Submit(context.Background(), spec, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.ID
+}
+
+func post(t *testing.T, srv *server.Server, path, form string) []byte {
+	t.Helper()
+	resp, err := http.Post(srv.URL()+path, "application/x-www-form-urlencoded", strings.NewReader(form))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v any
+	return decodeJSON(t, resp, resp.StatusCode, &v)
+}
+
+func push(t *testing.T, srv *server.Server, queue string, values ...string) {
+	t.Helper()
+	for _, v := range values {
+		resp, err := http.PostForm(srv.URL()+"/q/"+queue, url.Values{"value": {v}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("push to %s: %d", queue, resp.StatusCode)
+		}
+	}
+}
+
+// failTwice leases the head of queue and nacks it with reason, twice: with
+// MaxAttempts 2 it lands in the dead-letter queue.
+func failTwice(t *testing.T, srv *server.Server, queue, reason string) {
+	t.Helper()
+	for range 2 {
+		var l struct {
+			Messages []struct{ Lease string } `json:"messages"`
+		}
+		resp, err := http.Post(srv.URL()+"/api/v1/queues/"+queue+"/lease", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		decodeJSON(t, resp, http.StatusOK, &l)
+		if len(l.Messages) != 1 {
+			t.Fatalf("lease from %s: %+v", queue, l)
+		}
+		body := fmt.Sprintf(`{"lease":%q,"error":%q}`, l.Messages[0].Lease, reason)
+		resp, err = http.Post(srv.URL()+"/api/v1/queues/"+queue+"/nack", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("nack: %d", resp.StatusCode)
+		}
+	}
+}
