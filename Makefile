@@ -3,6 +3,7 @@ GO      ?= go
 BIN     := bin/tabreduce
 ADDR    ?= 127.0.0.1:8080
 DATA    ?= ./data
+REDIS_ADDR ?= 127.0.0.1:6380
 # Go reactors are jobs/<name>/main.go; Go commands jobs/<name>-cmd/main.go;
 # C commands jobs/<name>/main.c, built only where clang is (make
 # wasm-toolchains installs it).
@@ -42,7 +43,7 @@ build: jobs
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/tabreduce
 
 run: build
-	$(BIN) serve --addr $(ADDR) --data $(DATA) --local-workers 1
+	$(BIN) serve --addr $(ADDR) --redis-addr $(REDIS_ADDR) --data $(DATA) --local-workers 1
 
 # The browser tests (static/) drive Debian's chromium; install it when it
 # is missing (CI runs as root with no stdin).

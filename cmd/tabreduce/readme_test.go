@@ -24,15 +24,19 @@ import (
 // things live: the server's address (127.0.0.1:8080 becomes a free port,
 // in the text and as $TABREDUCE_SERVER), $HOME (a scratch directory whose
 // .curlrc makes curl quiet and makes an HTTP error an error), and the
-// module proxy (off: nothing is downloaded).
+// module proxy (off: nothing is downloaded). The Redis protocol's port,
+// 6380, becomes a free port too (and $REDIS_ADDR, for make run).
 //
 // Rules, by what a command is (readmeRules):
 //   - `make run` serves until interrupted: it runs in the background, and
 //     the next command waits for the server to answer.
 //   - a command ending in & runs in the background, as in a shell;
-//   - a streaming command (curl -N, websocat) is cut after a moment and
-//     must still have been running; websocat is skipped when not installed;
-//   - `make test` is skipped: it runs this test.
+//   - a streaming command (curl -N, websocat, redis-cli SUBSCRIBE) is cut
+//     after a moment and must still have been running;
+//   - a command of an optional tool (websocat, redis-cli) is skipped where
+//     the tool is not installed;
+//   - `make test` is skipped (it runs this test), and so is
+//     redis-benchmark (make bench-redis runs it).
 //
 // A comment's "→ X" promises X in the command's output, literally; X ends
 // at "; ", " (", ": ", " — " or the end of the comment.
@@ -46,9 +50,14 @@ type readmeRule struct {
 
 var readmeRules = []readmeRule{
 	{regexp.MustCompile(`^make test\b`), "skip", "the test suite runs this test"},
+	{regexp.MustCompile(`^redis-benchmark `), "skip", "a benchmark: make bench-redis runs it"},
 	{regexp.MustCompile(`^make run\s*(#|$)`), "server", ""},
-	{regexp.MustCompile(`^(curl -N |websocat )`), "stream", ""},
+	{regexp.MustCompile(`^(curl -N |websocat |redis-cli .* SUBSCRIBE )`), "stream", ""},
 }
+
+// optionalTools are the programs a README command may use that a fresh
+// machine may lack: their commands are skipped where they are missing.
+var optionalTools = []string{"websocat", "redis-cli"}
 
 // readmeCommand is one shell statement of a README block.
 type readmeCommand struct {
@@ -74,8 +83,8 @@ func TestREADME(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := closedAddr(t)
-	cmds := readmeCommands(t, bash, string(readme), addr)
+	addr, redisAddr := closedAddr(t), closedAddr(t)
+	cmds := readmeCommands(t, bash, string(readme), addr, redisAddr)
 	if len(cmds) < 30 {
 		t.Fatalf("found only %d commands in README.md's sh blocks", len(cmds))
 	}
@@ -97,7 +106,7 @@ func TestREADME(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bash, filepath.Join(out, "readme.sh"))
 	cmd.Dir = work
-	cmd.Env = readmeEnv(t, home, work, addr)
+	cmd.Env = readmeEnv(t, home, work, addr, redisAddr)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	// The background commands (the server, a worker) are in the script's
 	// process group: end them all.
@@ -120,9 +129,10 @@ func TestREADME(t *testing.T) {
 // readmeCommands splits README.md's ```sh blocks into shell statements: a
 // line, or the lines a statement needs to be complete (a trailing \, a
 // loop), as bash -n tells.
-func readmeCommands(t *testing.T, bash, readme, addr string) []readmeCommand {
+func readmeCommands(t *testing.T, bash, readme, addr, redisAddr string) []readmeCommand {
 	t.Helper()
-	readme = strings.ReplaceAll(readme, "127.0.0.1:8080", addr)
+	_, redisPort, _ := strings.Cut(redisAddr, ":")
+	readme = strings.NewReplacer("127.0.0.1:8080", addr, "127.0.0.1:6380", redisAddr, "-p 6380", "-p "+redisPort).Replace(readme)
 	var cmds []readmeCommand
 	var pending []string
 	start, inBlock := 0, false
@@ -193,14 +203,18 @@ func readmeScript(cmds []readmeCommand, out, server string) string {
 				fmt.Fprintf(&b, "for i in $(seq 600); do curl -so /dev/null %s/healthz && break; sleep 0.2; done\n", server)
 				continue
 			case "stream":
-				if strings.HasPrefix(body, "websocat ") {
-					fmt.Fprintf(&b, "if ! command -v websocat >/dev/null; then echo skipped > %s.rc; else\n", f)
-				}
 				body = "timeout 2 " + body
 			}
 		}
+		tool := ""
+		for _, name := range optionalTools {
+			if strings.HasPrefix(c.text, name+" ") {
+				tool = name
+				fmt.Fprintf(&b, "if ! command -v %s >/dev/null; then echo skipped > %s.rc; else\n", name, f)
+			}
+		}
 		fmt.Fprintf(&b, "echo %d >%s\n{ %s\n} >%s.out 2>%s.err; echo $? >%s.rc\n", i, filepath.Join(out, "at"), body, f, f, f)
-		if c.rule != nil && c.rule.kind == "stream" && strings.HasPrefix(c.text, "websocat ") {
+		if tool != "" {
 			b.WriteString("fi\n")
 		}
 	}
@@ -245,7 +259,7 @@ func checkReadmeResults(t *testing.T, cmds []readmeCommand, out string) {
 // readmeEnv is the environment of the README's commands: the caller's,
 // less what would point them elsewhere, with the server's address, a
 // scratch home, the shared caches and no module proxy.
-func readmeEnv(t *testing.T, home, work, addr string) []string {
+func readmeEnv(t *testing.T, home, work, addr, redisAddr string) []string {
 	t.Helper()
 	goEnv := func(key string) string {
 		b, err := exec.Command("go", "env", key).Output()
@@ -259,13 +273,13 @@ func readmeEnv(t *testing.T, home, work, addr string) []string {
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
 		switch {
-		case strings.HasPrefix(k, "TABREDUCE_"), k == "HOME", k == "ADDR", k == "DATA", k == "GOPROXY", k == "PWD":
+		case strings.HasPrefix(k, "TABREDUCE_"), k == "HOME", k == "ADDR", k == "REDIS_ADDR", k == "DATA", k == "GOPROXY", k == "PWD":
 			continue
 		}
 		env = append(env, kv)
 	}
 	return append(env, "HOME="+home, "PWD="+work, "TABREDUCE_SERVER=http://"+addr, "TABREDUCE_CACHE="+wasmtest.CacheDir(),
-		"ADDR="+addr, "DATA="+filepath.Join(home, "data"), "GOCACHE="+gocache, "GOMODCACHE="+modcache,
+		"ADDR="+addr, "REDIS_ADDR="+redisAddr, "DATA="+filepath.Join(home, "data"), "GOCACHE="+gocache, "GOMODCACHE="+modcache,
 		"GOPROXY=off", "GOTOOLCHAIN=local", "GOWORK=off")
 }
 
