@@ -3,7 +3,9 @@ package restmqcompat
 import (
 	"crypto/md5"
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -257,5 +259,38 @@ func TestPercentEncodedNames(t *testing.T) {
 		if r := s.call("GET", path, "", ""); r.status != http.StatusBadRequest {
 			t.Errorf("GET %s: want 400 for a name with /, got %d %s", path, r.status, r.body)
 		}
+	}
+}
+
+// TestUTF8Names: RestMQ accepts any UTF-8 queue name; here any that is a
+// valid path segment (no "/", no control characters, at most 128 bytes),
+// percent-encoded in URLs or sent as raw UTF-8, is one queue.
+func TestUTF8Names(t *testing.T) {
+	s := start(t, server.Config{})
+	s.call("POST", "/q/caf%C3%A9", formType, "value=1").want(t, "push to café (escaped)", 200, "café:1\r\n")
+	// Go's client escapes the path; curl sends the UTF-8 bytes as they are.
+	c, _ := s.dialRaw("POST /q/café HTTP/1.1\r\nHost: localhost\r\nContent-Type: " + formType + "\r\nContent-Length: 7\r\nConnection: close\r\n\r\nvalue=2")
+	if body, err := io.ReadAll(c.r); err != nil || string(body) != "café:2\r\n" {
+		t.Errorf("push to café (raw UTF-8 on the wire): got %q (%v)", body, err)
+	}
+	s.call("POST", "/", formType, form("queue", "café", "value", "3")).want(t, "POST / queue=café", 200, "café:3\r\n")
+	s.call("POST", "/queue", formType, form("body", `{"cmd":"add","queue":"café","value":"4"}`)).
+		want(t, "JSON protocol add to café", 200, `{"queue":"café","value":"4","key":"café:4"}`+"\n")
+	s.call("GET", "/q/caf%C3%A9", "", "").want(t, "hard get from café", 200, `{"key":"café:1","value":"1","count":0}`+"\r\n")
+	s.call("POST", "/queue", formType, form("body", `{"cmd":"del","key":"café:2"}`)).
+		want(t, "del café:2", 200, `{"queue":"café","deleted":true,"key":"café:2"}`+"\n")
+	spaced := "a queue: with spaces"
+	s.call("POST", "/q/"+url.PathEscape(spaced), formType, "value=v").want(t, "push to a name with spaces", 200, spaced+":1\r\n")
+	long := strings.Repeat("é", 64) // 128 bytes
+	s.call("POST", "/q/"+url.PathEscape(long), formType, "value=v").want(t, "push to a 128-byte name", 200, long+":1\r\n")
+	for _, bad := range []string{url.PathEscape(long + "x"), "a%00b", "a%0Ab", "a%2Fb", "%FF"} {
+		if r := s.call("POST", "/q/"+bad, formType, "value=v"); r.status != http.StatusBadRequest {
+			t.Errorf("POST /q/%s: want 400, got %d %s", bad, r.status, r.body)
+		}
+	}
+	ws := s.dialWS(t, "/ws/"+url.PathEscape("canal ☃"), nil)
+	s.call("POST", "/q/"+url.PathEscape("canal ☃"), formType, "value=snow")
+	if got := ws.read(t); got != `{"key":"canal ☃:1","value":"snow","count":1}` {
+		t.Errorf("/ws on a UTF-8 name: got %q", got)
 	}
 }
