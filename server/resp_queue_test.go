@@ -296,3 +296,36 @@ func TestRESPShutdown(t *testing.T) {
 		}
 	}
 }
+
+// BLPOP clients share a queue as Redis's share a list, whatever its live
+// policy: each message reaches one of them, while a COMET consumer of a
+// broadcast queue still gets every message.
+func TestRESPBLPOPClientsShareAQueue(t *testing.T) {
+	s := startRESP(t, server.Config{})
+	s.push("shared", "x")
+	s.take("shared")
+	s.setPolicy("shared", "broadcast")
+	comet := s.comet("shared")
+	got := make(chan string, 4)
+	for range 2 {
+		rdb := goRedis(t, s.RedisAddr(), redis.Options{})
+		go func() {
+			v, err := rdb.BLPop(t.Context(), waitFor, "shared").Result()
+			if err != nil {
+				got <- "error: " + err.Error()
+				return
+			}
+			got <- v[1]
+		}()
+	}
+	s.waitConsumers("shared", 3)
+	s.push("shared", "m1")
+	s.push("shared", "m2")
+	a, b := <-got, <-got
+	if !(a == "m1" && b == "m2" || a == "m2" && b == "m1") {
+		t.Errorf("the two BLPOP clients got %q and %q, want m1 and m2 once each", a, b)
+	}
+	if ms := comet.nextN(t, 2); ms[0].Value != "m1" || ms[1].Value != "m2" {
+		t.Errorf("the COMET consumer of the broadcast queue got %+v, want both messages", ms)
+	}
+}

@@ -93,18 +93,19 @@ func (b *Broker) dispatchRound(q *liveQueue, cons []*Consumer) bool {
 }
 
 // credit is how many messages the consumers can take now: the sum of their
-// credits for round-robin, the least of them for broadcast.
+// credits for round-robin; for broadcast, the least credit of the consumers
+// that are not poppers, or the poppers' sum when there are only poppers.
 func credit(cons []*Consumer, p Policy) int {
 	total, least := int64(0), int64(-1)
 	for _, c := range cons {
 		cr := max(c.credit.Load(), 0)
 		total += cr
-		if least < 0 || cr < least {
+		if !c.pop && (least < 0 || cr < least) {
 			least = cr
 		}
 	}
 	n := total
-	if p == PolicyBroadcast {
+	if p == PolicyBroadcast && least >= 0 {
 		n = least
 	}
 	return int(min(n, maxLiveBatch))
@@ -122,12 +123,40 @@ func (b *Broker) roundRobin(q *liveQueue, s *sharedLease, cons []*Consumer) {
 	b.settle(q.name, s, false)
 }
 
+// broadcast hands a message to every consumer but the poppers, and to one
+// popper with credit, in turn.
 func (b *Broker) broadcast(q *liveQueue, s *sharedLease, cons []*Consumer) {
-	s.pending.Store(int32(len(cons)))
+	var listeners, poppers []*Consumer
 	for _, c := range cons {
+		if c.pop {
+			poppers = append(poppers, c)
+		} else {
+			listeners = append(listeners, c)
+		}
+	}
+	if len(listeners) == 0 {
+		b.roundRobin(q, s, poppers)
+		return
+	}
+	var popper *Consumer
+	for i := range poppers {
+		if c := poppers[(int(q.rr)+i)%len(poppers)]; c.credit.Load() > 0 {
+			popper, q.rr = c, uint64((int(q.rr)+i+1)%len(poppers))
+			break
+		}
+	}
+	n := len(listeners)
+	if popper != nil {
+		n++
+	}
+	s.pending.Store(int32(n))
+	for _, c := range listeners {
 		if !c.offer(s) {
 			c.drop(ErrConsumerSlow)
 			b.settle(q.name, s, false)
 		}
+	}
+	if popper != nil && !popper.offer(s) {
+		b.settle(q.name, s, false)
 	}
 }

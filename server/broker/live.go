@@ -106,6 +106,7 @@ type Consumer struct {
 	b      *Broker
 	c      chan Delivery
 	credit atomic.Int64 // deliveries it may still be sent
+	pop    bool         // one of the queue's poppers (SubscribeOptions.Pop)
 
 	mu          sync.Mutex
 	outstanding map[*sharedLease]struct{}
@@ -121,6 +122,11 @@ type SubscribeOptions struct {
 	// Prefetch bounds the deliveries sent but not yet reported (default and
 	// maximum: the broker's ConsumerBuffer).
 	Prefetch int
+	// Pop makes the consumer one of the queue's poppers, as a blocking pop
+	// of the Redis protocol is: whatever the queue's policy, each message
+	// goes to one popper only, in turn, while a broadcast still reaches
+	// every other consumer.
+	Pop bool
 }
 
 // Subscribe adds a live consumer to a queue and starts delivery to it.
@@ -134,6 +140,7 @@ func (b *Broker) Subscribe(queue string, opts SubscribeOptions) (*Consumer, erro
 	c := &Consumer{
 		id: consumerSeq.Add(1), queue: queue, b: b,
 		c:           make(chan Delivery, b.cfg.ConsumerBuffer),
+		pop:         opts.Pop,
 		outstanding: map[*sharedLease]struct{}{},
 		gone:        make(chan struct{}),
 	}

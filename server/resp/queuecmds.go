@@ -178,7 +178,7 @@ func (c *conn) block(queues []string, wait time.Duration) {
 		}
 	}()
 	for _, q := range queues {
-		cons, err := b.Subscribe(q, broker.SubscribeOptions{Prefetch: 1})
+		cons, err := b.Subscribe(q, broker.SubscribeOptions{Prefetch: 1, Pop: true})
 		if err != nil {
 			c.failErr(err)
 			return
