@@ -12,9 +12,10 @@ import (
 	"github.com/tabreduce/tabreduce/server/resp"
 )
 
-// BenchmarkCommands runs SET, GET, RPUSH+LPOP and MSET of 10 keys from
-// parallel connections, one command in flight each (redis-benchmark's
-// -P 1); in-process, so that a profile shows the server's side.
+// BenchmarkCommands runs SET, GET, RPUSH and LPOP from parallel
+// connections, with one command in flight each and with pipelines of 16
+// (redis-benchmark's -P 1 and -P 16); in-process, so that a profile shows
+// the server's side.
 func BenchmarkCommands(b *testing.B) {
 	val := strings.Repeat("x", 3)
 	var n atomic.Int64
@@ -28,35 +29,47 @@ func BenchmarkCommands(b *testing.B) {
 		},
 		"LPOP": func(int64) string { return "*2\r\n$4\r\nLPOP\r\n$5\r\nbench\r\n" },
 	}
-	for _, name := range []string{"SET", "GET", "RPUSH", "LPOP"} {
-		b.Run(name, func(b *testing.B) {
-			s := serve(b, resp.Limits{})
-			if name == "GET" || name == "LPOP" {
-				fillFor(b, s, cmds, name, b.N)
-			}
-			b.SetParallelism(8) // 16 connections on 2 cores
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				nc, err := net.Dial("tcp", s.Addr())
-				if err != nil {
-					b.Error(err)
-					return
+	for _, depth := range []int{1, 16} {
+		for _, name := range []string{"SET", "GET", "RPUSH", "LPOP"} {
+			b.Run(fmt.Sprintf("%s/P%d", name, depth), func(b *testing.B) {
+				s := serve(b, resp.Limits{})
+				if name == "GET" || name == "LPOP" {
+					fillFor(b, s, cmds, name, b.N+depth*16)
 				}
-				defer nc.Close()
-				br := bufio.NewReader(nc)
-				for pb.Next() {
-					if _, err := io.WriteString(nc, cmds[name](n.Add(1)%10000)); err != nil {
+				b.SetParallelism(8) // 16 connections on 2 cores
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					nc, err := net.Dial("tcp", s.Addr())
+					if err != nil {
 						b.Error(err)
 						return
 					}
-					if err := skipReply(br); err != nil {
-						b.Error(err)
-						return
+					defer nc.Close()
+					br := bufio.NewReader(nc)
+					var batch strings.Builder
+					for more := true; more; {
+						batch.Reset()
+						sent := 0
+						for sent < depth && pb.Next() {
+							batch.WriteString(cmds[name](n.Add(1) % 10000))
+							sent++
+						}
+						more = sent == depth
+						if _, err := io.WriteString(nc, batch.String()); err != nil {
+							b.Error(err)
+							return
+						}
+						for range sent {
+							if err := skipReply(br); err != nil {
+								b.Error(err)
+								return
+							}
+						}
 					}
-				}
+				})
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
 			})
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
-		})
+		}
 	}
 }
 

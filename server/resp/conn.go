@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -91,8 +92,10 @@ type conn struct {
 	r    reader
 
 	// wmu guards w: the serve loop and the pub/sub forwarders write.
-	wmu sync.Mutex
-	w   writer
+	// locked says the serve loop holds it (only the serve loop reads it).
+	wmu    sync.Mutex
+	locked bool
+	w      writer
 
 	id       int64
 	args     []kv.Value
@@ -122,6 +125,20 @@ func (c *conn) interrupt() { c.cr.interrupt() }
 // malformed request, or the server closes.
 func (c *conn) serve() {
 	defer c.close()
+	defer func() {
+		// A bug in a command must not take the server down: the client
+		// hears of it and loses its connection, the log keeps the stack.
+		if v := recover(); v != nil {
+			c.srv.log.Error("resp command panicked", "remote", c.nc.RemoteAddr().String(), "panic", v, "stack", string(debug.Stack()))
+			if !c.locked {
+				c.lock()
+			}
+			c.w.bw.Reset(c.nc) // what the command had written is half a reply
+			c.w.error("ERR", "internal error")
+			c.flushLocked()
+			c.unlock()
+		}
+	}()
 	for {
 		if len(c.subs) == 0 {
 			c.cr.setMode(readIdle)
@@ -129,10 +146,10 @@ func (c *conn) serve() {
 		args, dialect, err := c.readRequest()
 		if err != nil {
 			if errors.Is(err, ErrProtocol) {
-				c.wmu.Lock()
+				c.lock()
 				c.w.error("ERR", err.Error())
 				c.flushLocked()
-				c.wmu.Unlock()
+				c.unlock()
 			} else if !isGone(err) {
 				c.srv.log.Debug("resp read", "remote", c.nc.RemoteAddr().String(), "err", err)
 			}
@@ -141,7 +158,7 @@ func (c *conn) serve() {
 		if len(args) == 0 {
 			continue
 		}
-		c.wmu.Lock()
+		c.lock()
 		if dialect {
 			c.w.dialect = seed // sticky: the client speaks the seed's dialect
 		}
@@ -150,12 +167,23 @@ func (c *conn) serve() {
 		if quit || c.br.Buffered() == 0 {
 			ferr = c.flushLocked()
 		}
-		c.wmu.Unlock()
+		c.unlock()
 		if quit || ferr != nil {
 			return
 		}
 		clear(c.args) // drop references to the request's values
 	}
+}
+
+// lock and unlock take and give up wmu from the serve loop.
+func (c *conn) lock() {
+	c.wmu.Lock()
+	c.locked = true
+}
+
+func (c *conn) unlock() {
+	c.locked = false
+	c.wmu.Unlock()
 }
 
 // readRequest reads the next request, arming the request deadline once

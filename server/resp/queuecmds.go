@@ -187,7 +187,7 @@ func (c *conn) block(queues []string, wait time.Duration) {
 	}
 	// Pub/sub forwarders may write while this waits; nothing of this
 	// command is buffered yet.
-	c.wmu.Unlock()
+	c.unlock()
 	gone, stopWatch := c.watchGone()
 	timer := time.NewTimer(wait)
 	cases := make([]reflect.SelectCase, 0, 2*len(consumers)+3)
@@ -204,7 +204,7 @@ func (c *conn) block(queues []string, wait time.Duration) {
 	chosen, recv, _ := reflect.Select(cases)
 	timer.Stop()
 	stopWatch()
-	c.wmu.Lock()
+	c.lock()
 	n := len(consumers)
 	switch {
 	case chosen < n:
