@@ -48,6 +48,7 @@ func CheckKey(k string) error {
 type Store interface {
 	KVGet(ctx context.Context, key string) (broker.KVValue, error)
 	KVMGet(ctx context.Context, keys []string) ([]*broker.KVValue, error)
+	KVSet(ctx context.Context, entries []broker.KVEntry) error
 	KVSwap(ctx context.Context, p broker.KVSwapParams) (broker.KVSwapResult, error)
 }
 
@@ -145,10 +146,11 @@ type SetParams struct {
 	If      Cond
 	TTL     time.Duration // zero: never expires
 	KeepTTL bool          // keep each key's expiry
+	Prev    bool          // return the values before (SET ... GET)
 }
 
-// SetResult is what Set did: whether it set the keys, and their values
-// before.
+// SetResult is what Set did: whether it set the keys, and, if asked, their
+// values before.
 type SetResult struct {
 	Applied bool
 	Prev    []*Item
@@ -165,25 +167,43 @@ func (s *Space) Set(ctx context.Context, p SetParams) (SetResult, error) {
 	if p.KeepTTL && p.TTL != 0 {
 		return SetResult{}, fmt.Errorf("%w: a TTL and keeping the TTL exclude each other", broker.ErrInvalid)
 	}
-	cond := map[Cond]broker.KVCond{Always: broker.KVAlways, IfAbsent: broker.KVIfAbsent, IfPresent: broker.KVIfPresent}[p.If]
-	entries := make([]broker.KVSwapEntry, len(p.Entries))
-	for i, e := range p.Entries {
+	for _, e := range p.Entries {
 		if err := CheckKey(e.Key); err != nil {
 			return SetResult{}, err
 		}
+	}
+	if p.If == Always && !p.KeepTTL && !p.Prev {
+		return SetResult{Applied: true}, s.put(ctx, p)
+	}
+	cond := map[Cond]broker.KVCond{Always: broker.KVAlways, IfAbsent: broker.KVIfAbsent, IfPresent: broker.KVIfPresent}[p.If]
+	entries := make([]broker.KVSwapEntry, len(p.Entries))
+	for i, e := range p.Entries {
 		entries[i] = broker.KVSwapEntry{Key: e.Key, If: cond, Op: broker.KVPut, Value: Encode(e.Value), TTL: p.TTL, KeepTTL: p.KeepTTL}
 	}
 	res, err := s.store.KVSwap(ctx, broker.KVSwapParams{Entries: entries})
 	if err != nil {
 		return SetResult{}, err
 	}
-	out := SetResult{Applied: res.Applied, Prev: make([]*Item, len(res.Prev))}
+	out := SetResult{Applied: res.Applied}
+	if !p.Prev {
+		return out, nil
+	}
+	out.Prev = make([]*Item, len(res.Prev))
 	for i, r := range res.Prev {
 		if out.Prev[i], err = decodeItem(r); err != nil {
 			return SetResult{}, fmt.Errorf("key %q: %w", entries[i].Key, err)
 		}
 	}
 	return out, nil
+}
+
+// put stores entries unconditionally, which needs no read of what was there.
+func (s *Space) put(ctx context.Context, p SetParams) error {
+	entries := make([]broker.KVEntry, len(p.Entries))
+	for i, e := range p.Entries {
+		entries[i] = broker.KVEntry{Key: e.Key, Value: Encode(e.Value), TTL: p.TTL}
+	}
+	return s.store.KVSet(ctx, entries)
 }
 
 func checkTTL(ttl time.Duration) error {

@@ -64,7 +64,7 @@ func TestSetConditions(t *testing.T) {
 	if _, err := s.Get(ctx, "other"); !errors.Is(err, broker.ErrKeyNotFound) {
 		t.Errorf("a refused Set NX wrote another key: %v", err)
 	}
-	res, err = s.Set(ctx, kv.SetParams{Entries: two[:1], TTL: time.Hour})
+	res, err = s.Set(ctx, kv.SetParams{Entries: two[:1], TTL: time.Hour, Prev: true})
 	if err != nil || !res.Applied || res.Prev[0] == nil {
 		t.Fatalf("Set: applied %v, prev %v, error %v", res.Applied, res.Prev, err)
 	}

@@ -168,7 +168,7 @@ func (c *conn) set(args []kv.Value) {
 		c.failErr(err)
 		return
 	}
-	res, err := c.srv.deps.KV.Set(c.ctx, kv.SetParams{Entries: []kv.Entry{{Key: key, Value: args[2]}}, If: o.cond, TTL: o.ttl, KeepTTL: o.keepTTL})
+	res, err := c.srv.deps.KV.Set(c.ctx, kv.SetParams{Entries: []kv.Entry{{Key: key, Value: args[2]}}, If: o.cond, TTL: o.ttl, KeepTTL: o.keepTTL, Prev: o.get})
 	switch {
 	case err != nil:
 		c.failErr(err)
