@@ -171,7 +171,22 @@ func (c *conn) serve() {
 		if quit || ferr != nil {
 			return
 		}
-		clear(c.args) // drop references to the request's values
+		c.release()
+	}
+}
+
+// keepBuffer bounds what a connection keeps of its largest request's
+// buffers between requests, so that idle connections stay small.
+const keepBuffer = 64 << 10
+
+// release drops the request's values, and the buffers a large request grew.
+func (c *conn) release() {
+	clear(c.args)
+	if cap(c.args)*valueCost > keepBuffer {
+		c.args = nil
+	}
+	if cap(c.r.scratch) > keepBuffer {
+		c.r.scratch = nil
 	}
 }
 
