@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/tabreduce/tabreduce/server/resp"
 )
@@ -32,11 +35,16 @@ func BenchmarkCommands(b *testing.B) {
 	for _, depth := range []int{1, 16} {
 		for _, name := range []string{"SET", "GET", "RPUSH", "LPOP"} {
 			b.Run(fmt.Sprintf("%s/P%d", name, depth), func(b *testing.B) {
+				if os.Getenv("TABREDUCE_BENCH_NO_BATCH") != "" {
+					resp.SetBatching(false)
+					defer resp.SetBatching(true)
+				}
 				s := serve(b, resp.Limits{})
 				if name == "GET" || name == "LPOP" {
 					fillFor(b, s, cmds, name, b.N+depth*16)
 				}
 				b.SetParallelism(8) // 16 connections on 2 cores
+				cpu0 := cpuTime()
 				b.ResetTimer()
 				b.RunParallel(func(pb *testing.PB) {
 					nc, err := net.Dial("tcp", s.Addr())
@@ -68,9 +76,18 @@ func BenchmarkCommands(b *testing.B) {
 					}
 				})
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+				// CPU time is steadier than throughput on a shared machine.
+				b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
 			})
 		}
 	}
+}
+
+// cpuTime is the CPU time the process has used, user and system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func key(i int64) string { return fmt.Sprintf("key:%06d", i) }

@@ -32,6 +32,9 @@ const (
 type connReader struct {
 	nc  net.Conn
 	lim *Limits
+	// flush writes the replies waiting to go out: a read that has to wait
+	// for the client must not keep the answers it is waiting for.
+	flush func() error
 
 	mu          sync.Mutex
 	mode        readMode
@@ -39,6 +42,9 @@ type connReader struct {
 }
 
 func (r *connReader) Read(p []byte) (int, error) {
+	if err := r.flush(); err != nil {
+		return 0, err
+	}
 	r.mu.Lock()
 	if r.interrupted {
 		r.mu.Unlock()
@@ -81,8 +87,8 @@ func (r *connReader) resume(ctx context.Context) {
 }
 
 // conn is one client connection. Its serve loop reads requests and runs
-// them in order; replies are buffered and flushed once no request is
-// waiting in the input (so a pipeline is answered in one write).
+// them in order; replies are buffered and flushed once the input holds no
+// more to read (so a pipeline is answered in one write).
 type conn struct {
 	srv  *Server
 	nc   net.Conn
@@ -98,6 +104,7 @@ type conn struct {
 	w      writer
 
 	id       int64
+	peek     *peeker // parses the requests a batch may take (batch.go)
 	args     []kv.Value
 	authed   bool
 	quitting bool // the command asks to close the connection
@@ -111,7 +118,7 @@ type conn struct {
 
 func newConn(s *Server, nc net.Conn, host string, id int64) *conn {
 	c := &conn{srv: s, nc: nc, host: host, id: id, authed: s.cfg.Token == "", subs: map[string]*subscription{}}
-	c.cr = &connReader{nc: nc, lim: &s.cfg.Limits}
+	c.cr = &connReader{nc: nc, lim: &s.cfg.Limits, flush: c.flushPending}
 	c.br = bufio.NewReaderSize(c.cr, 16<<10)
 	c.r = reader{br: c.br, lim: &s.cfg.Limits}
 	c.w = writer{bw: bufio.NewWriterSize(nc, 16<<10)}
@@ -162,15 +169,12 @@ func (c *conn) serve() {
 		if dialect {
 			c.w.dialect = seed // sticky: the client speaks the seed's dialect
 		}
-		quit := c.exec(args)
-		var ferr error
-		if quit || c.br.Buffered() == 0 {
-			ferr = c.flushLocked()
-		}
-		c.unlock()
-		if quit || ferr != nil {
+		if c.exec(args) {
+			c.flushLocked()
+			c.unlock()
 			return
 		}
+		c.unlock()
 		c.release()
 	}
 }
@@ -215,6 +219,13 @@ func (c *conn) readRequest() ([]kv.Value, bool, error) {
 	args, dialect, err := c.r.readRequest(c.args[:0])
 	c.args = args
 	return args, dialect, err
+}
+
+// flushPending writes the buffered replies, taking wmu.
+func (c *conn) flushPending() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.flushLocked()
 }
 
 // flushLocked writes the buffered replies within WriteTimeout; wmu is held.

@@ -8,3 +8,6 @@ func AddTestCommand(name string, run func()) (remove func()) {
 	commands[name] = command{run: func(*conn, []kv.Value) { run() }, arity: 1}
 	return func() { delete(commands, name) }
 }
+
+// SetBatching turns the batching of pipelined SETs on or off.
+func SetBatching(on bool) { batching = on }

@@ -240,3 +240,37 @@ func TestMaxSubscriptions(t *testing.T) {
 		t.Errorf("third subscription = %q, want refused", got)
 	}
 }
+
+// Pipelined SETs run as one transaction, with the outcome and replies they
+// would have had one by one; nothing waits for a request not yet whole.
+func TestPipelinedSets(t *testing.T) {
+	s := serve(t, resp.Limits{})
+	c := dial(t, s)
+	set := func(k, v string) string {
+		return fmt.Sprintf("*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", len(k), k, len(v), v)
+	}
+	io.WriteString(c.nc, set("a", "1")+set("a", "2")+set("b", "x")+"GET a\r\n"+set("", "bad")+set("c", "3")+
+		"*3\r\n$3\r\nSET\r\n^1\r\nd\r\n^2\r\né\r\n"+set("e", "5")+"GET d\r\n")
+	want := []string{"+OK", "+OK", "+OK", "$1", "2", "-ERR invalid argument: key must be 1-512 bytes of UTF-8", "+OK", "+OK", "+OK", "^2", "é"}
+	for _, w := range want {
+		if got := c.line(); got != w {
+			t.Fatalf("reply line %q, want %q", got, w)
+		}
+	}
+	for k, v := range map[string]string{"a": "2", "b": "x", "c": "3", "e": "5"} {
+		c.cmd("GET " + k)
+		if got := c.line(); got != v {
+			t.Errorf("GET %s = %q, want %q", k, got, v)
+		}
+	}
+	// A SET whose rest has not arrived holds up nothing before it.
+	tail := set("z", "26")
+	io.WriteString(c.nc, set("y", "25")+tail[:10])
+	if got := c.line(); got != "+OK" {
+		t.Fatalf("reply to the whole SET = %q", got)
+	}
+	io.WriteString(c.nc, tail[10:])
+	if got := c.line(); got != "+OK" {
+		t.Fatalf("reply to the SET completed later = %q", got)
+	}
+}
