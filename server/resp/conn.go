@@ -41,6 +41,8 @@ type connReader struct {
 	interrupted bool
 }
 
+// Read flushes the replies waiting to go out, arms the mode's deadline and
+// reads the socket.
 func (r *connReader) Read(p []byte) (int, error) {
 	if err := r.flush(); err != nil {
 		return 0, err
