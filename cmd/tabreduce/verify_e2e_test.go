@@ -109,17 +109,10 @@ func runVerifyCase(t *testing.T, bin string, tc verifyCase, corpus corpusFile) {
 	}
 	c := apiclient.New(srv.url, tc.token)
 	waitWorkers(t, c, tc.honest+tc.faulty)
-	// A job every worker takes part in first (each gets tasks in the first
-	// round), so that all have fetched and compiled the module: a worker
-	// still starting when the job's tiny tasks are all done by the others
-	// proves nothing, and a faulty one then corrupts none.
-	if code, _, stderr := runBin(t, bin, jobWait, append([]string{"submit", "--server", srv.url, "--job", "wordcount",
-		"--input", corpus.path, "--chunk-size", "1KiB", "--verify", "none", "--wait"}, auth...)...); code != 0 {
-		t.Fatalf("warm-up job: exit %d; stderr:\n%s", code, stderr)
-	}
-	warmCorrupted := 0 // what the warm-up corrupted does not count
-	for _, p := range bad {
-		warmCorrupted += strings.Count(p.stderr.String(), faultyLogLine)
+	warmUp(t, bin, c, srv.url, auth, tc.honest+tc.faulty)
+	before := make([]int, len(bad)) // results corrupted in the warm-up
+	for i, p := range bad {
+		before[i] = strings.Count(p.stderr.String(), faultyLogLine)
 	}
 
 	start := time.Now()
@@ -135,9 +128,9 @@ func runVerifyCase(t *testing.T, bin string, tc verifyCase, corpus corpusFile) {
 	if err != nil {
 		t.Fatalf("GET job %s: %v", id, err)
 	}
-	corrupted := -warmCorrupted
-	for _, p := range bad {
-		corrupted += strings.Count(p.stderr.String(), faultyLogLine)
+	corrupted := 0
+	for i, p := range bad {
+		corrupted += strings.Count(p.stderr.String(), faultyLogLine) - before[i]
 	}
 	v := job.Verification
 	t.Logf("job %s (verify %s, %d map tasks) done in %v: %d results corrupted on purpose; replicas %d, probes %d, spot checks %d, mismatches %d, reruns %d",
@@ -167,6 +160,37 @@ func runVerifyCase(t *testing.T, bin string, tc verifyCase, corpus corpusFile) {
 		}
 	}
 	checkStanding(t, c, tc, bad)
+}
+
+// warmUp runs small wordcount jobs that verify nothing (no worker's
+// standing changes) until each of the n workers has returned a result, so
+// that every worker has compiled the module before the job under test
+// starts. Else, on a loaded machine, the workers that compile last get
+// almost no tasks of a short job, and an adversarial one among them may
+// corrupt none.
+func warmUp(t *testing.T, bin string, c *apiclient.Client, url string, auth []string, n int) {
+	t.Helper()
+	corpus := writeCorpus(t, genCorpus(n*4<<10, 99))
+	deadline := time.Now().Add(workersWait)
+	for {
+		code, _, stderr := runBin(t, bin, jobWait, append([]string{"submit", "--server", url, "--job", "wordcount",
+			"--input", corpus.path, "--reducers", "1", "--chunk-size", "1KiB", "--verify", "none", "--wait"}, auth...)...)
+		if code != 0 {
+			t.Fatalf("warm-up job: tabreduce submit: exit %d, want 0; stderr:\n%s", code, stderr)
+		}
+		cold := 0
+		for _, w := range listWorkers(t, c) {
+			if w.TasksDone == 0 {
+				cold++
+			}
+		}
+		if cold == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d workers have returned no result after %v of warm-up jobs", cold, n, workersWait)
+		}
+	}
 }
 
 // waitWorkers waits until n workers are connected and none is flagged, so
