@@ -10,7 +10,10 @@ REDIS_ADDR ?= 127.0.0.1:6380
 CMD_DIRS := $(patsubst jobs/%/main.go,%,$(wildcard jobs/*-cmd/main.go))
 JOB_DIRS := $(filter-out $(CMD_DIRS),$(patsubst jobs/%/main.go,%,$(wildcard jobs/*/main.go)))
 C_DIRS   := $(if $(shell command -v clang 2>/dev/null),$(patsubst jobs/%/main.c,%,$(wildcard jobs/*/main.c)))
-JOB_WASM := $(patsubst %,jobs/%.wasm,$(JOB_DIRS) $(CMD_DIRS) $(C_DIRS))
+# AssemblyScript reactors are jobs/<name>/assembly/index.ts, built only
+# where npm is, by the asc their package-lock.json pins.
+AS_DIRS  := $(if $(shell command -v npm 2>/dev/null),$(patsubst jobs/%/assembly/index.ts,%,$(wildcard jobs/*/assembly/index.ts)))
+JOB_WASM := $(patsubst %,jobs/%.wasm,$(JOB_DIRS) $(CMD_DIRS) $(C_DIRS) $(AS_DIRS))
 # Each module's brotli and gzip forms, made once here and embedded with it.
 JOB_ENC  := $(JOB_WASM:.wasm=.wasm.br) $(JOB_WASM:.wasm=.wasm.gz)
 
@@ -30,6 +33,13 @@ $(patsubst %,jobs/%.wasm,$(CMD_DIRS)): jobs/%.wasm: jobs/%/main.go
 
 $(patsubst %,jobs/%.wasm,$(C_DIRS)): jobs/%.wasm: jobs/%/main.c
 	clang --target=wasm32-wasi -O2 -Wl,--strip-all -o $@ $<
+
+$(patsubst %,jobs/%.wasm,$(AS_DIRS)): jobs/%.wasm: jobs/%/assembly/index.ts jobs/%/asconfig.json jobs/%/node_modules/.package-lock.json
+	cd jobs/$* && node_modules/.bin/asc assembly/index.ts --config asconfig.json --target release --outFile ../$*.wasm
+
+# npm ci installs exactly what package-lock.json says.
+jobs/%/node_modules/.package-lock.json: jobs/%/package-lock.json
+	cd jobs/$* && npm ci --no-audit --no-fund --loglevel=error
 
 jobs/%.wasm.br jobs/%.wasm.gz &: jobs/%.wasm
 	$(GO) run ./wasm/modenc/precompress $<

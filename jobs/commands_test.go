@@ -59,6 +59,35 @@ func TestWordcountC(t *testing.T) {
 	}
 }
 
+// TestWordcountAS: the AssemblyScript reactor, written against wasm/ABI.md
+// alone, under wazero (as an upload is run: termination checks on) equals
+// the coreutils oracle, with 64 KiB chunks so that many map tasks' counts
+// are summed by its reducer; its "words" counter counts every word.
+func TestWordcountAS(t *testing.T) {
+	in := cInput()
+	want := coreutils(t, in)
+	r := wasmtest.Runner(t)
+	sha, err := r.Compile(t.Context(), wasmtest.AssemblyScript(t, "wordcount-as"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := driver.Run(t.Context(), r.Executor("wordcount-as", sha, nil), in, driver.Options{ChunkSize: 64 << 10, Reducers: 3, Parallelism: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := wasmtest.Diff(driver.Output{Pairs: got.Pairs}, driver.Output{Pairs: want}); d != "" {
+		t.Fatalf("AssemblyScript wordcount vs coreutils: %s", d)
+	}
+	var total int64
+	for _, p := range want {
+		n, _ := strconv.ParseInt(string(p.Value), 10, 64)
+		total += n
+	}
+	if words := got.Counters.Get("words"); words != total {
+		t.Errorf("counter words = %d, want %d (the oracle's counts added up)", words, total)
+	}
+}
+
 // TestWordcountCommand: wordcount written as a Go WASI command, with sum as
 // its reducer, gives what the reactor wordcount gives.
 func TestWordcountCommand(t *testing.T) {

@@ -17,20 +17,24 @@ import (
 	"github.com/tabreduce/tabreduce/wasm/wasmtest"
 )
 
-// TestCommandDeterminism: command jobs (a WASI command as mapper, the sum
-// reactor as reducer) give the same result hash for every task, and the
-// same output, on a native worker (wazero) and in Chromium; the C
-// wordcount's output is coreutils', the Go command's the reactor
-// wordcount's.
+// TestCommandDeterminism: jobs not written with the Go SDK give the same
+// result hash for every task, and the same output, on a native worker
+// (wazero) and in Chromium: command jobs (a WASI command as mapper, the sum
+// reactor as reducer) and the AssemblyScript reactor. The C and
+// AssemblyScript wordcounts' output is coreutils', the Go command's the
+// reactor wordcount's.
 func TestCommandDeterminism(t *testing.T) {
 	in := append(corpus(24<<10), "Hello, WORLD! x86-64 über naïve 42\n"...)
 	cases := []struct {
-		name   string
-		mapper func() []byte
-		want   func() []byte
+		name    string
+		mapper  func() []byte
+		reactor bool   // mapper is a reactor that reduces too; else sum reduces
+		counter string // the job's counter of words
+		want    func() []byte
 	}{
-		{"wordcount-c", func() []byte { return wasmtest.C(t, "../jobs/wordcount-c/main.c") }, func() []byte { return coreutilsWordcount(t, in) }},
-		{"wordcount-cmd", func() []byte { return wasmtest.Command(t, "github.com/tabreduce/tabreduce/jobs/wordcount-cmd") }, nil},
+		{"wordcount-c", func() []byte { return wasmtest.C(t, "../jobs/wordcount-c/main.c") }, false, "wordcount.words", func() []byte { return coreutilsWordcount(t, in) }},
+		{"wordcount-cmd", func() []byte { return wasmtest.Command(t, "github.com/tabreduce/tabreduce/jobs/wordcount-cmd") }, false, "wordcount.words", nil},
+		{"wordcount-as", func() []byte { return wasmtest.AssemblyScript(t, "../jobs/wordcount-as") }, true, "words", func() []byte { return coreutilsWordcount(t, in) }},
 	}
 	bctx := browser(t)
 	nativeSrv := servertest.Start(t, server.Config{WasmCache: wasmtest.CacheDir()})
@@ -49,25 +53,30 @@ func TestCommandDeterminism(t *testing.T) {
 			mapper := c.mapper()
 			var runs []detRun
 			for _, s := range []detSide{native, chromium} {
-				id := submitJSON(t, s.srv, map[string]any{
-					"mapper": uploadBytes(t, s.srv, mapper), "reducer": uploadBytes(t, s.srv, sum),
-					"input": string(in), "chunk_size": 4 << 10, "reducers": 3, "verify": "none",
-				})
-				run, ok := s.finish(t, id)
+				spec := map[string]any{"input": string(in), "chunk_size": 4 << 10, "reducers": 3, "verify": "none"}
+				if c.reactor {
+					spec["module"] = uploadBytes(t, s.srv, mapper)
+				} else {
+					spec["mapper"], spec["reducer"] = uploadBytes(t, s.srv, mapper), uploadBytes(t, s.srv, sum)
+				}
+				run, ok := s.finish(t, submitJSON(t, s.srv, spec))
 				if !ok {
 					return
 				}
 				runs = append(runs, run)
 			}
 			a, b := runs[0], runs[1]
+			if a.mapTasks < 3 {
+				t.Errorf("%d map tasks, want at least 3: make the input larger", a.mapTasks)
+			}
 			if d := diffTaskHashes(a, b); d != "" {
 				t.Errorf("per-task result hashes, wazero vs Chromium:\n%s", d)
 			}
 			if !bytes.Equal(a.output, b.output) {
 				t.Errorf("output, Chromium vs wazero: %s", firstDiff(b.output, a.output))
 			}
-			if a.counters["wordcount.words"] == 0 || a.counters["wordcount.words"] != b.counters["wordcount.words"] {
-				t.Errorf("counters: wazero %v, Chromium %v", a.counters, b.counters)
+			if a.counters[c.counter] == 0 || !equalCounters(a.counters, b.counters) {
+				t.Errorf("counters: wazero %v, Chromium %v; want equal, with %s", a.counters, b.counters, c.counter)
 			}
 			var want []byte
 			if c.want != nil {

@@ -53,16 +53,40 @@ func C(tb testing.TB, file string) []byte {
 		tb.Fatal(err)
 	}
 	return cached(tb, "c:"+abs, func() ([]byte, error) {
-		dir, err := os.MkdirTemp("", "wasmtest-*")
-		if err != nil {
-			return nil, err
-		}
-		defer os.RemoveAll(dir)
-		out := filepath.Join(dir, "module.wasm")
-		if msg, err := exec.Command("clang", "--target=wasm32-wasi", "-O2", "-o", out, abs).CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("clang %s: %w\n%s", file, err, msg)
-		}
-		return os.ReadFile(out)
+		return buildTo(func(out string) error {
+			if msg, err := exec.Command("clang", "--target=wasm32-wasi", "-O2", "-o", out, abs).CombinedOutput(); err != nil {
+				return fmt.Errorf("clang %s: %w\n%s", file, err, msg)
+			}
+			return nil
+		})
+	})
+}
+
+// AssemblyScript returns the wasm bytes of the AssemblyScript job in dir
+// (a path relative to the test's directory, holding package.json,
+// asconfig.json and assembly/index.ts), compiled by the asc of its
+// node_modules with its asconfig.json's release target. Without npm, or
+// with the job's packages not installed (`npm ci` in dir; `make jobs`
+// runs it), the test is skipped, except in CI.
+func AssemblyScript(tb testing.TB, dir string) []byte {
+	tb.Helper()
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	asc := filepath.Join(abs, "node_modules", ".bin", "asc")
+	if _, err := os.Stat(asc); err != nil {
+		missingToolchain(tb, "AssemblyScript (node ≥ 20 and npm, then `npm ci` in "+dir+", or make jobs)")
+	}
+	return cached(tb, "as:"+abs, func() ([]byte, error) {
+		return buildTo(func(out string) error {
+			cmd := exec.Command(asc, "assembly/index.ts", "--config", "asconfig.json", "--target", "release", "--outFile", out)
+			cmd.Dir = abs
+			if msg, err := cmd.CombinedOutput(); err != nil {
+				return fmt.Errorf("asc %s: %w\n%s", dir, err, msg)
+			}
+			return nil
+		})
 	})
 }
 
@@ -126,20 +150,31 @@ func Modules(tb testing.TB, pkgs ...string) [][]byte {
 func Build(pkg string) ([]byte, error) { return goBuild(pkg, true) }
 
 func goBuild(pkg string, reactor bool) ([]byte, error) {
+	return buildTo(func(out string) error {
+		args := []string{"build", "-ldflags=-s -w", "-o", out, pkg}
+		if reactor {
+			args = append(args[:1], append([]string{"-buildmode=c-shared"}, args[1:]...)...)
+		}
+		cmd := exec.Command("go", args...)
+		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("build %s for wasip1: %w\n%s", pkg, err, msg)
+		}
+		return nil
+	})
+}
+
+// buildTo runs build with the path of a module file in a temporary
+// directory and returns what it wrote there.
+func buildTo(build func(out string) error) ([]byte, error) {
 	dir, err := os.MkdirTemp("", "wasmtest-*")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
 	out := filepath.Join(dir, "module.wasm")
-	args := []string{"build", "-ldflags=-s -w", "-o", out, pkg}
-	if reactor {
-		args = append(args[:1], append([]string{"-buildmode=c-shared"}, args[1:]...)...)
-	}
-	cmd := exec.Command("go", args...)
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("build %s for wasip1: %w\n%s", pkg, err, msg)
+	if err := build(out); err != nil {
+		return nil, err
 	}
 	return os.ReadFile(out)
 }
