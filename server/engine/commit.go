@@ -263,7 +263,12 @@ func (e *Engine) taskDone(r commitReq, g *broker.CommitGroup, touched map[*job]b
 	e.bytesDone.Add(int64(len(t.input)))
 	h := resultHash(r.result)
 	e.mu.Lock()
-	t.doneHash = &h
+	if j.verify != VerifyNone && !j.rec.Spec.Stream && !r.unverified {
+		// Only a checked (or trusted) result is a yardstick for the late
+		// copies of its task: one committed unchecked may be the wrong one,
+		// and an honest late copy must not be flagged for disagreeing.
+		t.doneHash = &h
+	}
 	delete(j.running, t.lease.ID)
 	others := t.otherCopies(r.copies[0])
 	j.addResult(t.phase, &tr)

@@ -161,7 +161,7 @@ type task struct {
 	wantCopies   int
 	replicaFails int
 	serverCheck  bool
-	doneHash     *[32]byte // the committed result's hash, once done
+	doneHash     *[32]byte // the committed result's hash, once done, if it was checked
 	// followUp is the message of the reduce task that takes the rest of a
 	// partition too large for this one; it is pushed with this result.
 	followUp []byte
