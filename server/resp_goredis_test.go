@@ -51,7 +51,7 @@ func TestRESPGoRedis(t *testing.T) {
 		t.Run(fmt.Sprintf("RESP%d", proto), func(t *testing.T) {
 			rdb := goRedis(t, s.RedisAddr(), redis.Options{Protocol: proto})
 			ctx := t.Context()
-			p := fmt.Sprintf("p%d.", proto) // keys and queues of this run
+			p := fmt.Sprintf("p%d:", proto) // keys and queues of this run, Redis-style names
 			expect(t, "PING", "PONG")(rdb.Ping(ctx).Result())
 			expect(t, "ECHO", "hi")(rdb.Echo(ctx, "hi").Result())
 			s1, err := rdb.Set(ctx, p+"k", "v", 0).Result()

@@ -276,16 +276,14 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		s.resp, err = resp.Listen(cfg.RedisAddr, resp.Config{
 			Token: cfg.Token, PublicRead: cfg.PublicRead, Fsync: cfg.Fsync,
 			Limits: resp.Limits{MaxBulk: int(cfg.MaxBody)}, Logger: cfg.Logger,
-		}, resp.Deps{Broker: b, KV: kv.New(store), Hub: hub, Flush: func(ctx context.Context) error {
-			_, err := b.Flush(ctx)
-			return err
-		}})
+		}, resp.Deps{Broker: b, KV: kv.New(store), Hub: hub})
 		if err != nil {
 			s.ln.Close()
 			eng.Close()
 			run.Close(ctx)
 			b.Close()
 			store.Close()
+			lock.Release()
 			return nil, err
 		}
 		s.log.Info("redis protocol listening", "addr", s.resp.Addr())

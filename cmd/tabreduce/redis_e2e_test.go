@@ -80,7 +80,7 @@ func TestRedisCLI(t *testing.T) {
 		{[]string{"INCRBY", "n", "41"}, "(integer) 42"},
 		{[]string{"DECR", "n"}, "(integer) 41"},
 		{[]string{"DECRBY", "n", "40"}, "(integer) 1"},
-		{[]string{"INCR", "greeting"}, "(error) ERR invalid argument: value is not an integer or out of range"},
+		{[]string{"INCR", "greeting"}, "(error) ERR invalid: invalid argument: value is not an integer or out of range"},
 		{[]string{"MSET", "a", "1", "b", "2"}, "OK"},
 		{[]string{"MGET", "a", "missing", "b"}, "1) \"1\"\n2) (nil)\n3) \"2\""},
 		{[]string{"MSETEX", "2", "c", "3", "d", "4", "EX", "60"}, "(integer) 1"},

@@ -296,9 +296,6 @@ func (c *conn) flushdb(args []kv.Value) {
 		c.failErr(errSyntax)
 		return
 	}
-	if c.srv.deps.Flush == nil {
-		c.fail("ERR", "FLUSHDB is not available on this server")
-		return
-	}
-	c.okOrErr(c.srv.deps.Flush(c.ctx))
+	_, err := c.srv.deps.Broker.Flush(c.ctx)
+	c.okOrErr(err)
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tabreduce/tabreduce/api"
 	"github.com/tabreduce/tabreduce/server/kv"
 )
 
@@ -143,7 +144,7 @@ func (c *conn) serve() {
 				c.lock()
 			}
 			c.w.bw.Reset(c.nc) // what the command had written is half a reply
-			c.w.error("ERR", "internal error")
+			c.w.error("ERR", string(api.CodeInternal)+": internal error")
 			c.flushLocked()
 			c.unlock()
 		}

@@ -26,7 +26,7 @@ func TestPanicInACommand(t *testing.T) {
 	}
 	// Replies still buffered go with the half-written one: the connection
 	// ends anyway.
-	if got := talk("ECHO lost\r\nTESTPANIC\r\nPING\r\n"); got != "-ERR internal error\r\n" {
+	if got := talk("ECHO lost\r\nTESTPANIC\r\nPING\r\n"); got != "-ERR internal: internal error\r\n" {
 		t.Errorf("a panicking command answered %q, want an error and the end", got)
 	}
 	if got := talk("PING\r\nQUIT\r\n"); got != "+PONG\r\n+OK\r\n" {

@@ -85,9 +85,6 @@ type Deps struct {
 	Broker *broker.Broker
 	KV     *kv.Space
 	Hub    *pubsub.Hub
-	// Flush clears the public namespace (FLUSHDB): every public key and
-	// queue, never the engine's state.
-	Flush func(ctx context.Context) error
 }
 
 // Server is a RESP listener over the broker, the key/value space and the
