@@ -105,7 +105,7 @@ func (c *conn) exec(args []kv.Value) (quit bool) {
 	case len(c.subs) > 0 && c.w.dialect != resp3 && !cmd.subscribed:
 		c.fail("ERR", fmt.Sprintf("Can't execute '%s': only SUBSCRIBE / UNSUBSCRIBE / PING / QUIT are allowed in this context", strings.ToLower(name)))
 	default:
-		if c.authed && len(c.subs) == 0 && batchable(args) && c.batch(args) {
+		if c.batch(args) {
 			return false
 		}
 		c.quitting = false

@@ -9,5 +9,5 @@ func AddTestCommand(name string, run func()) (remove func()) {
 	return func() { delete(commands, name) }
 }
 
-// SetBatching turns the batching of pipelined SETs on or off.
+// SetBatching turns the batching of pipelined SETs and pushes on or off.
 func SetBatching(on bool) { batching = on }

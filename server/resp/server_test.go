@@ -274,3 +274,39 @@ func TestPipelinedSets(t *testing.T) {
 		t.Fatalf("reply to the SET completed later = %q", got)
 	}
 }
+
+// Pipelined pushes to one queue run as one push, each answered with the
+// queue's length after its own messages, in order.
+func TestPipelinedPushes(t *testing.T) {
+	s := serve(t, resp.Limits{})
+	c := dial(t, s)
+	big := strings.Repeat("x", 9<<20)
+	io.WriteString(c.nc, "RPUSH q a\r\nRPUSH q b c\r\nLPUSH q d\r\nRPUSH other x\r\nRPUSH q e\r\n"+
+		fmt.Sprintf("*3\r\n$5\r\nRPUSH\r\n$1\r\nq\r\n$%d\r\n%s\r\n", len(big), big)+"RPUSH q f\r\nRPUSH a/b g\r\nRPUSH q h\r\n")
+	want := []string{":1", ":3", ":4", ":1", ":5"}
+	for _, w := range want {
+		if got := c.line(); got != w {
+			t.Fatalf("reply %q, want %q", got, w)
+		}
+	}
+	if got := c.line(); !strings.HasPrefix(got, "-ERR Protocol error: bulk of") {
+		t.Fatalf("reply to the push over the limit = %q, want a protocol error", got)
+	}
+	// A message over the broker's limit ends the batch and is refused alone.
+	s2 := serve(t, resp.Limits{MaxBulk: 16 << 20})
+	c = dial(t, s2)
+	io.WriteString(c.nc, "RPUSH q a\r\n"+fmt.Sprintf("*3\r\n$5\r\nRPUSH\r\n$1\r\nq\r\n$%d\r\n%s\r\n", len(big), big)+
+		"RPUSH q b\r\nRPUSH a/b x\r\nRPUSH q c\r\n")
+	for _, w := range []string{":1", "-ERR invalid: invalid argument: message 0 is 9437184 bytes, the limit is 8388608", ":2",
+		"-ERR invalid: invalid argument: queue name \"a/b\" may not contain '/'", ":3"} {
+		if got := c.line(); got != w {
+			t.Fatalf("reply %q, want %q", got, w)
+		}
+	}
+	for _, w := range []string{"a", "b", "c"} {
+		c.cmd("LPOP q")
+		if got := c.line(); got != w {
+			t.Errorf("LPOP = %q, want %q", got, w)
+		}
+	}
+}
