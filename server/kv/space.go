@@ -93,11 +93,11 @@ func (s *Space) Get(ctx context.Context, key string) (Item, error) {
 	if err != nil {
 		return Item{}, err
 	}
-	it, err := decodeItem(&raw)
+	v, err := Decode(raw)
 	if err != nil {
 		return Item{}, fmt.Errorf("key %q: %w", key, err)
 	}
-	return *it, nil
+	return Item{Value: v, Expires: raw.Expires}, nil
 }
 
 // MGet returns the values of keys in order, nil for each missing one.
