@@ -201,8 +201,10 @@ func TestRedisCLIAuth(t *testing.T) {
 	if got := cli(t, port, "AUTH", "wrong"); !strings.HasPrefix(got, "(error) WRONGPASS") {
 		t.Errorf("AUTH wrong = %q, want WRONGPASS", got)
 	}
-	if got := cli(t, port, "-a", "s3cret", "--no-auth-warning", "SET", "k", "v"); got != "OK" {
-		t.Errorf("redis-cli -a SET = %q, want OK", got)
+	for _, c := range [][2]string{{"SET k v", "OK"}, {"EXISTS k", "(integer) 1"}, {"FLUSHDB", "OK"}, {"EXISTS k", "(integer) 0"}} {
+		if got := cli(t, port, append([]string{"-a", "s3cret", "--no-auth-warning"}, strings.Fields(c[0])...)...); got != c[1] {
+			t.Errorf("redis-cli -a %s = %q, want %q", c[0], got, c[1])
+		}
 	}
 }
 
