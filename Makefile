@@ -108,7 +108,7 @@ FUZZ_TARGETS := \
 	./server/httpapi:FuzzReadMessage ./server/httpapi:FuzzOriginAllowed ./server/httpapi:FuzzSSEEvent \
 	./server/buntstore:FuzzDecodeMeta ./wasm/workerproto:FuzzDecode \
 	./wasm/abi:FuzzDecodePairs ./wasm/abi:FuzzDecodeGroups ./wasm/abi:FuzzDecodeResult \
-	./jobs/wordcount:FuzzScanWords ./jobs/kmeans:FuzzParseFloat \
+	./jobs/wordcount:FuzzScanWords ./jobs/kmeans:FuzzParseFloat ./jobs/kmeans:FuzzParseDecimal ./jobs/kmeans:FuzzScanPoint \
 	./wasm/modenc:FuzzAccept \
 	./server:FuzzHTTP ./cmd/tabreduce:FuzzParseByteSize \
 	./server/kv:FuzzParseJSON ./server/resp:FuzzReadRequest

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 
 	"github.com/tabreduce/tabreduce/wasm/mr"
@@ -25,7 +26,10 @@ func init() { mr.Register(Job) }
 func main() {}
 
 var (
-	centroids [][]float64
+	// centroids are the parameters' centroids one after another: centroid
+	// i's coordinates are centroids[i*dim : (i+1)*dim].
+	centroids []float64
+	dim       int
 	keys      [][]byte // keys[i] is centroid i's output key, "%04d"
 	points    = mr.Counter("points")
 	point     []float64
@@ -51,13 +55,17 @@ func setParams(params []byte) error {
 			return fmt.Errorf("kmeans parameters: centroid %d has %d dimensions, centroid 0 has %d", i, len(c), len(p.Centroids[0]))
 		}
 	}
-	centroids = p.Centroids
-	keys = make([][]byte, len(centroids))
+	dim = len(p.Centroids[0])
+	centroids = centroids[:0]
+	for _, c := range p.Centroids {
+		centroids = append(centroids, c...)
+	}
+	keys = make([][]byte, len(p.Centroids))
 	for i := range keys {
 		keys[i] = fmt.Appendf(nil, "%04d", i)
 	}
-	counts = make([]int64, len(centroids))
-	sums = make([]float64, len(centroids)*len(centroids[0]))
+	counts = make([]int64, len(p.Centroids))
+	sums = make([]float64, len(centroids))
 	return nil
 }
 
@@ -65,32 +73,41 @@ func setParams(params []byte) error {
 // centroid, then emits one partial per centroid that got points. Summing in
 // the map function, rather than emitting a partial per point for the
 // combiner, keeps float formatting and parsing out of the per-point path.
+// A line of plain decimals is read by scanPoint in one pass; any other
+// line by parsePoint, which accepts what strconv.ParseFloat does.
 func assign(chunk []byte, emit mr.Emit) error {
-	dim := len(centroids[0])
 	clear(counts)
 	clear(sums)
 	var n int64
-	err := mr.ForEachLine(chunk, func(line []byte, offset uint64) error {
-		if len(bytes.TrimSpace(line)) == 0 {
-			return nil
-		}
-		var err error
-		if point, err = parsePoint(point[:0], line); err != nil {
-			return fmt.Errorf("line at %d: %w", offset, err)
+	for pos := 0; pos < len(chunk); {
+		var next int
+		var ok bool
+		if point, next, ok = scanPoint(chunk, pos, point[:0]); !ok {
+			end := bytes.IndexByte(chunk[pos:], '\n')
+			next = pos + end + 1
+			if end < 0 {
+				end, next = len(chunk)-pos, len(chunk)
+			}
+			line := chunk[pos : pos+end]
+			if len(bytes.TrimSpace(line)) == 0 {
+				pos = next
+				continue
+			}
+			var err error
+			if point, err = parsePoint(point[:0], line); err != nil {
+				return fmt.Errorf("line at %d: %w", mr.ChunkOffset()+uint64(pos), err)
+			}
 		}
 		if len(point) != dim {
-			return fmt.Errorf("line at %d: %d dimensions, the centroids have %d", offset, len(point), dim)
+			return fmt.Errorf("line at %d: %d dimensions, the centroids have %d", mr.ChunkOffset()+uint64(pos), len(point), dim)
 		}
-		i := Nearest(point, centroids)
+		i := nearest(point, centroids)
 		counts[i]++
 		for j, x := range point {
 			sums[i*dim+j] += x
 		}
 		n++
-		return nil
-	})
-	if err != nil {
-		return err
+		pos = next
 	}
 	points.Add(n)
 	for i, c := range counts {
@@ -102,78 +119,33 @@ func assign(chunk []byte, emit mr.Emit) error {
 	return nil
 }
 
-// parsePoint appends the comma-separated numbers of line to dst.
-func parsePoint(dst []float64, line []byte) ([]float64, error) {
-	for {
-		f, rest, more := bytes.Cut(line, []byte{','})
-		x, err := parseFloat(bytes.TrimSpace(f))
-		if err != nil {
-			return dst, err
-		}
-		dst = append(dst, x)
-		if !more {
-			return dst, nil
-		}
-		line = rest
-	}
-}
-
-// pow10 holds the powers of ten that float64 represents exactly.
-var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
-	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
-
-// parseFloat returns what strconv.ParseFloat(b, 64) returns. Plain decimals
-// ("-12.375") of at most 2^53 with at most 22 fraction digits are exact as
-// float64(m) / 10^k, one correctly rounded division (Clinger's fast path);
-// anything else goes to strconv. Under wazero this path is 4–5× faster than
-// strconv's, which is most of the map's time.
-func parseFloat(b []byte) (float64, error) {
-	i, neg := 0, false
-	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
-		i, neg = 1, b[0] == '-'
-	}
-	var m uint64
-	digits, frac := 0, -1 // frac counts digits after the point, -1 before it
-	for ; i < len(b); i++ {
-		c := b[i]
-		switch {
-		case c-'0' < 10 && m < 1<<53/10*10: // no overflow, m stays exact
-			m = m*10 + uint64(c-'0')
-			digits++
-			if frac >= 0 {
-				frac++
+// nearest returns the index of the centroid closest to p (squared
+// Euclidean distance; the lowest index on ties, and centroid 0 when every
+// distance is NaN) among cs, the centroids' coordinates one after another.
+// Each square is rounded on its own (no fused multiply-add), so that
+// every platform agrees.
+func nearest(p, cs []float64) int {
+	if len(p) == 2 { // the common case, without the inner loop
+		x, y := p[0], p[1]
+		dx, dy := x-cs[0], y-cs[1]
+		best, bestD := 0, float64(dx*dx)+float64(dy*dy)
+		for i := 2; i+1 < len(cs); i += 2 {
+			dx, dy := x-cs[i], y-cs[i+1]
+			if d := float64(dx*dx) + float64(dy*dy); d < bestD {
+				best, bestD = i, d
 			}
-			continue
-		case c == '.' && frac < 0:
-			frac = 0
-			continue
 		}
-		break
+		return best >> 1
 	}
-	if i != len(b) || digits == 0 || m > 1<<53 || frac > 22 {
-		return strconv.ParseFloat(string(b), 64)
-	}
-	f := float64(m)
-	if frac > 0 {
-		f /= pow10[frac]
-	}
-	if neg {
-		f = -f
-	}
-	return f, nil
-}
-
-// Nearest returns the index of the centroid closest to p.
-func Nearest(p []float64, cs [][]float64) int {
-	best, bestD := 0, 0.0
-	for i, c := range cs {
+	best, bestD := 0, math.NaN()
+	for i := 0; i+len(p) <= len(cs); i += len(p) {
 		d := 0.0
 		for j, x := range p {
-			diff := x - c[j]
-			d += diff * diff
+			diff := x - cs[i+j]
+			d += float64(diff * diff)
 		}
 		if i == 0 || d < bestD {
-			best, bestD = i, d
+			best, bestD = i/len(p), d
 		}
 	}
 	return best

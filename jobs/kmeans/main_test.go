@@ -64,19 +64,3 @@ func TestKmeans(t *testing.T) {
 	opts := driver.Options{ChunkSize: 16 << 10, Reducers: 2}
 	wasmtest.Check(t, pkg, Job, []byte(in.String()), params, opts, oracle(pts, cs))
 }
-
-// FuzzParseFloat checks the fast float parser against strconv, value and
-// error alike.
-func FuzzParseFloat(f *testing.F) {
-	for _, s := range []string{"0", "-0", "1.5", "-12.375", "+3", ".5", "5.", ".", "-", "", "1e3", "0.1",
-		"9007199254740993", "9007199254740992", "-1.2345678901234567", "0.0000000000000000000001", "1_0", "inf", "0x1p3", "1.2.3"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		got, err := parseFloat([]byte(s))
-		want, werr := strconv.ParseFloat(s, 64)
-		if (err == nil) != (werr == nil) || math.Float64bits(got) != math.Float64bits(want) && !(math.IsNaN(got) && math.IsNaN(want)) {
-			t.Fatalf("parseFloat(%q) = %v, %v; strconv: %v, %v", s, got, err, want, werr)
-		}
-	})
-}
