@@ -52,6 +52,15 @@ func chromium(t testing.TB) string {
 // each tab is a chromedp.NewContext of it.
 func browser(t testing.TB) context.Context {
 	t.Helper()
+	bctx, stop := startBrowser(t)
+	t.Cleanup(stop)
+	return bctx
+}
+
+// startBrowser is browser with the stopping left to the caller: stop
+// closes the browser and waits for it to exit.
+func startBrowser(t testing.TB) (_ context.Context, stop func()) {
+	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{chromedp.ExecPath(chromium(t)), chromedp.UserDataDir(t.TempDir())}
 	for _, f := range chromiumFlags {
 		opts = append(opts, chromedp.Flag(f, true))
@@ -63,8 +72,7 @@ func browser(t testing.TB) context.Context {
 		acancel()
 		t.Fatalf("start chromium: %v", err)
 	}
-	t.Cleanup(func() { bcancel(); acancel() })
-	return bctx
+	return bctx, func() { bcancel(); acancel() }
 }
 
 // tab opens url in a new tab; closing it is the returned cancel.

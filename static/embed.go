@@ -7,13 +7,17 @@
 // asset's content hash (/static/js/x.js?v=1a2b3c4d5e6f), and a request whose
 // v matches is cached forever; any other request for an asset revalidates
 // by ETag. Modules that import each other by relative URL take the second
-// path: cheap 304s.
+// path: cheap 304s. A page may also have a classic script inlined, for
+// what must start before any fetch: <script src="/static/js/x.js" inline>
+// becomes the script's text.
 package static
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"path"
@@ -76,6 +80,29 @@ func assetHashes() map[string]string {
 // assetRef matches a page's src= or href= reference to an asset.
 var assetRef = regexp.MustCompile(`((?:src|href)=")/static/([^"?]+)"`)
 
+// inlineScript matches a classic script a page wants inlined, for what
+// must run before any fetch: <script src="/static/js/x.js" inline></script>.
+var inlineScript = regexp.MustCompile(`<script src="/static/([^"?]+\.js)" inline></script>`)
+
+// inline replaces each inlined script reference of a page with the
+// script's text.
+func inline(page []byte) ([]byte, error) {
+	var err error
+	out := inlineScript.ReplaceAllFunc(page, func(m []byte) []byte {
+		name := string(inlineScript.FindSubmatch(m)[1])
+		js, rerr := files.ReadFile(name)
+		if rerr == nil && bytes.Contains(bytes.ToLower(js), []byte("</script")) {
+			rerr = fmt.Errorf("%s holds </script and cannot be inlined", name)
+		}
+		if rerr != nil {
+			err = rerr
+			return m
+		}
+		return append(append([]byte("<script>\n"), js...), "</script>"...)
+	})
+	return out, err
+}
+
 // Page returns an embedded HTML page with its asset references versioned by
 // content hash.
 func Page(name string) ([]byte, error) {
@@ -86,6 +113,9 @@ func Page(name string) ([]byte, error) {
 	}
 	b, err := files.ReadFile(name)
 	if err != nil {
+		return nil, err
+	}
+	if b, err = inline(b); err != nil {
 		return nil, err
 	}
 	h := assetHashes()

@@ -4,8 +4,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,6 +31,9 @@ type moduleFetch struct {
 	DecodedBodySize float64 `json:"decodedBodySize"`
 	FetchMs         float64 `json:"fetchMs"`
 	ReadyMs         float64 `json:"readyMs"`
+	// ByPage: the page compiled it from the preload the server named,
+	// while the workers' scripts loaded (static/js/pool.js).
+	ByPage bool `json:"byPage"`
 }
 
 // noopModule returns the noop module the server offers: the built-in one
@@ -85,6 +91,36 @@ func TestFreshTabModuleBytes(t *testing.T) {
 		t.Fatalf("no Resource Timing figures for the module fetch: %+v", f)
 	case f.TransferSize > maxNoopWireBytes:
 		t.Fatalf("%d bytes on the wire, the target is %d", int(f.TransferSize), maxNoopWireBytes)
+	case !f.ByPage:
+		t.Fatalf("the connection worker fetched the module after its task came: the page did not compile the module its preload named")
+	}
+}
+
+// TestWorkerPageNamesWaitingModules: /worker preloads the module of the
+// oldest waiting job, and nothing when no job waits; the pool's script is
+// inlined, not fetched.
+func TestWorkerPageNamesWaitingModules(t *testing.T) {
+	srv := startServer(t)
+	get := func() string {
+		resp, err := http.Get(srv.URL() + "/worker")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET /worker: %d %v", resp.StatusCode, err)
+		}
+		return string(b)
+	}
+	if page := get(); strings.Contains(page, `<link rel="preload"`) || !strings.Contains(page, "pool.start()") || strings.Contains(page, `src="/static/js/pool.js`) {
+		t.Fatalf("/worker with no job: want no preload and pool.js inlined; got:\n%.600s", page)
+	}
+	sha, _ := noopModule(t, srv)
+	submitJSON(t, srv, map[string]any{"module": sha, "input": "x\n", "reducers": 1})
+	want := `<link rel="preload" href="/modules/` + sha + `.wasm" as="fetch" crossorigin data-module="` + sha + `">`
+	if page := get(); !strings.Contains(page, want) {
+		t.Fatalf("/worker with a job waiting: want %s; got:\n%.600s", want, page)
 	}
 }
 

@@ -1,9 +1,11 @@
 package httpapi
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -48,6 +50,29 @@ func page(body func() []byte) echo.HandlerFunc {
 		c.Response().Header().Set("Cache-Control", "no-cache")
 		return c.HTMLBlob(http.StatusOK, body())
 	}
+}
+
+// maxModulePreloads bounds the modules the volunteer page preloads.
+const maxModulePreloads = 2
+
+// workerPage is GET /worker, the volunteer page, preloading the modules
+// the waiting work needs (engine.WantedModules): a tab then downloads and
+// compiles its first module while its scripts start (static/js/pool.js),
+// not after its first task arrives.
+func (a *API) workerPage(c echo.Context) error {
+	body := static.Worker()
+	var links []byte
+	for _, sha := range a.engine.WantedModules(maxModulePreloads) {
+		if isSHA256(sha) {
+			links = fmt.Appendf(links, "<link rel=\"preload\" href=\"/modules/%s.wasm\" as=\"fetch\" crossorigin data-module=\"%s\">\n", sha, sha)
+		}
+	}
+	if len(links) > 0 {
+		at := []byte("<meta charset=\"utf-8\">\n")
+		body = bytes.Replace(body, at, append(at, links...), 1)
+	}
+	c.Response().Header().Set("Cache-Control", "no-cache")
+	return c.HTMLBlob(http.StatusOK, body)
 }
 
 // staticAssets serves static/'s assets under /static/.

@@ -122,7 +122,7 @@ func New(cfg Config, d Deps, reg prometheus.Registerer, gather prometheus.Gather
 	e.GET("/api/v1/workers", a.listWorkers, read)
 
 	// The volunteer page, the dashboard and their assets (static/).
-	e.GET("/worker", page(static.Worker))
+	e.GET("/worker", a.workerPage)
 	e.GET("/dashboard", page(static.Dashboard))
 	e.GET("/static/*", staticAssets)
 	e.GET(DashboardSocketPath, a.dashboardSocket) // checks the token itself

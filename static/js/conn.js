@@ -15,7 +15,7 @@
 // on /worker runs one connection worker per slot to repeat it.
 
 import * as proto from './proto.js';
-import { loadModule, ModuleError, fetched } from './modules.js';
+import { loadModule, expectModule, offerModule, ModuleError, fetched } from './modules.js';
 
 const DEFAULT_HEARTBEAT = 5000;
 const DEFAULT_TASK_TIMEOUT = 120000; // the native runner's call deadline
@@ -31,9 +31,11 @@ let heartbeatTimer = null, welcomeTimer = null, reconnectTimer = null, pumpTimer
 const stats = {
   state: 'starting', workerId: '', tasksDone: 0, tasksFailed: 0, bytes: 0, cpuMs: 0, jobTimes: {},
   lastError: '', reconnects: 0, sessions: 0,
-  // When the first session got there (ms on performance.timeOrigin's
-  // clock, which the page shares): the socket open, WELCOME, the first
-  // TASKS, the first result sent. Benchmarks read them.
+  // When things first happened (ms since the epoch, on
+  // performance.timeOrigin's clock, which the page shares): this worker's
+  // scripts run (conn), a compute worker attached (slot), the socket open,
+  // WELCOME, the first TASKS, its module ready (module), the first result
+  // sent. Benchmarks read them.
   marks: {},
 };
 
@@ -41,18 +43,21 @@ function mark(name) {
   if (!(name in stats.marks)) stats.marks[name] = performance.timeOrigin + performance.now();
 }
 let statsDirty = true;
+mark('conn'); // this worker's scripts are loaded and run
 
 self.onmessage = e => {
   const m = e.data;
   switch (m.type) {
     case 'init':
       cfg = m;
+      for (const sha of cfg.named || []) expectModule(cfg.base, sha);
       for (let i = 0; i < cfg.slots; i++) slots.push({ port: null, alive: false, task: null, readyAt: 0 });
       setInterval(reportStats, 250);
       if (!cfg.paused) connect();
       else setState('paused');
       break;
     case 'slot': attachSlot(m.index, m.port); break;
+    case 'module': offerModule(m); break;
     case 'cap': cfg.cap = Math.min(1, Math.max(0.05, m.value)); break;
     case 'pause': cfg.paused = true; disconnect('paused'); setState('paused'); break;
     case 'resume': if (cfg.paused) { cfg.paused = false; backoff = BACKOFF_MIN; connect(); } break;
@@ -217,6 +222,7 @@ function fail(id, kind, message) {
 function attachSlot(i, port) {
   const s = slots[i];
   s.port = port; s.alive = true; s.task = null; s.readyAt = 0;
+  mark('slot');
   port.onmessage = ev => answer(i, ev.data);
   statsDirty = true;
   pump();
@@ -268,6 +274,7 @@ async function start(i, t) {
     pump();
     return;
   }
+  mark('module');
   const limit = t.timeoutMs || DEFAULT_TASK_TIMEOUT;
   r.start = performance.now();
   r.timer = setTimeout(() => timeout(r), limit);

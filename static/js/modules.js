@@ -19,6 +19,40 @@ export const fetched = [];
 // ModuleError is a failure of kind "module" (fetch, hash, compile).
 export class ModuleError extends Error {}
 
+// How long a connection worker waits for a module the page said it
+// would offer before it fetches the module itself.
+const OFFER_WAIT = 10000;
+const offered = new Map(); // sha256 → resolve of the promise in compiled
+
+// expectModule notes that the page is compiling module sha and will offer
+// it (offerModule): loadModule then waits for that rather than fetching.
+// If the offer is null or does not come in time, loadModule fetches.
+export function expectModule(base, sha) {
+  if (compiled.has(sha)) return;
+  let resolve;
+  const offer = new Promise(r => { resolve = r; });
+  offered.set(sha, resolve);
+  setTimeout(() => offerModule({ sha, module: null }), OFFER_WAIT);
+  const p = offer.then(m => m || fetchAndCompile(base, sha));
+  compiled.set(sha, p);
+  p.catch(() => compiled.delete(sha));
+}
+
+// offerModule takes the page's offer of an expected module: compiled and
+// checked against its name, with what its fetch cost, or null.
+export function offerModule(o) {
+  const resolve = offered.get(o.sha);
+  if (!resolve) return;
+  offered.delete(o.sha);
+  if (o.module) {
+    fetched.push({
+      module: o.sha, transferSize: o.transferSize, encodedBodySize: o.encodedBodySize,
+      decodedBodySize: o.decodedBodySize, fetchMs: o.fetchMs, readyMs: o.readyMs, byPage: true,
+    });
+  }
+  resolve(o.module);
+}
+
 export function loadModule(base, sha) {
   let p = compiled.get(sha);
   if (!p) {

@@ -1,66 +1,16 @@
-// The volunteer page (/worker): opening it is consent to contribute. It
-// starts a connection worker (conn.js, the tab's one WebSocket) and a pool
-// of compute workers (task.js), wires them together with MessagePorts and
-// shows what they do. ?slots=N sets the pool size (default
-// hardwareConcurrency − 1, at least 1); ?cap=P the CPU cap in percent;
-// ?paused starts paused; ?sockets=slot gives every compute worker its own
-// connection (for the socket benchmark).
+// The volunteer page (/worker): opening it is consent to contribute. The
+// pool of workers is already running (pool.js, inlined at the top of the
+// page, started it while the page was parsed); this module shows what it
+// does and drives its controls.
 
-
-const params = new URLSearchParams(location.search);
-const hw = navigator.hardwareConcurrency || 2;
-let nSlots = clampSlots(parseInt(params.get('slots'), 10) || Math.max(1, hw - 1));
-let cap = Math.min(100, Math.max(10, parseInt(params.get('cap'), 10) || 100)) / 100;
-let paused = params.has('paused');
-const perSlot = params.get('sockets') === 'slot';
-const wsURL = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/v1/ws/worker`;
-const assetBase = new URL('.', import.meta.url);
-
-function clampSlots(n) { return Math.min(64, Math.max(1, n | 0)); }
-
-let groups = []; // {conn: Worker, tasks: Worker[], stats}
-
-function spawnTask(g, i) {
-  if (g.tasks[i]) g.tasks[i].terminate();
-  const w = new Worker(new URL('task.js', assetBase), { type: 'module' });
-  const ch = new MessageChannel();
-  w.postMessage({ type: 'port', port: ch.port1 }, [ch.port1]);
-  g.conn.postMessage({ type: 'slot', index: i, port: ch.port2 }, [ch.port2]);
-  g.tasks[i] = w;
-}
-
-function startPool() {
-  const sizes = perSlot ? Array(nSlots).fill(1) : [nSlots];
-  groups = sizes.map((k, n) => {
-    const g = { conn: new Worker(new URL('conn.js', assetBase), { type: 'module' }), tasks: [], stats: null };
-    g.conn.onmessage = e => {
-      const m = e.data;
-      if (m.type === 'stats') { g.stats = m; render(); }
-      if (m.type === 'restart') spawnTask(g, m.index);
-    };
-    g.conn.postMessage({
-      type: 'init', url: wsURL, base: location.origin, slots: k, cap, paused,
-      userAgent: navigator.userAgent, name: params.get('name') || (perSlot ? `tab slot ${n}` : ''),
-    });
-    for (let i = 0; i < k; i++) spawnTask(g, i);
-    return g;
-  });
-}
-
-function stopPool() {
-  for (const g of groups) {
-    g.tasks.forEach(w => w.terminate());
-    g.conn.terminate(); // closes its WebSocket; the server re-issues its tasks
-  }
-  groups = [];
-}
+const { pool } = window.tabreduce;
 
 // totals sums the groups' counters; the state is the worst of theirs.
 function totals() {
-  const t = { state: 'starting', tasksDone: 0, tasksFailed: 0, bytes: 0, cpuMs: 0, reconnects: 0, running: [], workerIds: [], lastError: '', slots: nSlots, modules: [], marks: [], jobTimes: {} };
+  const t = { state: 'starting', tasksDone: 0, tasksFailed: 0, bytes: 0, cpuMs: 0, reconnects: 0, running: [], workerIds: [], lastError: '', slots: pool.slots, modules: [], marks: [], jobTimes: {} };
   const rank = ['connected', 'paused', 'connecting', 'reconnecting', 'starting'];
   let worst = 0;
-  for (const g of groups) {
+  for (const g of pool.groups) {
     const s = g.stats;
     if (!s) { worst = Math.max(worst, rank.indexOf('starting')); continue; }
     t.tasksDone += s.tasksDone; t.tasksFailed += s.tasksFailed; t.bytes += s.bytes; t.cpuMs += s.cpuMs;
@@ -94,16 +44,16 @@ function draw() {
   $('bytes').textContent = fmtBytes(t.bytes);
   $('cpu').textContent = (t.cpuMs / 1000).toFixed(1);
   $('failed').textContent = t.tasksFailed;
-  $('slots').textContent = nSlots;
+  $('slots').textContent = pool.slots;
   $('wid').textContent = t.workerIds.join(', ') || '–';
   $('reconnects').textContent = t.reconnects;
   $('lastError').textContent = t.lastError ? `last error: ${t.lastError}` : '';
-  $('pause').textContent = paused ? 'Resume' : 'Pause';
+  $('pause').textContent = pool.paused ? 'Resume' : 'Pause';
   const tb = $('running');
   tb.replaceChildren();
   if (t.running.length === 0) {
     const tr = tb.insertRow(), td = tr.insertCell();
-    td.colSpan = 6; td.className = 'muted'; td.textContent = paused ? 'paused' : 'idle';
+    td.colSpan = 6; td.className = 'muted'; td.textContent = pool.paused ? 'paused' : 'idle';
   }
   jobTimes = t.jobTimes;
   for (const r of t.running) {
@@ -147,36 +97,35 @@ function progressCell(r) {
   return box;
 }
 
-// The pool starts first, as soon as this module runs (it is loaded async
-// from the page's head): a fresh tab's time to its first result is mostly
-// this page's and its workers' scripts loading one after another, so the
-// page's own needs (its formatting helpers, the DOM) wait until after.
-window.tabreduce = { totals, last: null };
-startPool();
+// The page's own needs (its formatting helpers, the DOM) come after the
+// pool, which is running already.
+window.tabreduce.totals = totals;
+pool.onstats = render;
+render();
 const { fmtBytes } = await import('./format.js');
 if (document.readyState === 'loading') await new Promise(r => document.addEventListener('DOMContentLoaded', r));
 ready = true;
 
 // The page's controls.
-$('slotsIn').value = nSlots;
-$('cap').value = Math.round(cap * 100);
-$('capOut').textContent = `${Math.round(cap * 100)} %`;
+$('slotsIn').value = pool.slots;
+$('cap').value = Math.round(pool.cap * 100);
+$('capOut').textContent = `${Math.round(pool.cap * 100)} %`;
 $('apply').onclick = () => {
-  const n = clampSlots(parseInt($('slotsIn').value, 10) || nSlots);
-  if (n === nSlots) return;
-  nSlots = n;
-  stopPool();
-  startPool();
+  const n = pool.clampSlots(parseInt($('slotsIn').value, 10) || pool.slots);
+  if (n === pool.slots) return;
+  pool.slots = n;
+  pool.stop();
+  pool.start();
   render();
 };
 $('cap').oninput = () => {
-  cap = $('cap').value / 100;
+  pool.cap = $('cap').value / 100;
   $('capOut').textContent = `${$('cap').value} %`;
-  for (const g of groups) g.conn.postMessage({ type: 'cap', value: cap });
+  pool.broadcast({ type: 'cap', value: pool.cap });
 };
 $('pause').onclick = () => {
-  paused = !paused;
-  for (const g of groups) g.conn.postMessage({ type: paused ? 'pause' : 'resume' });
+  pool.paused = !pool.paused;
+  pool.broadcast({ type: pool.paused ? 'pause' : 'resume' });
   render();
 };
 
