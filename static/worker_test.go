@@ -84,7 +84,7 @@ func submitMultipart(t testing.TB, srv *server.Server, fields map[string]string,
 	t.Helper()
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
-	for _, k := range []string{"module", "reducers", "chunk_size", "max_attempts", "task_timeout"} {
+	for _, k := range []string{"module", "mapper", "reducer", "reducers", "chunk_size", "max_attempts", "task_timeout", "verify"} {
 		if v, ok := fields[k]; ok {
 			mw.WriteField(k, v)
 		}
