@@ -72,7 +72,8 @@ wasm-toolchains:
 
 # jobs is made by a sub-make, after the toolchains are there: which C jobs
 # to build is decided when a make starts.
-# The Redis-protocol tests drive Debian's redis-cli and the benchmarks
+# The Redis store's tests run real redis-server processes and clusters,
+# the Redis-protocol tests drive Debian's redis-cli, and the benchmarks
 # compare with Debian's redis-server; install them when they are missing.
 redis:
 	@command -v redis-cli >/dev/null 2>&1 && command -v redis-server >/dev/null 2>&1 || { \
@@ -111,7 +112,8 @@ FUZZ_TARGETS := \
 	./jobs/wordcount:FuzzScanWords ./jobs/kmeans:FuzzParseFloat ./jobs/kmeans:FuzzParseDecimal ./jobs/kmeans:FuzzScanPoint \
 	./wasm/modenc:FuzzAccept \
 	./server:FuzzHTTP ./cmd/tabreduce:FuzzParseByteSize \
-	./server/kv:FuzzParseJSON ./server/resp:FuzzReadRequest
+	./server/kv:FuzzParseJSON ./server/resp:FuzzReadRequest \
+	./server/redisstore:FuzzDecodePart ./server/redisstore:FuzzDecodeEvents ./server/redisstore:FuzzParseLeaseID
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

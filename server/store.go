@@ -1,14 +1,17 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/url"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/tabreduce/tabreduce/server/broker"
 	"github.com/tabreduce/tabreduce/server/buntstore"
+	"github.com/tabreduce/tabreduce/server/redisstore"
 )
 
 // StoreOptions are what OpenStore needs besides the URL.
@@ -23,8 +26,13 @@ type StoreOptions struct {
 //	""  or  "buntdb:"         the embedded buntdb file in opts.DataDir
 //	"buntdb:///abs/dir"       the embedded buntdb file in /abs/dir
 //	"buntdb:rel/dir"          the embedded buntdb file in rel/dir
+//	"redis://host:port/db"    a Redis server shared by every server on it
+//	"rediss://…"              the same over TLS
+//	"redis+cluster://h:p,h:p" a Redis Cluster (rediss+cluster:// over TLS)
 //
-// Any other scheme is refused with an error that lists the known ones.
+// A Redis URL may end in ?prefix=NAME, the prefix of every key (default
+// "tabreduce"). Any other scheme is refused with an error that lists the
+// known ones.
 func OpenStore(rawURL string, opts StoreOptions) (broker.Store, error) {
 	scheme, dir, err := parseStoreURL(rawURL)
 	if err != nil {
@@ -36,9 +44,16 @@ func OpenStore(rawURL string, opts StoreOptions) (broker.Store, error) {
 			dir = opts.DataDir
 		}
 		return buntstore.Open(dir, buntstore.Options{Fsync: opts.Fsync, Logger: opts.Logger})
+	case "redis", "rediss", "redis+cluster", "rediss+cluster":
+		ctx, cancel := context.WithTimeout(context.Background(), storeOpenTimeout)
+		defer cancel()
+		return redisstore.Open(ctx, rawURL, redisstore.Options{Logger: opts.Logger})
 	}
-	return nil, fmt.Errorf("store %q: unknown scheme %q (this server knows buntdb:)", redact(rawURL), scheme)
+	return nil, fmt.Errorf("store %q: unknown scheme %q (this server knows buntdb:, redis:, rediss:, redis+cluster:, rediss+cluster:)", redact(rawURL), scheme)
 }
+
+// storeOpenTimeout bounds connecting to a shared store at start.
+const storeOpenTimeout = 15 * time.Second
 
 // parseStoreURL splits a store URL into its scheme and, for buntdb, its
 // directory ("" for the data directory).
