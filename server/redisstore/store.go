@@ -59,6 +59,16 @@ var _ broker.Store = (*Store)(nil)
 
 var errClosed = fmt.Errorf("redis store: %w", broker.ErrClosed)
 
+// clientLog sends go-redis's own log lines (dial retries and the like,
+// which the store reports as errors anyway) to slog at debug level.
+type clientLog struct{}
+
+func (clientLog) Printf(ctx context.Context, format string, v ...any) {
+	slog.Default().DebugContext(ctx, "redis client: "+fmt.Sprintf(format, v...))
+}
+
+var quietClientLog sync.Once
+
 // minRedis is the oldest Redis the scripts run on (ZADD LT/NX).
 const minRedis = 6.2
 
@@ -73,6 +83,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	quietClientLog.Do(func() { redis.SetLogger(clientLog{}) })
 	s := &Store{
 		client:  cfg.client(),
 		cluster: cfg.Cluster,
