@@ -87,7 +87,7 @@ func (r *Runner) command(ctx context.Context, t Task, op string, m *module, stdi
 		k, v, _ := strings.Cut(e, "=")
 		cfg = cfg.WithEnv(k, v)
 	}
-	mod, err := m.rt.InstantiateModule(ctx, m.compiled, cfg)
+	mod, err := m.rt.InstantiateModule(withMemory(ctx), m.compiled, cfg)
 	if mod != nil {
 		mod.Close(context.Background())
 	}

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/tabreduce/tabreduce/wasm/abi"
 	"github.com/tetratelabs/wazero"
@@ -39,8 +40,42 @@ type module struct {
 //
 // Calls of the module are interruptible: a call past its deadline is stopped
 // wherever it is. That costs speed; see CompileTrusted.
+//
+// Compiling is bounded: at most Config.MaxCompiles at once (a call that
+// finds no place within CompileTimeout, or before ctx ends, fails with
+// ErrBusy), and the module's _initialize must return within CompileTimeout
+// (else ErrTimeout).
 func (r *Runner) Compile(ctx context.Context, wasm []byte) (string, error) {
-	return r.compile(ctx, wasm, r.rt)
+	if sha, ok := r.compiled(wasm); ok {
+		return sha, nil
+	}
+	wait := time.NewTimer(r.cfg.CompileTimeout)
+	defer wait.Stop()
+	select {
+	case r.compiling <- struct{}{}:
+		defer func() { <-r.compiling }()
+	case <-wait.C:
+		return "", fmt.Errorf("%w: %d modules are being compiled; try again later", ErrBusy, r.cfg.MaxCompiles)
+	case <-ctx.Done():
+		return "", fmt.Errorf("%w: %d modules are being compiled: %w", ErrBusy, r.cfg.MaxCompiles, ctx.Err())
+	}
+	cctx, cancel := context.WithTimeout(ctx, r.cfg.CompileTimeout)
+	defer cancel()
+	sha, err := r.compile(cctx, wasm, r.rt)
+	if errors.Is(err, ErrTimeout) && ctx.Err() == nil {
+		return "", fmt.Errorf("%w: the module's start (_initialize) did not finish within %v", ErrTimeout, r.cfg.CompileTimeout)
+	}
+	return sha, err
+}
+
+// compiled returns the sha256 of wasm and whether it is compiled already.
+func (r *Runner) compiled(wasm []byte) (string, bool) {
+	sum := sha256.Sum256(wasm)
+	sha := hex.EncodeToString(sum[:])
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.modules[sha]
+	return sha, ok
 }
 
 // CompileTrusted is Compile for modules whose code is trusted, such as the
@@ -56,11 +91,7 @@ func (r *Runner) CompileTrusted(ctx context.Context, wasm []byte) (string, error
 }
 
 func (r *Runner) compile(ctx context.Context, wasm []byte, rt wazero.Runtime) (string, error) {
-	sum := sha256.Sum256(wasm)
-	sha := hex.EncodeToString(sum[:])
-	r.mu.Lock()
-	_, ok := r.modules[sha]
-	r.mu.Unlock()
+	sha, ok := r.compiled(wasm)
 	if ok {
 		return sha, nil
 	}

@@ -36,6 +36,8 @@ var (
 	ErrBadInput = errors.New("module rejected input")
 	// ErrNoCombiner: Combine was called on a module without a combiner.
 	ErrNoCombiner = errors.New("the module has no combiner")
+	// ErrBusy: Compile found no place among Config.MaxCompiles in time.
+	ErrBusy = errors.New("compiler busy")
 )
 
 // TaskError says which task failed, doing what, on which module.

@@ -40,7 +40,7 @@ func (r *Runner) instantiate(ctx context.Context, m *module, task string) (*inst
 		WithStdout(console).
 		WithStderr(console).
 		WithRandSource(rand.NewChaCha8(randSeed))
-	mod, err := m.rt.InstantiateModule(ctx, m.compiled, cfg)
+	mod, err := m.rt.InstantiateModule(withMemory(ctx), m.compiled, cfg)
 	if err != nil {
 		return nil, wrap(r.classify(ctx, nil, console, err))
 	}

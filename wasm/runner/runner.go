@@ -25,6 +25,7 @@ const (
 	DefaultRecyclePages     = 1024 // 64 MiB
 	DefaultCallTimeout      = 2 * time.Minute
 	DefaultMaxOutputBytes   = 64 << 20
+	DefaultCompileTimeout   = 10 * time.Second
 )
 
 // Config sets the runner's limits. Zero values take the defaults.
@@ -45,6 +46,14 @@ type Config struct {
 	MaxOutputBytes int
 	// MaxIdle bounds the idle instances kept per module (default GOMAXPROCS).
 	MaxIdle int
+	// CompileTimeout bounds the start of a module that Compile checks (its
+	// _initialize), and the wait for a place among MaxCompiles (default
+	// DefaultCompileTimeout).
+	CompileTimeout time.Duration
+	// MaxCompiles bounds the Compile calls at work at once: compiling is
+	// the costliest thing an upload asks of the server (default half of
+	// GOMAXPROCS, at least 1). CompileTrusted is not counted.
+	MaxCompiles int
 	// Logger receives one line per discarded instance; default slog.Default.
 	Logger *slog.Logger
 }
@@ -64,6 +73,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxIdle <= 0 {
 		c.MaxIdle = runtime.GOMAXPROCS(0)
+	}
+	if c.CompileTimeout <= 0 {
+		c.CompileTimeout = DefaultCompileTimeout
+	}
+	if c.MaxCompiles <= 0 {
+		c.MaxCompiles = max(1, runtime.GOMAXPROCS(0)/2)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -86,6 +101,8 @@ type Runner struct {
 	trusted wazero.Runtime // without
 	cache   wazero.CompilationCache
 
+	compiling chan struct{} // a place per Compile at work (MaxCompiles)
+
 	mu      sync.Mutex
 	modules map[string]*module
 }
@@ -93,7 +110,7 @@ type Runner struct {
 // New starts a runner with its own wazero runtime. Close releases it.
 func New(ctx context.Context, cfg Config) (*Runner, error) {
 	cfg = cfg.withDefaults()
-	r := &Runner{cfg: cfg, modules: map[string]*module{}}
+	r := &Runner{cfg: cfg, modules: map[string]*module{}, compiling: make(chan struct{}, cfg.MaxCompiles)}
 	if cfg.CacheDir != "" {
 		cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
 		if err != nil {

@@ -1,4 +1,5 @@
-// Command bomb is a hostile job whose map allocates until memory runs out.
+// Command bomb is a hostile job whose map allocates until memory runs out,
+// touching every page it takes (the host's memory is measured against it).
 package main
 
 import "github.com/tabreduce/tabreduce/wasm/mr"
@@ -10,7 +11,9 @@ func init() {
 		Map: func([]byte, mr.Emit) error {
 			for {
 				b := make([]byte, 1<<20)
-				b[len(b)-1] = 1
+				for i := 0; i < len(b); i += 4096 {
+					b[i] = 1
+				}
 				keep = append(keep, b)
 			}
 		},
