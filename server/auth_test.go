@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -9,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/coder/websocket"
 
 	"github.com/tabreduce/tabreduce/server"
 	"github.com/tabreduce/tabreduce/server/broker"
@@ -220,5 +223,103 @@ func TestStoreChoiceAndDataDirLock(t *testing.T) {
 			}
 			t.Errorf("a second server on %s / %s: %v, want ErrLocked", other.DataDir, other.StoreURL, err)
 		}
+	}
+}
+
+// A route's own name decides whether PublicRead opens it: ?queue= names
+// the queue of GET / alone (RestMQ's hard get), and opens nothing else.
+func TestQueryNameOpensNoOtherRoute(t *testing.T) {
+	s := startServer(t, server.Config{Token: testToken, PublicRead: []string{"pub.*"}})
+	s.push("pub.x", "v")
+	job := s.postJSON("/api/v1/jobs", `{"module":"noop","input":"x\n"}`).want(t, http.StatusCreated)
+	id := decode[struct{ ID string }](t, job).ID
+	anon := s.as("")
+	wantAuth(t, anon, true, []route{
+		{"GET", "/q?queue=pub.x", "", ""},
+		{"GET", "/q/?queue=pub.x", "", ""},
+		{"GET", "/stats?queue=pub.x", "", ""},
+		{"GET", "/stats/?queue=pub.x", "", ""},
+		{"GET", "/control/?queue=pub.x", "", ""},
+		{"GET", "/api/v1/jobs?queue=pub.x", "", ""},
+		{"GET", "/api/v1/jobs/" + id + "?queue=pub.x", "", ""},
+		{"GET", "/api/v1/jobs/" + id + "/output?queue=pub.x", "", ""},
+		{"GET", "/api/v1/workers?queue=pub.x", "", ""},
+		{"GET", "/api/v1/modules?queue=pub.x", "", ""},
+		{"POST", "/kv/mget?queue=pub.x", "application/json", `["other"]`},
+		{"GET", "/q/other?queue=pub.x", "", ""},
+		{"GET", "/kv/other?queue=pub.x", "", ""},
+	})
+	wantAuth(t, anon, false, []route{{"GET", "/?queue=pub.x", "", ""}})
+}
+
+// A pub/sub socket that read rights alone let in may subscribe, but not
+// publish: with PublicRead, an anonymous socket's frames would otherwise
+// reach the token holder's subscribers, while POST /pub rightly says 401.
+func TestPubSubSocketNeedsWriteRightsToPublish(t *testing.T) {
+	s := startServer(t, server.Config{Token: testToken, PublicRead: []string{"pub.*"}})
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	dial := func(token string) *websocket.Conn {
+		t.Helper()
+		opts := &websocket.DialOptions{HTTPClient: httpClient}
+		if token != "" {
+			opts.HTTPHeader = http.Header{"Authorization": {"Bearer " + token}}
+		}
+		c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.URL(), "http")+"/ws/pubsub/pub.room?events=json", opts)
+		if err != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		t.Cleanup(func() { c.CloseNow() })
+		return c
+	}
+	// next reads the socket's events up to the next of type typ and fails
+	// on a message before it.
+	next := func(c *websocket.Conn, typ string) map[string]any {
+		t.Helper()
+		for {
+			_, b, err := c.Read(ctx)
+			if err != nil {
+				t.Fatalf("read %s: %v", typ, err)
+			}
+			var ev map[string]any
+			if err := json.Unmarshal(b, &ev); err != nil {
+				t.Fatal(err)
+			}
+			if ev["type"] == typ {
+				return ev
+			}
+			if ev["type"] == "message" {
+				t.Fatalf("waiting for a %s, got the message %v", typ, ev)
+			}
+		}
+	}
+	owner := dial(testToken)
+	next(owner, "join")
+	anon := dial("")
+	next(anon, "join")
+	next(owner, "join") // the anonymous reader's
+
+	if err := anon.Write(ctx, websocket.MessageText, []byte("forged")); err != nil {
+		t.Fatal(err)
+	}
+	// The anonymous socket is closed with a reason; the owner hears it leave,
+	// and no message.
+	_, _, err := anon.Read(ctx)
+	if st := websocket.CloseStatus(err); st != websocket.StatusPolicyViolation {
+		t.Errorf("anonymous publisher: want close %v, got %v", websocket.StatusPolicyViolation, err)
+	}
+	next(owner, "leave")
+	if err := owner.Write(ctx, websocket.MessageText, []byte("real")); err != nil {
+		t.Fatal(err)
+	}
+	if ev := next(owner, "message"); ev["data"] != "real" {
+		t.Errorf("the owner's subscription got %v, want only its own message", ev)
+	}
+	// Read rights still subscribe.
+	reader := dial("")
+	next(reader, "join")
+	s.do("POST", "/pub/pub.room", strings.NewReader("hello"), "Content-Type", "text/plain").want(t, http.StatusOK)
+	if ev := next(reader, "message"); ev["data"] != "hello" {
+		t.Errorf("reader got %v, want hello", ev)
 	}
 }

@@ -135,7 +135,8 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// do sends a request; header is a list of name, value pairs.
+// do sends a request; header is a list of name, value pairs (a "Host"
+// pair sets the request's Host).
 func (s *testServer) do(method, path string, body io.Reader, header ...string) response {
 	s.t.Helper()
 	req, err := http.NewRequest(method, s.URL()+path, body)
@@ -146,6 +147,10 @@ func (s *testServer) do(method, path string, body io.Reader, header ...string) r
 		req.Header.Set("Authorization", "Bearer "+s.token)
 	}
 	for i := 0; i+1 < len(header); i += 2 {
+		if header[i] == "Host" {
+			req.Host = header[i+1]
+			continue
+		}
 		req.Header.Set(header[i], header[i+1])
 	}
 	resp, err := httpClient.Do(req)

@@ -64,6 +64,29 @@ type Config struct {
 	// AllowOrigins lists the web origins whose pages may open our WebSockets
 	// and live streams cross-origin (httpapi.Config.AllowOrigins).
 	AllowOrigins []string
+	// AllowHosts lists the host names, besides IP addresses and localhost,
+	// that requests may name in Host (httpapi.Config.AllowHosts): enforced
+	// without a token, or whenever it is set.
+	AllowHosts []string
+	// TrustedProxies are the addresses or CIDR networks of reverse proxies
+	// whose X-Forwarded-For names the client; from anywhere else it is
+	// ignored.
+	TrustedProxies []string
+	// ReadHeaderTimeout bounds the wait for a request's headers (default
+	// 10 s), BodyIdleTimeout each wait for more of its body and
+	// WriteTimeout each write of its response (httpapi's defaults).
+	ReadHeaderTimeout time.Duration
+	BodyIdleTimeout   time.Duration
+	WriteTimeout      time.Duration
+	// MaxAnonWorkers and MaxAnonWorkersPerAddr cap the worker sockets open
+	// without the token, in all and from one address (httpapi's defaults).
+	MaxAnonWorkers        int
+	MaxAnonWorkersPerAddr int
+	// CompileTimeout bounds an uploaded module's start when it is checked,
+	// and MaxCompiles the modules compiled at once (runner.Config's; zero:
+	// its defaults).
+	CompileTimeout time.Duration
+	MaxCompiles    int
 	// LocalWorkers runs an in-process worker with this many slots, so the
 	// server finishes jobs with no other worker connected (0: none).
 	LocalWorkers int
@@ -101,6 +124,9 @@ func (c *Config) setDefaults() {
 			c.WasmCache = filepath.Join(dir, "tabreduce", "wazero")
 		}
 	}
+	if c.ReadHeaderTimeout <= 0 {
+		c.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 10 * time.Second
 	}
@@ -117,10 +143,16 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// DefaultReadHeaderTimeout is Config.ReadHeaderTimeout's default.
+const DefaultReadHeaderTimeout = 10 * time.Second
+
 // Validate refuses settings that would be unsafe or cannot work.
 func (c Config) Validate() error {
 	if _, err := buntstore.ParseFsync(c.Fsync); err != nil {
 		return err
+	}
+	if _, err := ParseNetworks(c.TrustedProxies); err != nil {
+		return fmt.Errorf("trusted proxies: %w", err)
 	}
 	host, _, err := net.SplitHostPort(c.Addr)
 	if err != nil {
@@ -139,6 +171,28 @@ func (c Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// ParseNetworks parses addresses ("10.0.0.1", "::1") and CIDR networks
+// ("10.0.0.0/8"); an address is a network of itself alone.
+func ParseNetworks(list []string) ([]*net.IPNet, error) {
+	var out []*net.IPNet
+	for _, v := range list {
+		if _, n, err := net.ParseCIDR(v); err == nil {
+			out = append(out, n)
+			continue
+		}
+		ip := net.ParseIP(v)
+		if ip == nil {
+			return nil, fmt.Errorf("%q is neither an IP address nor a CIDR network", v)
+		}
+		bits := 128
+		if ip4 := ip.To4(); ip4 != nil {
+			ip, bits = ip4, 32
+		}
+		out = append(out, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
+	}
+	return out, nil
 }
 
 func isLoopback(host string) bool {
@@ -226,7 +280,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(httpapi.NewQueueCollector(b))
-	run, err := runner.New(ctx, runner.Config{CacheDir: cfg.WasmCache, Logger: cfg.Logger})
+	run, err := runner.New(ctx, runner.Config{CacheDir: cfg.WasmCache, Logger: cfg.Logger, CompileTimeout: cfg.CompileTimeout, MaxCompiles: cfg.MaxCompiles})
 	if err != nil {
 		b.Close()
 		store.Close()
@@ -244,21 +298,25 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		lock.Release()
 		return nil, err
 	}
+	proxies, _ := ParseNetworks(cfg.TrustedProxies) // checked by Validate
+	stopping := make(chan struct{})
 	e := httpapi.New(httpapi.Config{
 		MaxBody: cfg.MaxBody, MaxInput: cfg.MaxInput, Token: cfg.Token, PublicRead: cfg.PublicRead, JSONP: cfg.JSONP,
-		AllowOrigins: cfg.AllowOrigins,
-	}, httpapi.Deps{Broker: b, KV: store, Hub: hub, Engine: eng, Log: cfg.Logger, Landing: static.Landing()}, reg, reg)
+		AllowOrigins: cfg.AllowOrigins, AllowHosts: cfg.AllowHosts, TrustedProxies: proxies,
+		WriteTimeout: cfg.WriteTimeout, BodyIdleTimeout: cfg.BodyIdleTimeout,
+		MaxAnonWorkers: cfg.MaxAnonWorkers, MaxAnonWorkersPerAddr: cfg.MaxAnonWorkersPerAddr,
+	}, httpapi.Deps{Broker: b, KV: store, Hub: hub, Engine: eng, Log: cfg.Logger, Landing: static.Landing(), Done: stopping}, reg, reg)
 	s := &Server{cfg: cfg, log: cfg.Logger, store: store, lock: lock, broker: b, hub: hub, engine: eng, runner: run, done: make(chan error, 1)}
 	s.http = &http.Server{
 		Handler:           e,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
 	// Live consumers hold their requests open: end them when shutdown begins
 	// so Shutdown does not wait for them.
-	s.http.RegisterOnShutdown(func() { eng.Close(); b.Close(); hub.Close() })
+	s.http.RegisterOnShutdown(func() { close(stopping); eng.Close(); b.Close(); hub.Close() })
 	// Shutdown waits up to 5 s for a connection that never sent a request;
 	// such a connection has nothing in flight, so close it at once.
 	s.http.ConnState = s.trackNew

@@ -52,18 +52,27 @@ func chromium(t testing.TB) string {
 // each tab is a chromedp.NewContext of it.
 func browser(t testing.TB) context.Context {
 	t.Helper()
-	bctx, stop := startBrowser(t)
+	return browserWith(t, nil)
+}
+
+// browserWith starts a headless Chromium with flags besides chromiumFlags.
+func browserWith(t testing.TB, flags map[string]any) context.Context {
+	t.Helper()
+	bctx, stop := startBrowser(t, flags)
 	t.Cleanup(stop)
 	return bctx
 }
 
-// startBrowser is browser with the stopping left to the caller: stop
+// startBrowser is browserWith with the stopping left to the caller: stop
 // closes the browser and waits for it to exit.
-func startBrowser(t testing.TB) (_ context.Context, stop func()) {
+func startBrowser(t testing.TB, flags map[string]any) (_ context.Context, stop func()) {
 	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{chromedp.ExecPath(chromium(t)), chromedp.UserDataDir(t.TempDir())}
 	for _, f := range chromiumFlags {
 		opts = append(opts, chromedp.Flag(f, true))
+	}
+	for k, v := range flags {
+		opts = append(opts, chromedp.Flag(k, v))
 	}
 	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	bctx, bcancel := chromedp.NewContext(actx)

@@ -107,7 +107,7 @@ func freshTabResult(b *testing.B, url, sha string) (time.Duration, context.Conte
 			time.Sleep(time.Millisecond)
 		}
 	}()
-	bctx, stop := startBrowser(b)
+	bctx, stop := startBrowser(b, nil)
 	worker, _ := tab(b, bctx, url+"/worker?slots=1")
 	var at time.Time
 	select {

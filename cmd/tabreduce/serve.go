@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/tabreduce/tabreduce/server"
 	"github.com/tabreduce/tabreduce/server/buntstore"
 	"github.com/tabreduce/tabreduce/server/httpapi"
+	"github.com/tabreduce/tabreduce/wasm/runner"
 )
 
 func init() {
@@ -19,12 +21,16 @@ func init() {
 const (
 	maxServeAttempts = 1000
 	maxLocalWorkers  = 1024
+	maxAnonWorkers   = 1 << 20
+	maxCompiles      = 256
+	// maxCompileTimeout: a start longer than this is a module to refuse.
+	maxCompileTimeout = 10 * time.Minute
 )
 
 func serve(ctx context.Context, args []string, env *cliEnv) error {
 	fs := newFlagSet("serve", env)
 	var cfg server.Config
-	var publicRead, allowOrigin string
+	var publicRead, allowOrigin, allowHost, trustedProxy string
 	maxBody := byteSizeFlag(8 << 20)
 	maxInput := byteSizeFlag(httpapi.DefaultMaxInput)
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "listen address; anything but loopback needs --token or --insecure")
@@ -39,6 +45,12 @@ func serve(ctx context.Context, args []string, env *cliEnv) error {
 	fs.BoolVar(&cfg.JSONP, "jsonp", false, "answer RestMQ's ?callback= JSONP (lets any web page read queues)")
 	fs.StringVar(&publicRead, "public-read", "", "comma-separated queue/channel/key patterns readable without the token (\"*\": all reads)")
 	fs.StringVar(&allowOrigin, "allow-origin", "", "comma-separated web origins (e.g. https://app.example.com, https://*.example.com, \"*\") whose pages may open WebSockets and live streams cross-origin")
+	fs.StringVar(&allowHost, "allow-host", "", "comma-separated host names (patterns such as *.example.com) requests may name besides IP addresses and localhost; without --token no other is answered")
+	fs.StringVar(&trustedProxy, "trusted-proxy", "", "comma-separated addresses or CIDR networks of reverse proxies whose X-Forwarded-For names the client")
+	fs.IntVar(&cfg.MaxAnonWorkers, "max-anon-workers", httpapi.DefaultMaxAnonWorkers, "worker sockets open without the token, in all")
+	fs.IntVar(&cfg.MaxAnonWorkersPerAddr, "max-anon-workers-per-addr", httpapi.DefaultMaxAnonWorkersPerAddr, "worker sockets open without the token from one address")
+	fs.DurationVar(&cfg.CompileTimeout, "compile-timeout", runner.DefaultCompileTimeout, "how long an uploaded module's start (_initialize) may run when it is checked")
+	fs.IntVar(&cfg.MaxCompiles, "max-compiles", 0, "modules compiled at once; more wait, then get a 503 (default: half the CPUs)")
 	fs.IntVar(&cfg.MaxAttempts, "max-attempts", 5, "failed leases before a message moves to its dead-letter queue")
 	fs.IntVar(&cfg.LocalWorkers, "local-workers", 0, "run an in-process worker with this many slots (0: none)")
 	fs.StringVar(&cfg.WasmCache, "wasm-cache", "", "wazero compilation cache directory (default: the user cache dir)")
@@ -56,6 +68,23 @@ func serve(ctx context.Context, args []string, env *cliEnv) error {
 	}
 	if err := inRange("--local-workers", int64(cfg.LocalWorkers), 0, maxLocalWorkers, nil); err != nil {
 		return err
+	}
+	if err := inRange("--max-anon-workers", int64(cfg.MaxAnonWorkers), 1, maxAnonWorkers, nil); err != nil {
+		return err
+	}
+	if err := inRange("--max-anon-workers-per-addr", int64(cfg.MaxAnonWorkersPerAddr), 1, maxAnonWorkers, nil); err != nil {
+		return err
+	}
+	if err := inRange("--max-compiles", int64(cfg.MaxCompiles), 0, maxCompiles, nil); err != nil {
+		return err
+	}
+	if cfg.CompileTimeout <= 0 || cfg.CompileTimeout > maxCompileTimeout {
+		return usagef("--compile-timeout %v: want more than 0 and at most %v", cfg.CompileTimeout, maxCompileTimeout)
+	}
+	cfg.AllowHosts = splitList(allowHost)
+	cfg.TrustedProxies = splitList(trustedProxy)
+	if _, err := server.ParseNetworks(cfg.TrustedProxies); err != nil {
+		return usagef("--trusted-proxy: %v", err)
 	}
 	cfg.MaxBody = int64(maxBody)
 	cfg.MaxInput = int64(maxInput)

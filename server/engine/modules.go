@@ -62,6 +62,9 @@ func newModules(dir string, builtins map[string][]byte, encodings map[string]map
 // put validates, compiles and stores an uploaded module.
 func (m *modules) put(ctx context.Context, wasm []byte) (string, error) {
 	sha, err := m.runner.Compile(ctx, wasm)
+	if errors.Is(err, runner.ErrBusy) {
+		return "", err // not the module's fault: try again later
+	}
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", broker.ErrInvalid, err)
 	}

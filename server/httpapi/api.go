@@ -7,6 +7,7 @@ package httpapi
 
 import (
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/tabreduce/tabreduce/server/broker"
@@ -30,8 +31,22 @@ type Config struct {
 	// ("app.example.com", any scheme), "null" (file:// pages) or "*" (any
 	// origin). It is the one setting of cross-origin access.
 	AllowOrigins []string
-	// WriteTimeout bounds each write to a live consumer (default 10 s).
+	// AllowHosts lists the host names (path.Match patterns, "*" for any),
+	// besides IP addresses, localhost and names under .localhost, that a
+	// request's Host may give. It is enforced on a server without a token,
+	// and on any server that sets it: a name that is not listed could be a
+	// web page's own, pointed at this server (DNS rebinding).
+	AllowHosts []string
+	// TrustedProxies are the networks of the reverse proxies whose
+	// X-Forwarded-For is believed; a request from any other address is
+	// known by that address alone.
+	TrustedProxies []*net.IPNet
+	// WriteTimeout bounds each write of a response, and each write to a
+	// live consumer (default DefaultWriteTimeout).
 	WriteTimeout time.Duration
+	// BodyIdleTimeout bounds the wait for each read of a request body
+	// (default DefaultBodyIdleTimeout).
+	BodyIdleTimeout time.Duration
 	// FirstFrameWait is how long a WebSocket consumer may take to send its
 	// optional first frame before delivery starts (default 500 ms).
 	FirstFrameWait time.Duration
@@ -42,6 +57,11 @@ type Config struct {
 	MaxModule int64
 	// MaxWorkerFrame bounds one worker-protocol frame (default 65 MiB).
 	MaxWorkerFrame int
+	// MaxAnonWorkers and MaxAnonWorkersPerAddr cap the worker sockets open
+	// without the token, in all and from one client address (defaults
+	// DefaultMaxAnonWorkers, DefaultMaxAnonWorkersPerAddr).
+	MaxAnonWorkers        int
+	MaxAnonWorkersPerAddr int
 }
 
 // Defaults of Config's job limits.
@@ -63,6 +83,9 @@ type API struct {
 	log     *slog.Logger
 	started time.Time
 	landing []byte // GET / without ?queue=
+	anon    *anonWorkers
+	// dashboards makes the snapshots every dashboard socket shares.
+	dashboards *dashboardFeed
 }
 
 // Deps are the parts the API is built on.
@@ -73,4 +96,7 @@ type Deps struct {
 	Engine  *engine.Engine // the job routes' coordinator; required
 	Log     *slog.Logger
 	Landing []byte // the landing page's HTML
+	// Done is closed when the server shuts down: the dashboard's sockets,
+	// which nothing else ends, close then.
+	Done <-chan struct{}
 }

@@ -83,19 +83,10 @@ func isWebSocketHandshake(r *http.Request) bool {
 		headerHasToken(r.Header, "Upgrade", "websocket")
 }
 
-// public reports whether the route's queue, channel or key name matches a
+// public reports whether the route's own name (routeName) matches a
 // PublicRead pattern; routes without a name are public only under "*".
 func (a *API) public(c echo.Context) bool {
-	name := c.Param("queue")
-	if name == "" {
-		name = c.Param("channel")
-	}
-	if name == "" {
-		name = c.Param("*")
-	}
-	if name == "" {
-		name = c.QueryParam("queue")
-	}
+	name := routeName(c)
 	for _, p := range a.cfg.PublicRead {
 		if p == "*" {
 			return true
@@ -108,3 +99,24 @@ func (a *API) public(c echo.Context) bool {
 	}
 	return false
 }
+
+// routeName is the queue, channel or key a route is about, taken from the
+// route's own path: its :queue, :channel or key parameter. GET / is the one
+// route whose name is in the query (RestMQ's ?queue=). No other route's
+// query counts, so ?queue= cannot open a route that names nothing, or
+// another name than its own, to PublicRead.
+func routeName(c echo.Context) string {
+	if c.Path() == "/" {
+		return c.QueryParam("queue")
+	}
+	for _, p := range []string{"queue", "channel", "*"} {
+		if v := c.Param(p); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// canWrite reports whether the request has write rights: the server has
+// no token, or the request carries it.
+func (a *API) canWrite(r *http.Request) bool { return a.cfg.Token == "" || a.tokenOK(r) }

@@ -101,11 +101,16 @@ func parseBatchItem(raw json.RawMessage) (broker.NewMessage, error) {
 // pushBatch is POST /api/v1/queues/{queue}/messages: many messages in one
 // transaction.
 func (a *API) pushBatch(c echo.Context) error {
+	ndjson := mediaType(c.Request()) == "application/x-ndjson"
+	if !ndjson {
+		if err := checkJSONType(c.Request()); err != nil {
+			return err
+		}
+	}
 	body, err := io.ReadAll(c.Request().Body)
 	if err != nil {
 		return bodyError(err)
 	}
-	ndjson := mediaType(c.Request()) == "application/x-ndjson"
 	msgs, err := parseBatch(body, ndjson)
 	if err != nil {
 		return err

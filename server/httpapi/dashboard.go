@@ -9,10 +9,12 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coder/websocket"
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tabreduce/tabreduce/server/broker"
 	"github.com/tabreduce/tabreduce/server/engine"
@@ -78,11 +80,14 @@ func (a *API) workerPage(c echo.Context) error {
 // staticAssets serves static/'s assets under /static/.
 var staticAssets = echo.WrapHandler(http.StripPrefix("/static/", static.Handler()))
 
-// dashboardSocket is GET /api/v1/ws/dashboard: a snapshot of workers, jobs, queues
-// and totals as a JSON text message every dashboardInterval until the page
-// goes away. When the server has a token, a browser (which cannot set
+// dashboardSocket is GET /api/v1/ws/dashboard: a snapshot of workers, jobs,
+// queues and totals as a JSON text message every dashboardInterval until the
+// page goes away. When the server has a token, a browser (which cannot set
 // headers on a WebSocket) sends {"token": "…"} as its first message; a
-// client with the Authorization header needs not.
+// client with the Authorization header needs not. Every socket gets the
+// same snapshots (dashboardFeed): a hundred dashboards cost the store what
+// one does. A socket that cannot take a snapshot within WriteTimeout is
+// dropped; one that is merely slow skips to the newest.
 func (a *API) dashboardSocket(c echo.Context) error {
 	conn, err := a.acceptWebSocket(c)
 	if conn == nil {
@@ -105,24 +110,101 @@ func (a *API) dashboardSocket(c echo.Context) error {
 			}
 		}
 	}()
-	tick := time.NewTicker(dashboardInterval)
-	defer tick.Stop()
+	snaps, unsubscribe := a.dashboards.subscribe()
+	defer unsubscribe()
 	for {
-		b, err := json.Marshal(a.snapshot(ctx))
-		if err != nil {
-			return err
-		}
-		wctx, wcancel := context.WithTimeout(ctx, a.cfg.WriteTimeout)
-		err = conn.Write(wctx, websocket.MessageText, b)
-		wcancel()
-		if err != nil { // gone, or too slow to keep up: drop it
-			return nil
-		}
 		select {
 		case <-ctx.Done():
 			conn.Close(websocket.StatusGoingAway, "")
 			return nil
+		case <-a.dashboards.done:
+			conn.Close(websocket.StatusGoingAway, "server shutting down")
+			return nil
+		case b := <-snaps:
+			wctx, wcancel := context.WithTimeout(ctx, a.cfg.WriteTimeout)
+			err := conn.Write(wctx, websocket.MessageText, b)
+			wcancel()
+			if err != nil { // gone, or too slow to keep up: drop it
+				return nil
+			}
+		}
+	}
+}
+
+// dashboardFeed makes the dashboard's snapshots: one every
+// dashboardInterval while any dashboard socket is open (and none while
+// none is), the same bytes for every socket.
+type dashboardFeed struct {
+	build func(context.Context) ([]byte, error)
+	done  <-chan struct{} // the server is shutting down
+	made  prometheus.Counter
+
+	mu      sync.Mutex
+	subs    map[chan []byte]struct{}
+	running bool
+	last    []byte // the newest snapshot, for sockets that join between two
+	lastAt  time.Time
+}
+
+// subscribe returns a channel of snapshots, the newest at once if it is
+// recent, and the function that ends the subscription. The channel holds
+// one snapshot: a newer one replaces one not yet taken.
+func (f *dashboardFeed) subscribe() (<-chan []byte, func()) {
+	ch := make(chan []byte, 1)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.subs[ch] = struct{}{}
+	if f.last != nil && time.Since(f.lastAt) < dashboardInterval {
+		ch <- f.last
+	}
+	if !f.running {
+		f.running = true
+		go f.run()
+	}
+	return ch, func() {
+		f.mu.Lock()
+		delete(f.subs, ch)
+		f.mu.Unlock()
+	}
+}
+
+// run makes a snapshot every dashboardInterval and hands it to every
+// subscriber, until none is left or the server shuts down.
+func (f *dashboardFeed) run() {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-f.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	tick := time.NewTicker(dashboardInterval)
+	defer tick.Stop()
+	for {
+		b, err := f.build(ctx)
+		f.mu.Lock()
+		if len(f.subs) == 0 || ctx.Err() != nil {
+			f.running = false
+			f.mu.Unlock()
+			return
+		}
+		if err == nil {
+			f.made.Inc()
+			f.last, f.lastAt = b, time.Now()
+			for ch := range f.subs {
+				select {
+				case <-ch: // not taken yet: the newer one replaces it
+				default:
+				}
+				ch <- b
+			}
+		}
+		f.mu.Unlock()
+		select {
 		case <-tick.C:
+		case <-ctx.Done():
 		}
 	}
 }

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/tabreduce/tabreduce/api"
 	"github.com/tabreduce/tabreduce/server/broker"
 	"github.com/tabreduce/tabreduce/server/engine"
+	"github.com/tabreduce/tabreduce/wasm/runner"
 )
 
 // Every error is answered with a JSON body {"code": ..., "error": ...}
@@ -36,6 +38,7 @@ var codeOf = []struct {
 	{engine.ErrNotDone, api.CodeConflict},
 	{engine.ErrFinished, api.CodeConflict},
 	{engine.ErrInputTooLarge, api.CodeTooLarge},
+	{runner.ErrBusy, api.CodeUnavailable},
 }
 
 // statusOf is the HTTP status of each code.
@@ -70,6 +73,16 @@ var (
 	errRestMQNoSuch = &restmqAnswer{"null resultset"}
 	errRestMQPaused = &restmqAnswer{"queue paused"}
 )
+
+// retryLater is an error the client may retry after some seconds: its
+// answer carries Retry-After.
+type retryLater struct {
+	err   error
+	after int // seconds
+}
+
+func (e *retryLater) Error() string { return e.err.Error() }
+func (e *retryLater) Unwrap() error { return e.err }
 
 // codeOfStatus is the code of an echo.HTTPError's status.
 func codeOfStatus(status int) api.Code {
@@ -141,6 +154,9 @@ func writeError(c echo.Context, err error) error {
 		return c.JSON(http.StatusOK, map[string]string{"error": ra.msg})
 	}
 	code, status := classify(err)
+	if rl := (*retryLater)(nil); errors.As(err, &rl) {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(rl.after))
+	}
 	msg := err.Error()
 	var he *echo.HTTPError
 	if errors.As(err, &he) {

@@ -57,6 +57,9 @@ func (a *API) kvPut(c echo.Context) error {
 	}
 	v := kv.BytesValue(body)
 	if mediaType(r) != "application/octet-stream" {
+		if err := checkJSONType(r); err != nil {
+			return err
+		}
 		if v, err = kv.ParseJSON(body, kv.MaxDepth); err != nil {
 			return fmt.Errorf("%w (or send Content-Type: application/octet-stream for raw bytes)", err)
 		}
@@ -112,6 +115,9 @@ func (a *API) kvMGet(c echo.Context) error {
 
 // kvMSet is POST /kv/mset {"a":1,"b":[...]}: every key in one transaction.
 func (a *API) kvMSet(c echo.Context) error {
+	if err := checkJSONType(c.Request()); err != nil {
+		return err
+	}
 	body, err := io.ReadAll(c.Request().Body)
 	if err != nil {
 		return bodyError(err)
@@ -135,6 +141,9 @@ func (a *API) kvMSet(c echo.Context) error {
 
 // decodeJSONBody reads the body as one JSON value into v.
 func decodeJSONBody(c echo.Context, v any) error {
+	if err := checkJSONType(c.Request()); err != nil {
+		return err
+	}
 	body, err := io.ReadAll(c.Request().Body)
 	if err != nil {
 		return bodyError(err)

@@ -51,7 +51,11 @@ func readLeaseBody(c echo.Context) (leaseBody, error) {
 	}
 	switch trimmed := bytes.TrimSpace(body); {
 	case len(trimmed) > 0 && trimmed[0] == '{':
-		// JSON, whatever the Content-Type says: curl -d sends JSON as a form.
+		// JSON, whatever the Content-Type says: curl -d sends JSON as a
+		// form. Browsers must say JSON.
+		if err := checkJSONType(r); err != nil {
+			return lb, err
+		}
 		if err := json.Unmarshal(trimmed, &lb); err != nil {
 			return lb, badRequest("malformed JSON body: %v", err)
 		}

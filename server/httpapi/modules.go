@@ -14,6 +14,7 @@ import (
 
 	"github.com/tabreduce/tabreduce/server/engine"
 	"github.com/tabreduce/tabreduce/wasm/modenc"
+	"github.com/tabreduce/tabreduce/wasm/runner"
 )
 
 // moduleRef is the answer to a module upload.
@@ -43,6 +44,9 @@ func (a *API) addModule(ctx context.Context, wasm []byte) (moduleRef, error) {
 		return moduleRef{}, badRequest("module: the body is empty, want a .wasm module")
 	}
 	sha, err := a.engine.AddModule(ctx, wasm)
+	if errors.Is(err, runner.ErrBusy) {
+		return moduleRef{}, &retryLater{err: err, after: 5}
+	}
 	if err != nil {
 		return moduleRef{}, err
 	}

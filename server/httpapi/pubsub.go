@@ -45,7 +45,9 @@
 // connection with StatusGoingAway.
 //
 // Browser pages of other origins may subscribe only when AllowOrigins lists
-// them.
+// them. A socket publishes only with write rights (the token, when one is
+// set); one that PublicRead let in may subscribe, and is closed with
+// StatusPolicyViolation if it sends a frame.
 
 package httpapi
 
@@ -138,11 +140,12 @@ func (a *API) pubsubSubscribe(c echo.Context) error {
 	mode.self = sub.ID()
 
 	sc := &subscriberConn{
-		conn: conn,
-		sub:  sub,
-		mode: mode,
-		cfg:  a.hub.Config(),
-		log:  a.log.With("channel", name, "conn", sub.ID(), "remote_addr", r.RemoteAddr),
+		conn:    conn,
+		sub:     sub,
+		mode:    mode,
+		publish: a.canWrite(r),
+		cfg:     a.hub.Config(),
+		log:     a.log.With("channel", name, "conn", sub.ID(), "remote_addr", r.RemoteAddr),
 	}
 	sc.log.Info("pubsub subscriber joined")
 	sc.serve(r.Context())
@@ -260,8 +263,12 @@ type subscriberConn struct {
 	conn *websocket.Conn
 	sub  *pubsub.Subscriber
 	mode subscriberMode
-	cfg  pubsub.Config
-	log  *slog.Logger
+	// publish: the socket has write rights (canWrite), so its frames are
+	// published. A socket that PublicRead alone let in
+	// subscribes, and is closed if it sends a message.
+	publish bool
+	cfg     pubsub.Config
+	log     *slog.Logger
 }
 
 // serve runs the connection until the peer goes, ctx ends, a write fails or
@@ -311,6 +318,11 @@ func (sc *subscriberConn) readLoop(ctx context.Context) {
 		if int64(len(data)) > maxLen {
 			sc.log.Info("pubsub message too big", "limit", maxLen)
 			sc.conn.Close(websocket.StatusMessageTooBig, fmt.Sprintf("message exceeds %d bytes", maxLen))
+			return
+		}
+		if !sc.publish {
+			sc.log.Info("pubsub publish refused: read-only socket")
+			sc.conn.Close(websocket.StatusPolicyViolation, "this socket may subscribe but not publish: publishing needs the token")
 			return
 		}
 		if _, err := sc.sub.Publish(data, typ == websocket.MessageBinary); err != nil {

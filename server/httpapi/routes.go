@@ -1,7 +1,10 @@
 package httpapi
 
 import (
+	"context"
+	"encoding/json"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"time"
@@ -19,7 +22,10 @@ import (
 // metrics; /metrics serves gather.
 func New(cfg Config, d Deps, reg prometheus.Registerer, gather prometheus.Gatherer) *echo.Echo {
 	if cfg.WriteTimeout <= 0 {
-		cfg.WriteTimeout = 10 * time.Second
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	if cfg.BodyIdleTimeout <= 0 {
+		cfg.BodyIdleTimeout = DefaultBodyIdleTimeout
 	}
 	if cfg.MaxWorkerFrame <= 0 {
 		cfg.MaxWorkerFrame = 65 << 20
@@ -33,20 +39,43 @@ func New(cfg Config, d Deps, reg prometheus.Registerer, gather prometheus.Gather
 	if cfg.MaxModule <= 0 {
 		cfg.MaxModule = DefaultMaxModule
 	}
+	if cfg.MaxAnonWorkers <= 0 {
+		cfg.MaxAnonWorkers = DefaultMaxAnonWorkers
+	}
+	if cfg.MaxAnonWorkersPerAddr <= 0 {
+		cfg.MaxAnonWorkersPerAddr = DefaultMaxAnonWorkersPerAddr
+	}
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
-	a := &API{cfg: cfg, broker: d.Broker, kv: kv.New(d.KV), hub: d.Hub, engine: d.Engine, log: d.Log, started: time.Now(), landing: d.Landing}
+	a := &API{cfg: cfg, broker: d.Broker, kv: kv.New(d.KV), hub: d.Hub, engine: d.Engine, log: d.Log, started: time.Now(), landing: d.Landing,
+		anon: &anonWorkers{max: cfg.MaxAnonWorkers, perAddr: cfg.MaxAnonWorkersPerAddr, byAddr: map[string]int{}}}
+
+	a.dashboards = &dashboardFeed{
+		build: func(ctx context.Context) ([]byte, error) { return json.Marshal(a.snapshot(ctx)) },
+		done:  d.Done,
+		made: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tabreduce_dashboard_snapshots_total",
+			Help: "Snapshots made for the dashboard's sockets, which all share each one.",
+		}),
+		subs: map[chan []byte]struct{}{},
+	}
+	reg.MustRegister(a.dashboards.made)
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(d.Log)
-	e.Pre(headAsGet) // HEAD on every GET route (head.go)
+	e.IPExtractor = ipExtractor(cfg.TrustedProxies)
+	e.Pre(a.checkHost) // DNS rebinding (origin.go)
+	e.Pre(headAsGet)   // HEAD on every GET route (head.go)
 	e.Use(middleware.Recover())
 	e.Use(middleware.RequestID())
 	e.Use(observeLatency(reg))
+	e.Use(boundWrites(cfg.WriteTimeout), boundBodies(cfg.BodyIdleTimeout)) // timeouts.go
 	e.Use(a.headGuard)
 	e.Use(unescapeParams)
+	e.Use(a.guardPages)      // cross-site request forgery (origin.go)
+	e.Use(a.securityHeaders) // CSP and framing (csp.go)
 	// Routes that take large bodies set their own limit (limitBody).
 	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
 		Limit:   byteSize(cfg.MaxBody),
@@ -170,6 +199,22 @@ func unescapeParams(next echo.HandlerFunc) echo.HandlerFunc {
 		c.SetParamValues(out...)
 		return next(c)
 	}
+}
+
+// ipExtractor returns how a request's client address is found: the
+// connection's own address, or, from a trusted proxy, the nearest address
+// in X-Forwarded-For that is not a trusted proxy. Nothing else is trusted
+// (not loopback, not private networks), so a client cannot name its own
+// address.
+func ipExtractor(proxies []*net.IPNet) echo.IPExtractor {
+	if len(proxies) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, n := range proxies {
+		opts = append(opts, echo.TrustIPRange(n))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
 }
 
 // limitBody bounds a route's request body to n bytes: a larger

@@ -77,6 +77,9 @@ func (a *API) submitJob(c echo.Context) error {
 
 // readJSONJob reads a JSON jobRequest of at most MaxBody bytes.
 func (a *API) readJSONJob(c echo.Context, sub *submission) error {
+	if err := checkJSONType(c.Request()); err != nil {
+		return err
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, a.cfg.MaxBody))
 	if err != nil {
 		return bodyError(err)

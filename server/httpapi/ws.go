@@ -82,7 +82,7 @@ func (a *API) checkUpgrade(c echo.Context) error {
 	if k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(h.Get("Sec-WebSocket-Key"))); err != nil || len(k) != 16 || len(h.Values("Sec-WebSocket-Key")) != 1 {
 		return badRequest("the WebSocket handshake needs one Sec-WebSocket-Key of 16 base64 bytes")
 	}
-	if !a.originAllowed(c.Request()) {
+	if !a.pageAllowed(c.Request()) {
 		return echo.NewHTTPError(http.StatusForbidden, fmt.Sprintf("WebSocket from origin %q refused: only pages of this server, or of an origin --allow-origin lists, may connect", truncate(h.Get("Origin"), 80)))
 	}
 	return nil

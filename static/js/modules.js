@@ -8,6 +8,13 @@
 // workers, which share its code.
 
 const CACHE = 'tabreduce-modules-v1';
+
+// MAX_PAGES caps a module's linear memory (64 KiB pages): 256 MiB, the
+// native runner's cap. It is enforced inside every call: each module is
+// compiled with its memory's maximum lowered to the cap (capMemory), so a
+// memory.grow past it fails there and then (the module traps, or its
+// allocator reports out of memory), however long the call would have run.
+export const MAX_PAGES = 4096;
 const compiled = new Map(); // sha256 → Promise<WebAssembly.Module>
 
 // fetched records what each module fetched over the network cost: the
@@ -79,7 +86,7 @@ async function fetchAndCompile(base, sha) {
   const hit = cache && await cache.match(url).catch(() => null);
   if (hit) {
     try {
-      return await WebAssembly.compileStreaming(hit);
+      return await WebAssembly.compileStreaming(capped(hit.body));
     } catch (err) {
       await cache.delete(url).catch(() => {});
       throw new ModuleError(`module ${sha}: compile: ${err.message}`);
@@ -97,7 +104,7 @@ async function fetchAndCompile(base, sha) {
   // to hash: compilation overlaps the download, and a module whose bytes
   // do not hash to its name is refused before it ever runs.
   const [toCompile, toHash] = r.body.tee();
-  const compiling = WebAssembly.compileStreaming(new Response(toCompile, { headers: wasmHeaders }));
+  const compiling = WebAssembly.compileStreaming(capped(toCompile));
   compiling.catch(() => {}); // awaited below, after the hash
   let buf;
   try {
@@ -116,6 +123,114 @@ async function fetchAndCompile(base, sha) {
   record(url, sha, start);
   if (cache) cache.put(url, new Response(buf, { headers: wasmHeaders })).catch(() => {});
   return module;
+}
+
+// capped is a module's bytes, as they stream, with its memory capped at
+// MAX_PAGES, as a Response to compile.
+function capped(body) {
+  return new Response(body.pipeThrough(capMemory(MAX_PAGES)), { headers: wasmHeaders });
+}
+
+// capMemory returns a TransformStream that passes a wasm module through
+// with the maximum of each memory it defines lowered to maxPages (or set,
+// where it had none). Only the memory section is rewritten: it comes early
+// (after the types, imports, functions and tables), and everything before
+// and after it streams through as it comes. A memory whose minimum is
+// already above the cap makes the module fail to compile, as it should.
+export function capMemory(maxPages) {
+  let pending = new Uint8Array(0); // bytes not yet passed on
+  let state = 'header'; // header, section, body, memory, rest
+  let skip = 0; // bytes of the current section still to pass on
+  let memSize = 0;
+  const take = (n) => { const b = pending.subarray(0, n); pending = pending.subarray(n); return b; };
+  return new TransformStream({
+    transform(chunk, ctl) {
+      if (state === 'rest') { ctl.enqueue(chunk); return; }
+      const b = new Uint8Array(pending.length + chunk.length);
+      b.set(pending); b.set(chunk, pending.length);
+      pending = b;
+      for (;;) {
+        if (state === 'rest') { if (pending.length) ctl.enqueue(take(pending.length)); return; }
+        if (state === 'header') {
+          if (pending.length < 8) return;
+          ctl.enqueue(take(8)); state = 'section'; continue;
+        }
+        if (state === 'body') {
+          const n = Math.min(skip, pending.length);
+          if (n) ctl.enqueue(take(n));
+          skip -= n;
+          if (skip > 0) return;
+          state = 'section'; continue;
+        }
+        if (state === 'section') {
+          const size = readLEB(pending, 1);
+          if (!size) return; // the id and size have not all come yet
+          const id = pending[0];
+          if (id !== 0 && id !== 5 && id > 4) { state = 'rest'; continue; } // no memory section after this
+          if (id !== 5) { ctl.enqueue(take(1 + size.len)); skip = size.value; state = 'body'; continue; }
+          take(1 + size.len); memSize = size.value; state = 'memory'; continue;
+        }
+        if (state === 'memory') {
+          if (pending.length < memSize) return;
+          const body = rewriteMemories(take(memSize), maxPages);
+          ctl.enqueue(Uint8Array.of(5, ...writeLEB(body.length)));
+          ctl.enqueue(body);
+          state = 'rest'; continue;
+        }
+      }
+    },
+    flush(ctl) { if (pending.length) ctl.enqueue(pending); },
+  });
+}
+
+// rewriteMemories rewrites a memory section's body (a vector of limits):
+// each 32-bit, unshared memory gets a maximum of at most maxPages. Others
+// (memory64, shared) are left as they are.
+function rewriteMemories(body, maxPages) {
+  const out = [];
+  let off = 0;
+  const count = readLEB(body, 0);
+  if (!count) return body;
+  off = count.len;
+  out.push(...writeLEB(count.value));
+  for (let i = 0; i < count.value; i++) {
+    const flags = body[off++];
+    const min = readLEB(body, off);
+    if (!min || flags > 1) return body; // not ours to rewrite: leave it whole
+    off += min.len;
+    let max = maxPages;
+    if (flags === 1) {
+      const m = readLEB(body, off);
+      if (!m) return body;
+      off += m.len;
+      max = Math.min(m.value, maxPages);
+    }
+    out.push(1, ...writeLEB(min.value), ...writeLEB(max));
+  }
+  return Uint8Array.from([...out, ...body.subarray(off)]);
+}
+
+// readLEB reads an unsigned LEB128 number of at most 5 bytes at off, or
+// returns null if its bytes are not all there.
+function readLEB(b, off) {
+  let value = 0;
+  for (let i = 0; i < 5; i++) {
+    if (off + i >= b.length) return null;
+    value += (b[off + i] & 0x7f) * 2 ** (7 * i);
+    if (!(b[off + i] & 0x80)) return { value, len: i + 1 };
+  }
+  return null;
+}
+
+function writeLEB(v) {
+  const out = [];
+  do {
+    let byte = v % 128;
+    v = Math.floor(v / 128);
+    if (v) byte |= 0x80;
+    out.push(byte);
+  } while (v);
+  return out;
 }
 
 function record(url, sha, start) {

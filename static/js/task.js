@@ -8,10 +8,10 @@
 import { wasiImports, ProcExit } from './wasi.js';
 import { Pairs, splitResult, mergeCounters } from './shuffle.js';
 import { Failure, TaskError, isCommand, runCommand } from './command.js';
+import { MAX_PAGES } from './modules.js'; // the memory cap, compiled into every module
 
 const Phase = { MAP: 1, REDUCE: 2 };
 const PAGE = 65536;
-const MAX_PAGES = 4096; // 256 MiB: the native runner's memory cap
 const RECYCLE_PAGES = 1024; // drop an instance whose memory grew past 64 MiB
 const MAX_INSTANCES = 4;
 
@@ -167,6 +167,9 @@ function run(msg) {
     let message = err instanceof WebAssembly.RuntimeError ? `wasm trap: ${err.message}` : err.message;
     const stderr = inst && inst.wasi.output.text;
     if (stderr && !message.includes(stderr)) message += `\n${stderr}`;
+    if (inst && inst.pages() + 64 >= MAX_PAGES) {
+      message = `out of memory: the memory cap is ${MAX_PAGES * PAGE >> 20} MiB and the module used ${inst.pages() * PAGE >> 20} MiB: ${message}`;
+    }
     port.postMessage({ type: 'failed', id: t.id, kind, message, elapsedUs: Math.round((performance.now() - start) * 1000) });
   }
 }
