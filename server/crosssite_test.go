@@ -192,10 +192,14 @@ func TestPagesRefuseFraming(t *testing.T) {
 			t.Errorf("%s: X-Frame-Options %q, want DENY", p, got)
 		}
 		csp := r.Header.Get("Content-Security-Policy")
-		for _, want := range []string{"frame-ancestors 'none'", "script-src 'self' 'wasm-unsafe-eval';", "connect-src 'self'", "object-src 'none'"} {
+		for _, want := range []string{"frame-ancestors 'none'", "script-src 'self' 'wasm-unsafe-eval'", "connect-src 'self'", "object-src 'none'"} {
 			if !strings.Contains(csp, want) {
 				t.Errorf("%s: CSP %q lacks %q", p, csp, want)
 			}
+		}
+		script, _, _ := strings.Cut(csp[strings.Index(csp, "script-src"):], ";")
+		if strings.Contains(script, "unsafe-inline") || strings.Contains(script, "'unsafe-eval'") {
+			t.Errorf("%s: %q lets any inline script or eval run", p, script)
 		}
 	}
 	f := startServer(t, server.Config{AllowOrigins: []string{"https://friend.example", "null"}})

@@ -16,6 +16,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"embed"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"io/fs"
@@ -56,6 +57,7 @@ var (
 	hashes     map[string]string // asset path → first 12 hex digits of its sha256
 	pagesMu    sync.Mutex
 	pages      = map[string][]byte{}
+	inlined    = map[string][]string{} // page → CSP sources of its inlined scripts
 )
 
 func assetHashes() map[string]string {
@@ -85,9 +87,12 @@ var assetRef = regexp.MustCompile(`((?:src|href)=")/static/([^"?]+)"`)
 var inlineScript = regexp.MustCompile(`<script src="/static/([^"?]+\.js)" inline></script>`)
 
 // inline replaces each inlined script reference of a page with the
-// script's text.
-func inline(page []byte) ([]byte, error) {
+// script's text, and returns the Content-Security-Policy source of each
+// script it inlined ('sha256-…' of the script element's text), which the
+// page's policy must list for the browser to run it.
+func inline(page []byte) ([]byte, []string, error) {
 	var err error
+	var hashes []string
 	out := inlineScript.ReplaceAllFunc(page, func(m []byte) []byte {
 		name := string(inlineScript.FindSubmatch(m)[1])
 		js, rerr := files.ReadFile(name)
@@ -98,9 +103,23 @@ func inline(page []byte) ([]byte, error) {
 			err = rerr
 			return m
 		}
-		return append(append([]byte("<script>\n"), js...), "</script>"...)
+		text := append([]byte("\n"), js...)
+		sum := sha256.Sum256(text)
+		hashes = append(hashes, "'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'")
+		return append(append([]byte("<script>"), text...), "</script>"...)
 	})
-	return out, err
+	return out, hashes, err
+}
+
+// InlineScripts returns the Content-Security-Policy sources of the scripts
+// inlined in an embedded page (see Page), none for most pages.
+func InlineScripts(name string) ([]string, error) {
+	if _, err := Page(name); err != nil {
+		return nil, err
+	}
+	pagesMu.Lock()
+	defer pagesMu.Unlock()
+	return inlined[name], nil
 }
 
 // Page returns an embedded HTML page with its asset references versioned by
@@ -115,9 +134,11 @@ func Page(name string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if b, err = inline(b); err != nil {
+	var scripts []string
+	if b, scripts, err = inline(b); err != nil {
 		return nil, err
 	}
+	inlined[name] = scripts
 	h := assetHashes()
 	b = assetRef.ReplaceAllFunc(b, func(m []byte) []byte {
 		sub := assetRef.FindSubmatch(m)

@@ -196,29 +196,47 @@ var usedMiB = regexp.MustCompile(`used (\d+) MiB`)
 
 // The browser worker's memory cap holds inside a call: a module that takes
 // memory until something stops it is stopped at the cap (256 MiB), not
-// after the call returns (it never would), and the tab runs on.
+// after the call returns (it never would), and the tab runs on. Both ways
+// a tab compiles a module are tried: the page's own compile of a module the
+// waiting work needs (named in /worker's preload links), and the
+// connection worker's, as it streams in for a task.
 func TestBrowserMemoryCapDuringACall(t *testing.T) {
 	bctx := browser(t)
 	srv := startServer(t)
-	bomb := uploadModule(t, srv, "github.com/tabreduce/tabreduce/wasm/runner/testdata/bomb")
-	tab(t, bctx, srv.URL()+"/worker?slots=1")
-	waitUntil(t, 20*time.Second, "a browser worker connects", func() bool { return browserWorkers(srv) == 1 })
-	id := submitJSON(t, srv, map[string]any{"module": bomb, "input": "x\n", "max_attempts": 1})
-	st := waitJob(t, srv, id, 60*time.Second)
-	if st.State != "failed" || !strings.Contains(st.Error, "out of memory") {
-		t.Fatalf("bomb job: want failed out of memory, got %s %q", st.State, truncate(st.Error, 300))
+	bomb := wasmtest.Module(t, "github.com/tabreduce/tabreduce/wasm/runner/testdata/bomb")
+	wantCapped := func(id, how string) {
+		t.Helper()
+		st := waitJob(t, srv, id, 60*time.Second)
+		if st.State != "failed" || !strings.Contains(st.Error, "out of memory") {
+			t.Fatalf("%s: want failed out of memory, got %s %q", how, st.State, truncate(st.Error, 300))
+		}
+		m := usedMiB.FindStringSubmatch(st.Error)
+		if m == nil {
+			t.Fatalf("%s: the error does not say how much memory the module used: %q", how, truncate(st.Error, 300))
+		}
+		if n, _ := strconv.Atoi(m[1]); n > 256 {
+			t.Errorf("%s: the module used %d MiB, past the 256 MiB cap", how, n)
+		}
 	}
-	m := usedMiB.FindStringSubmatch(st.Error)
-	if m == nil {
-		t.Fatalf("the error does not say how much memory the module used: %q", truncate(st.Error, 300))
-	}
-	if n, _ := strconv.Atoi(m[1]); n > 256 {
-		t.Errorf("the module used %d MiB, past the 256 MiB cap", n)
-	}
+	sha := uploadBytes(t, srv, bomb)
+	waiting := submitJSON(t, srv, map[string]any{"module": sha, "input": "x\n", "max_attempts": 1})
+	worker, _ := tab(t, bctx, srv.URL()+"/worker?slots=1")
+	wantCapped(waiting, "compiled by the page")
+	waitUntil(t, 5*time.Second, "the tab says the page compiled the module", func() bool {
+		return evalJS[bool](t, worker, fmt.Sprintf(`!!(window.tabreduce.last && window.tabreduce.last.modules.some(m => m.module === %q && m.byPage))`, sha))
+	})
+	streamed := submitJSON(t, srv, map[string]any{"module": uploadBytes(t, srv, withCustomSection(bomb)), "input": "x\n", "max_attempts": 1})
+	wantCapped(streamed, "compiled by the connection worker")
 	okJob := submitJSON(t, srv, map[string]any{"module": "wordcount", "input": "a b a\n"})
 	if st := waitJob(t, srv, okJob, 30*time.Second); st.State != "done" {
-		t.Fatalf("job after the memory failure: %s %q", st.State, st.Error)
+		t.Fatalf("job after the memory failures: %s %q", st.State, st.Error)
 	}
+}
+
+// withCustomSection returns wasm with a small custom section at its end:
+// the same module under another sha256.
+func withCustomSection(wasm []byte) []byte {
+	return append(append([]byte(nil), wasm...), 0, 3, 1, 'x', 0)
 }
 
 func truncate(s string, n int) string {

@@ -4,39 +4,53 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/tabreduce/tabreduce/static"
 )
 
-// pagePolicy is the Content-Security-Policy of every response: the pages
-// run only this server's own scripts (no inline script, no eval; wasm
-// compiles, which the volunteer page needs), talk only to this server, and
-// are framed by no one. Inline styles are allowed: the pages use style
-// attributes, which run nothing. The policy applies to the Web Workers too,
-// whose scripts are served with it.
-const pagePolicy = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; " +
-	"img-src 'self' data:; connect-src 'self'; worker-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'"
+// pagePolicy returns the Content-Security-Policy of a response: the pages
+// run only this server's own scripts (no eval; wasm compiles, which the
+// volunteer page needs; inline scripts only by the hashes of those the page
+// was built with, scripts), talk only to this server, and are framed by the
+// ancestors given. Inline styles are allowed: the pages use style
+// attributes, which run nothing. Web Workers, whose scripts are served with
+// the policy, run under it too.
+func pagePolicy(scripts []string, ancestors string) string {
+	src := strings.Join(append([]string{"'self'", "'wasm-unsafe-eval'"}, scripts...), " ")
+	return "default-src 'self'; script-src " + src + "; style-src 'self' 'unsafe-inline'; img-src 'self' data:; " +
+		"connect-src 'self'; worker-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors " + ancestors
+}
 
-// securityHeaders is middleware that sets, on every response, the CSP
+// securityHeaders returns middleware that sets, on every response, the CSP
 // (pagePolicy) and the refusal to be framed: X-Frame-Options DENY and
 // frame-ancestors 'none', so that no other site can put a page of ours
 // under its own (clickjacking the dashboard's buttons). The volunteer page
 // alone may be framed by the origins Config.AllowOrigins lists, so that a
 // site of theirs can lend its visitors' tabs; with none listed it is
-// framed by no one either.
-func (a *API) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
-	deny := pagePolicy + "; frame-ancestors 'none'"
-	worker := deny
+// framed by no one either. Its policy lists the scripts inlined in it.
+func (a *API) securityHeaders() echo.MiddlewareFunc {
+	deny := pagePolicy(nil, "'none'")
+	scripts, _ := static.InlineScripts("worker.html") // embedded: cannot fail
+	ancestors := "'none'"
 	if anc := frameAncestors(a.cfg.AllowOrigins); anc != "" {
-		worker = pagePolicy + "; frame-ancestors 'self' " + anc
+		ancestors = "'self' " + anc
 	}
-	return func(c echo.Context) error {
-		h := c.Response().Header()
-		if c.Path() == "/worker" && worker != deny {
-			h.Set("Content-Security-Policy", worker)
-		} else {
-			h.Set("Content-Security-Policy", deny)
-			h.Set("X-Frame-Options", "DENY")
+	worker := pagePolicy(scripts, ancestors)
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			h := c.Response().Header()
+			switch {
+			case c.Path() != "/worker":
+				h.Set("Content-Security-Policy", deny)
+				h.Set("X-Frame-Options", "DENY")
+			case ancestors == "'none'":
+				h.Set("Content-Security-Policy", worker)
+				h.Set("X-Frame-Options", "DENY")
+			default:
+				h.Set("Content-Security-Policy", worker)
+			}
+			return next(c)
 		}
-		return next(c)
 	}
 }
 

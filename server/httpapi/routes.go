@@ -74,8 +74,8 @@ func New(cfg Config, d Deps, reg prometheus.Registerer, gather prometheus.Gather
 	e.Use(boundWrites(cfg.WriteTimeout), boundBodies(cfg.BodyIdleTimeout)) // timeouts.go
 	e.Use(a.headGuard)
 	e.Use(unescapeParams)
-	e.Use(a.guardPages)      // cross-site request forgery (origin.go)
-	e.Use(a.securityHeaders) // CSP and framing (csp.go)
+	e.Use(a.guardPages)        // cross-site request forgery (origin.go)
+	e.Use(a.securityHeaders()) // CSP and framing (csp.go)
 	// Routes that take large bodies set their own limit (limitBody).
 	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
 		Limit:   byteSize(cfg.MaxBody),

@@ -132,55 +132,53 @@ function capped(body) {
 }
 
 // capMemory returns a TransformStream that passes a wasm module through
-// with the maximum of each memory it defines lowered to maxPages (or set,
-// where it had none). Only the memory section is rewritten: it comes early
-// (after the types, imports, functions and tables), and everything before
-// and after it streams through as it comes. A memory whose minimum is
-// already above the cap makes the module fail to compile, as it should.
+// with the maximum of each memory it defines lowered to maxPages
+// (capMemoryBytes). The memory section comes early (after the types,
+// imports, functions and tables): the stream holds back what comes before
+// it, then lets everything else through as it comes.
 export function capMemory(maxPages) {
-  let pending = new Uint8Array(0); // bytes not yet passed on
-  let state = 'header'; // header, section, body, memory, rest
-  let skip = 0; // bytes of the current section still to pass on
-  let memSize = 0;
-  const take = (n) => { const b = pending.subarray(0, n); pending = pending.subarray(n); return b; };
+  let pending = new Uint8Array(0), done = false;
   return new TransformStream({
     transform(chunk, ctl) {
-      if (state === 'rest') { ctl.enqueue(chunk); return; }
+      if (done) { ctl.enqueue(chunk); return; }
       const b = new Uint8Array(pending.length + chunk.length);
       b.set(pending); b.set(chunk, pending.length);
-      pending = b;
-      for (;;) {
-        if (state === 'rest') { if (pending.length) ctl.enqueue(take(pending.length)); return; }
-        if (state === 'header') {
-          if (pending.length < 8) return;
-          ctl.enqueue(take(8)); state = 'section'; continue;
-        }
-        if (state === 'body') {
-          const n = Math.min(skip, pending.length);
-          if (n) ctl.enqueue(take(n));
-          skip -= n;
-          if (skip > 0) return;
-          state = 'section'; continue;
-        }
-        if (state === 'section') {
-          const size = readLEB(pending, 1);
-          if (!size) return; // the id and size have not all come yet
-          const id = pending[0];
-          if (id !== 0 && id !== 5 && id > 4) { state = 'rest'; continue; } // no memory section after this
-          if (id !== 5) { ctl.enqueue(take(1 + size.len)); skip = size.value; state = 'body'; continue; }
-          take(1 + size.len); memSize = size.value; state = 'memory'; continue;
-        }
-        if (state === 'memory') {
-          if (pending.length < memSize) return;
-          const body = rewriteMemories(take(memSize), maxPages);
-          ctl.enqueue(Uint8Array.of(5, ...writeLEB(body.length)));
-          ctl.enqueue(body);
-          state = 'rest'; continue;
-        }
-      }
+      const out = withCappedMemory(b, maxPages);
+      if (out) { done = true; pending = null; ctl.enqueue(out); } else pending = b;
     },
-    flush(ctl) { if (pending.length) ctl.enqueue(pending); },
+    flush(ctl) { if (!done && pending.length) ctl.enqueue(pending); }, // too short: let the compiler say why
   });
+}
+
+// capMemoryBytes returns a whole module with the maximum of each memory it
+// defines lowered to maxPages (or set, where it had none). A memory whose
+// minimum is above the cap makes the module fail to compile, as it should.
+export function capMemoryBytes(buf, maxPages) {
+  const b = new Uint8Array(buf);
+  return withCappedMemory(b, maxPages) || b;
+}
+
+// withCappedMemory rewrites the memory section of a module's first bytes
+// b, or returns null if b does not hold all that comes up to its end. A
+// module without one (a later section comes first) is returned as it is.
+function withCappedMemory(b, maxPages) {
+  for (let off = 8; ;) {
+    if (b.length < 8 || off >= b.length) return null;
+    const id = b[off], size = readLEB(b, off + 1);
+    if (!size) return null;
+    const body = off + 1 + size.len, end = body + size.value;
+    if (id === 5) {
+      if (end > b.length) return null;
+      const mem = rewriteMemories(b.subarray(body, end), maxPages);
+      const head = Uint8Array.of(5, ...writeLEB(mem.length));
+      const out = new Uint8Array(off + head.length + mem.length + b.length - end);
+      out.set(b.subarray(0, off)); out.set(head, off); out.set(mem, off + head.length);
+      out.set(b.subarray(end), off + head.length + mem.length);
+      return out;
+    }
+    if (id !== 0 && id > 4) return b; // past where a memory section would be: none
+    off = end;
+  }
 }
 
 // rewriteMemories rewrites a memory section's body (a vector of limits):

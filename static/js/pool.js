@@ -81,6 +81,10 @@
   pool.named = named.map(n => n.sha);
   const offers = []; // what was offered, for connection workers started later
 
+  // modules.js caps each module's memory as the connection worker would
+  // (capMemoryBytes); it loads while the modules download.
+  const capping = named.length ? import(base + 'modules.js') : null;
+
   async function compileNamed({ sha, url }) {
     const start = performance.now();
     let offer = { type: 'module', sha, module: null };
@@ -90,7 +94,8 @@
       const buf = await r.arrayBuffer();
       const d = new Uint8Array(await crypto.subtle.digest('SHA-256', buf));
       if (Array.from(d, b => b.toString(16).padStart(2, '0')).join('') !== sha) throw new Error('hash mismatch');
-      const module = await WebAssembly.compile(buf);
+      const { capMemoryBytes, MAX_PAGES } = await capping;
+      const module = await WebAssembly.compile(capMemoryBytes(buf, MAX_PAGES));
       const e = performance.getEntriesByName(url).reduce((a, b) => (!a || b.transferSize > a.transferSize ? b : a), null);
       offer = {
         type: 'module', sha, module, transferSize: e ? e.transferSize : -1, encodedBodySize: e ? e.encodedBodySize : -1,

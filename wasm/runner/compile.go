@@ -68,6 +68,10 @@ func (r *Runner) Compile(ctx context.Context, wasm []byte) (string, error) {
 	return sha, err
 }
 
+// Compiling reports how many Compile calls hold a place among MaxCompiles
+// now: compiling, or starting the module they compiled.
+func (r *Runner) Compiling() int { return len(r.compiling) }
+
 // compiled returns the sha256 of wasm and whether it is compiled already.
 func (r *Runner) compiled(wasm []byte) (string, bool) {
 	sum := sha256.Sum256(wasm)

@@ -37,7 +37,7 @@ func TestCompileDeadline(t *testing.T) {
 func TestCompileCap(t *testing.T) {
 	loop := wasmtest.Module(t, "./testdata/initloop")
 	good := wasmtest.Module(t, wordcount)
-	r := newRunner(t, runner.Config{MaxCompiles: 1, CompileTimeout: 3 * time.Second})
+	r := newRunner(t, runner.Config{MaxCompiles: 1, CompileTimeout: 5 * time.Second})
 	var wg sync.WaitGroup
 	wg.Go(func() { // holds the only place until its deadline
 		if _, err := r.Compile(context.Background(), loop); !errors.Is(err, runner.ErrTimeout) {
@@ -45,38 +45,22 @@ func TestCompileCap(t *testing.T) {
 		}
 	})
 	defer wg.Wait()
-	// Until the loop has the place, a compile may get it first: each try
-	// compiles a module of its own (the same code with another custom
-	// section), so that none is answered from the cache.
-	busy := false
-	for i := 0; !busy; i++ {
-		if i > 1000 {
-			t.Fatal("no compile was ever refused for want of a place")
+	deadline := time.Now().Add(5 * time.Second)
+	for r.Compiling() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the loop's compile never took its place")
 		}
-		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
-		_, err := r.Compile(ctx, withCustomSection(good, i))
-		cancel()
-		switch {
-		case errors.Is(err, runner.ErrBusy):
-			busy = true
-		case err != nil:
-			t.Fatalf("compile beside the loop: %v", err)
-		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := r.Compile(ctx, good); !errors.Is(err, runner.ErrBusy) {
+		t.Fatalf("compile beside the loop: %v, want ErrBusy", err)
 	}
 	wg.Wait()
-	if _, err := r.Compile(t.Context(), withCustomSection(good, -1)); err != nil {
+	if _, err := r.Compile(t.Context(), good); err != nil {
 		t.Fatalf("compile once the place is free: %v", err)
 	}
-}
-
-// withCustomSection returns wasm with a custom section named for i at its
-// end: the same module, with another sha256.
-func withCustomSection(wasm []byte, i int) []byte {
-	name := "t" + strconv.Itoa(i)
-	out := append([]byte(nil), wasm...)
-	section := append([]byte{0, byte(2 + len(name)), byte(len(name))}, name...)
-	return append(out, append(section, 0)...) // a byte of content: wazero wants one
-
 }
 
 // A module that grows its memory to the cap makes the host hold about the
