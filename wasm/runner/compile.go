@@ -44,7 +44,7 @@ type module struct {
 // Compiling is bounded: at most Config.MaxCompiles at once (a call that
 // finds no place within CompileTimeout, or before ctx ends, fails with
 // ErrBusy), and the module's _initialize must return within CompileTimeout
-// (else ErrTimeout).
+// of its start (else ErrTimeout).
 func (r *Runner) Compile(ctx context.Context, wasm []byte) (string, error) {
 	if sha, ok := r.compiled(wasm); ok {
 		return sha, nil
@@ -59,9 +59,7 @@ func (r *Runner) Compile(ctx context.Context, wasm []byte) (string, error) {
 	case <-ctx.Done():
 		return "", fmt.Errorf("%w: %d modules are being compiled: %w", ErrBusy, r.cfg.MaxCompiles, ctx.Err())
 	}
-	cctx, cancel := context.WithTimeout(ctx, r.cfg.CompileTimeout)
-	defer cancel()
-	sha, err := r.compile(cctx, wasm, r.rt)
+	sha, err := r.compile(ctx, wasm, r.rt, r.cfg.CompileTimeout)
 	if errors.Is(err, ErrTimeout) && ctx.Err() == nil {
 		return "", fmt.Errorf("%w: the module's start (_initialize) did not finish within %v", ErrTimeout, r.cfg.CompileTimeout)
 	}
@@ -91,10 +89,14 @@ func (r *Runner) compiled(wasm []byte) (string, bool) {
 // A Runner holds one module per hash: whichever of Compile and
 // CompileTrusted saw the bytes first decides how they run.
 func (r *Runner) CompileTrusted(ctx context.Context, wasm []byte) (string, error) {
-	return r.compile(ctx, wasm, r.trusted)
+	return r.compile(ctx, wasm, r.trusted, r.cfg.CallTimeout)
 }
 
-func (r *Runner) compile(ctx context.Context, wasm []byte, rt wazero.Runtime) (string, error) {
+// compile compiles wasm on rt and, for a reactor, starts one instance,
+// whose _initialize gets startTimeout. Compiling itself is not bounded by
+// it: its time follows the module's size (bounded by the caller), not
+// anything the module does.
+func (r *Runner) compile(ctx context.Context, wasm []byte, rt wazero.Runtime, startTimeout time.Duration) (string, error) {
 	sha, ok := r.compiled(wasm)
 	if ok {
 		return sha, nil
@@ -114,7 +116,9 @@ func (r *Runner) compile(ctx context.Context, wasm []byte, rt wazero.Runtime) (s
 	}
 	m := &module{sha: sha, rt: rt, compiled: compiled, command: command}
 	if !command {
-		inst, err := r.instantiate(ctx, m, "compile")
+		sctx, cancel := context.WithTimeout(ctx, startTimeout)
+		inst, err := r.instantiate(sctx, m, "compile")
+		cancel()
 		if err != nil {
 			compiled.Close(ctx)
 			return "", err
