@@ -24,30 +24,32 @@ type script struct {
 
 // The scripts, one per atomic operation (or family of operations).
 var (
-	scriptPush      = loadScript("push")
-	scriptGet       = loadScript("get")
-	scriptLease     = loadScript("lease")
-	scriptAck       = loadScript("ack")
-	scriptNack      = loadScript("nack")
-	scriptExtend    = loadScript("extend")
-	scriptReap      = loadScript("reap")
-	scriptNextDue   = loadScript("nextdue")
-	scriptRecover   = loadScript("recover")
-	scriptPurge     = loadScript("purge")
-	scriptSetMeta   = loadScript("setmeta")
-	scriptDelete    = loadScript("delete")
-	scriptScan      = loadScript("scan")
-	scriptCommit    = loadScript("commit")
-	scriptKVGet     = loadScript("kvget")
-	scriptKVSet     = loadScript("kvset")
-	scriptKVDel     = loadScript("kvdel")
-	scriptKVScan    = loadScript("kvscan")
-	scriptKVReap    = loadScript("kvreap")
-	scriptKVSwap    = loadScript("kvswap")
-	scriptRecScan   = loadScript("recscan")
-	scriptHint      = loadScript("hint")
-	scriptUnhint    = loadScript("unhint")
-	scriptOwnerDone = loadScript("ownerdone")
+	scriptPush       = loadScript("push")
+	scriptGet        = loadScript("get")
+	scriptLease      = loadScript("lease")
+	scriptAck        = loadScript("ack")
+	scriptNack       = loadScript("nack")
+	scriptExtend     = loadScript("extend")
+	scriptReap       = loadScript("reap")
+	scriptNextDue    = loadScript("nextdue")
+	scriptRecover    = loadScript("recover")
+	scriptPurge      = loadScript("purge")
+	scriptSetMeta    = loadScript("setmeta")
+	scriptDelete     = loadScript("delete")
+	scriptScan       = loadScript("scan")
+	scriptCommit     = loadScript("commit")
+	scriptKVGet      = loadScript("kvget")
+	scriptKVSet      = loadScript("kvset")
+	scriptKVDel      = loadScript("kvdel")
+	scriptKVScan     = loadScript("kvscan")
+	scriptKVReap     = loadScript("kvreap")
+	scriptKVSwap     = loadScript("kvswap")
+	scriptRecScan    = loadScript("recscan")
+	scriptHint       = loadScript("hint")
+	scriptUnhint     = loadScript("unhint")
+	scriptOwnerDone  = loadScript("ownerdone")
+	scriptBlobSwitch = loadScript("blobswitch")
+	scriptBlobDelete = loadScript("blobdelete")
 )
 
 // allScripts are loaded on every master at Open.
@@ -56,7 +58,7 @@ var allScripts = []*script{
 	scriptReap, scriptNextDue, scriptRecover, scriptPurge, scriptSetMeta,
 	scriptDelete, scriptScan, scriptCommit, scriptKVGet, scriptKVSet,
 	scriptKVDel, scriptKVScan, scriptKVReap, scriptKVSwap, scriptRecScan,
-	scriptHint, scriptUnhint, scriptOwnerDone,
+	scriptHint, scriptUnhint, scriptOwnerDone, scriptBlobSwitch, scriptBlobDelete,
 }
 
 func loadScript(name string) *script {
