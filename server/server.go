@@ -6,6 +6,8 @@ package server
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,6 +29,7 @@ import (
 	"github.com/tabreduce/tabreduce/server/httpapi"
 	"github.com/tabreduce/tabreduce/server/kv"
 	"github.com/tabreduce/tabreduce/server/pubsub"
+	"github.com/tabreduce/tabreduce/server/redisstore"
 	"github.com/tabreduce/tabreduce/server/resp"
 	"github.com/tabreduce/tabreduce/static"
 	"github.com/tabreduce/tabreduce/wasm/runner"
@@ -46,7 +49,11 @@ type Config struct {
 	Store broker.Store
 	// StoreURL chooses the store when Store is nil (OpenStore): "" or
 	// "buntdb:" is the embedded buntdb file in DataDir.
-	StoreURL    string
+	StoreURL string
+	// Name is this server's name among the servers that share a store
+	// (the dashboard and pub/sub presence say which server a worker or a
+	// member is on); default: Addr, or a random name when Addr's port is 0.
+	Name        string
 	Fsync       string // the embedded store's fsync: always, everysec (default) or never
 	MaxBody     int64  // bytes per request body (default 8 MiB)
 	MaxInput    int64  // bytes of a job submission (default 4 GiB)
@@ -112,6 +119,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.DataDir == "" {
 		c.DataDir = "./data"
+	}
+	if c.Name == "" {
+		c.Name = c.Addr
+		if _, port, _ := net.SplitHostPort(c.Addr); port == "0" {
+			c.Name = "server-" + randomHex(4)
+		}
 	}
 	if c.MaxBody <= 0 {
 		c.MaxBody = 8 << 20
@@ -211,6 +224,7 @@ type Server struct {
 	lock   *buntstore.DirLock
 	broker *broker.Broker
 	hub    *pubsub.Hub
+	relay  *redisstore.Relay // nil unless the store is Redis
 	engine *engine.Engine
 	runner *runner.Runner
 	http   *http.Server
@@ -276,7 +290,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		lock.Release()
 		return nil, err
 	}
-	hub := pubsub.New(pubsub.Config{})
+	hub := pubsub.New(pubsub.Config{Server: cfg.Name})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(httpapi.NewQueueCollector(b))
@@ -316,7 +330,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	// Live consumers hold their requests open: end them when shutdown begins
 	// so Shutdown does not wait for them.
-	s.http.RegisterOnShutdown(func() { close(stopping); eng.Close(); b.Close(); hub.Close() })
+	s.http.RegisterOnShutdown(func() { close(stopping); eng.Close(); b.Close(); s.closeHub() })
 	// Shutdown waits up to 5 s for a connection that never sent a request;
 	// such a connection has nothing in flight, so close it at once.
 	s.http.ConnState = s.trackNew
@@ -330,6 +344,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		lock.Release()
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
+	if rs, ok := store.(*redisstore.Store); ok {
+		s.relay = rs.NewRelay(hub) // channels and presence span the servers on it
+	}
 	if cfg.RedisAddr != "" {
 		s.resp, err = resp.Listen(cfg.RedisAddr, resp.Config{
 			Token: cfg.Token, PublicRead: cfg.PublicRead, Fsync: cfg.Fsync,
@@ -337,6 +354,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		}, resp.Deps{Broker: b, KV: kv.New(store), Hub: hub})
 		if err != nil {
 			s.ln.Close()
+			s.closeHub()
 			eng.Close()
 			run.Close(ctx)
 			b.Close()
@@ -396,7 +414,7 @@ func (s *Server) Close() error {
 		err = cmp.Or(err, herr)
 		s.engine.Close()
 		s.broker.Close()
-		s.hub.Close()
+		s.closeHub()
 		if serr := <-s.done; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
 			err = serr
 		}
@@ -412,6 +430,18 @@ func (s *Server) Close() error {
 	})
 	return s.closeErr
 }
+
+// closeHub withdraws this server's pub/sub members from the other servers
+// and closes the hub.
+func (s *Server) closeHub() {
+	if s.relay != nil {
+		s.relay.Close()
+	}
+	s.hub.Close()
+}
+
+// Name is the server's name among the servers sharing its store.
+func (s *Server) Name() string { return s.cfg.Name }
 
 // Engine returns the map/reduce coordinator.
 func (s *Server) Engine() *engine.Engine { return s.engine }
@@ -457,4 +487,11 @@ type engineModules struct{ e *engine.Engine }
 
 func (m engineModules) Prepare(ctx context.Context, _ *runner.Runner, sha string) error {
 	return m.e.LoadModule(ctx, sha)
+}
+
+// randomHex is n random bytes in hex.
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }

@@ -20,11 +20,16 @@ type channel struct {
 
 // send queues ev to every subscriber and returns how many took it. A
 // subscriber whose buffer is full is dropped with ErrSlow and its leave is
-// sent to the rest in turn. Called with ch.mu held.
-func (ch *channel) send(ev *Event) (delivered int) {
+// sent to the rest in turn. The relay is told of ev when relay is set (a
+// local event) and of every such leave (a local subscriber left). Called
+// with ch.mu held.
+func (ch *channel) send(ev *Event, relay bool) (delivered int) {
 	h := ch.hub
 	pending := []*Event{ev}
 	for i := 0; i < len(pending); i++ {
+		if i > 0 || relay {
+			h.relayed(pending[i])
+		}
 		n := 0
 		for _, s := range ch.subs {
 			select {
@@ -63,6 +68,9 @@ func (ch *channel) unlock() {
 	empty := len(ch.subs) == 0 && !ch.removed
 	if empty {
 		ch.removed = true
+	}
+	if empty && ch.hub.relay != nil {
+		ch.hub.relay.Unwatch(ch.name)
 	}
 	ch.mu.Unlock()
 	if empty {

@@ -25,6 +25,9 @@ type Config struct {
 	// WriteTimeout bounds each write of an event to a subscriber's
 	// connection. The Hub does no I/O itself; transports read it from Config.
 	WriteTimeout time.Duration
+	// Server names this server in its members' presence (Member.Server),
+	// so that the members of a channel spanning servers say where they are.
+	Server string
 }
 
 // withDefaults returns c with every zero or negative field at its default.

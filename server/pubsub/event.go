@@ -30,6 +30,9 @@ type Member struct {
 	RemoteAddr string    `json:"remote_addr"`
 	UserAgent  string    `json:"user_agent"`
 	Joined     time.Time `json:"joined"`
+	// Server names the server the member is connected to (Config.Server),
+	// when the Hub is one of several.
+	Server string `json:"server,omitempty"`
 }
 
 // Event is one thing delivered to every subscriber of a channel: a message,

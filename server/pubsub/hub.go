@@ -23,7 +23,8 @@ import (
 
 // Hub is a set of channels. Its methods are safe for concurrent use.
 type Hub struct {
-	cfg Config
+	cfg   Config
+	relay Relay // nil: this server alone
 
 	mu       sync.Mutex
 	channels map[string]*channel
@@ -32,6 +33,8 @@ type Hub struct {
 	// subs counts Subscribers not yet closed by their owners; Close waits
 	// for it to reach zero.
 	subs sync.WaitGroup
+
+	awayMu sync.Mutex // orders relayed messages of channels with no members here
 
 	joins       atomic.Uint64 // numbers subscribers in join order
 	subscribers atomic.Int64
@@ -61,6 +64,7 @@ func (h *Hub) Subscribe(name string, m Member) (*Subscriber, error) {
 	}
 	m.ID = newID()
 	m.Joined = time.Now().UTC()
+	m.Server = h.cfg.Server
 
 	h.mu.Lock()
 	if h.closed {
@@ -75,6 +79,7 @@ func (h *Hub) Subscribe(name string, m Member) (*Subscriber, error) {
 			ch = nil
 		}
 	}
+	opened := ch == nil
 	if ch == nil {
 		ch = &channel{hub: h, name: name, subs: make(map[string]*Subscriber)}
 		h.channels[name] = ch
@@ -85,6 +90,10 @@ func (h *Hub) Subscribe(name string, m Member) (*Subscriber, error) {
 	if len(ch.subs) >= h.cfg.MaxSubscribers {
 		ch.mu.Unlock()
 		return nil, fmt.Errorf("channel %s: %w (%d subscribers)", name, ErrChannelFull, h.cfg.MaxSubscribers)
+	}
+	var ready <-chan struct{}
+	if opened && h.relay != nil {
+		ready = h.relay.Watch(name)
 	}
 	s := &Subscriber{
 		hub:    h,
@@ -97,14 +106,21 @@ func (h *Hub) Subscribe(name string, m Member) (*Subscriber, error) {
 	ch.subs[m.ID] = s
 	h.subscribers.Add(1)
 	h.subs.Add(1)
-	ch.send(newEvent(Event{Type: EventJoin, Channel: name, Member: m}))
+	ch.send(newEvent(Event{Type: EventJoin, Channel: name, Member: m}), true)
 	ch.unlock()
+	if ready != nil {
+		select {
+		case <-ready:
+		case <-time.After(RelayWait):
+		}
+	}
 	return s, nil
 }
 
 // Publish sends a message to every current member of the named channel and
-// returns how many took it into their buffers; a channel nobody subscribes to
-// takes none. from names the sender: a subscriber's id, or FromHTTP. binary
+// returns how many here took it into their buffers; a channel nobody here
+// subscribes to takes none. With a relay the message goes to the channel's
+// members on the other servers as well. from names the sender: a subscriber's id, or FromHTTP. binary
 // marks data that is not text (a binary frame); data that is not valid UTF-8
 // is treated as binary too.
 //
@@ -127,20 +143,34 @@ func (h *Hub) Publish(name, from string, data []byte, binary bool) (int, error) 
 	}
 	h.published.Add(1)
 	if ch == nil {
+		h.publishAway(name, ev)
 		return 0, nil
 	}
 	ch.mu.Lock()
 	if ch.removed {
 		ch.mu.Unlock()
+		h.publishAway(name, ev)
 		return 0, nil
 	}
-	n := ch.send(ev)
+	n := ch.send(ev, true)
 	ch.unlock()
 	return n, nil
 }
 
-// Members lists the named channel's subscribers in the order they joined.
-// A channel with no subscribers has an empty list.
+// publishAway relays a message of a channel with no members here, under a
+// lock of its own so that such messages keep their order too.
+func (h *Hub) publishAway(name string, ev *Event) {
+	if h.relay == nil {
+		return
+	}
+	h.awayMu.Lock()
+	h.relay.Send(ev)
+	h.awayMu.Unlock()
+}
+
+// Members lists the named channel's subscribers in the order they joined,
+// on every server when the Hub has a relay. A channel with no subscribers
+// has an empty list.
 func (h *Hub) Members(name string) ([]Member, error) {
 	if err := broker.CheckQueueName(name); err != nil {
 		return nil, err
@@ -161,7 +191,7 @@ func (h *Hub) Members(name string) ([]Member, error) {
 	for i, s := range subs {
 		members[i] = s.member
 	}
-	return members, nil
+	return h.remoteMembers(name, members)
 }
 
 // Close drops every subscriber with ErrClosed, without leave events, refuses

@@ -65,7 +65,7 @@ func (s *Subscriber) Close() {
 		ch := s.ch
 		ch.mu.Lock()
 		if ch.remove(s, nil) {
-			ch.send(newEvent(Event{Type: EventLeave, Channel: ch.name, Member: s.member}))
+			ch.send(newEvent(Event{Type: EventLeave, Channel: ch.name, Member: s.member}), true)
 		}
 		ch.unlock()
 		s.hub.subs.Done()

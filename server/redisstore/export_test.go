@@ -22,3 +22,10 @@ func (s *Store) Maintain(ctx context.Context) {
 
 // QueueKeys are the keys of a queue.
 func QueueKeys(s *Store, q string) []string { return s.keys.queue(q) }
+
+// SetPresenceTTL sets how long the members of the relays made after it
+// count without renewal.
+func (s *Store) SetPresenceTTL(d time.Duration) { s.presenceTTL = d }
+
+// Crash stops a relay as a crash would: nothing withdrawn.
+func (r *Relay) Crash() { r.stop() }

@@ -49,10 +49,12 @@ type Store struct {
 	closeOnce sync.Once
 
 	// Set by tests (export_test.go): how old an outbox entry must be for
-	// maintenance to complete it, and whether Commit leaves its foreign
-	// parts to maintenance, as a crash after the primary script would.
+	// maintenance to complete it, whether Commit leaves its foreign parts
+	// to maintenance (as a crash after the primary script would), and how
+	// long a relay's members count without renewal.
 	outboxGrace  time.Duration
 	leaveForeign bool
+	presenceTTL  time.Duration // of the pub/sub relays it makes
 }
 
 var _ broker.Store = (*Store)(nil)
@@ -93,6 +95,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 		url:     redact(rawURL),
 
 		outboxGrace: outboxGrace,
+		presenceTTL: presenceTTL,
 	}
 	if err := s.start(ctx); err != nil {
 		s.client.Close()
