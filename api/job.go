@@ -97,6 +97,10 @@ type PhaseCounts struct {
 	Running int `json:"running"`
 	Done    int `json:"done"`
 	Failed  int `json:"failed"` // failed attempts (a task may fail and then succeed)
+	// MeanSeconds is a running mean of the compute time workers report
+	// for the phase's last hundred or so tasks, since the server started
+	// (0 before the first): what a running task's progress is judged by.
+	MeanSeconds float64 `json:"mean_seconds,omitempty"`
 }
 
 // Status is what the API shows of a job.

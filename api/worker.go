@@ -4,18 +4,19 @@ import "time"
 
 // WorkerInfo is what the API shows of a connected worker.
 type WorkerInfo struct {
-	ID          string    `json:"id"`
-	Kind        string    `json:"kind"` // browser, native or local
-	Name        string    `json:"name,omitempty"`
-	UserAgent   string    `json:"user_agent"`
-	RemoteAddr  string    `json:"remote_addr"`
-	Slots       int       `json:"slots"`
-	Running     []string  `json:"running"` // task names: job/phase/n
-	TasksDone   int64     `json:"tasks_done"`
-	TasksFailed int64     `json:"tasks_failed"`
-	BytesIn     int64     `json:"bytes_in"`
-	Connected   time.Time `json:"connected"`
-	LastSeen    time.Time `json:"last_seen"`
+	ID         string `json:"id"`
+	Kind       string `json:"kind"` // browser, native or local
+	Name       string `json:"name,omitempty"`
+	UserAgent  string `json:"user_agent"`
+	RemoteAddr string `json:"remote_addr"`
+	Slots      int    `json:"slots"`
+	// Running lists the task copies the worker holds, started or queued.
+	Running     []RunningTask `json:"running"`
+	TasksDone   int64         `json:"tasks_done"`
+	TasksFailed int64         `json:"tasks_failed"`
+	BytesIn     int64         `json:"bytes_in"`
+	Connected   time.Time     `json:"connected"`
+	LastSeen    time.Time     `json:"last_seen"`
 	// Trusted workers' results are not verified.
 	Trusted  bool     `json:"trusted"`
 	Standing Standing `json:"standing"`
@@ -23,6 +24,32 @@ type WorkerInfo struct {
 	// refused, and listed here for the operator to see.
 	Flagged bool `json:"flagged"`
 }
+
+// RunningTask is a copy of a task a worker holds. Every page names it the
+// same way: by Copy, the id the worker knows it by (the volunteer page
+// shows #Copy), then its phase and its number in the job's phase.
+type RunningTask struct {
+	Copy    uint64 `json:"copy"` // the task id of the worker protocol
+	Job     string `json:"job"`
+	Phase   Phase  `json:"phase"`
+	Task    uint64 `json:"task"` // the task's number in its job's phase
+	Attempt int    `json:"attempt"`
+	// Check says why a copy beyond the first runs: CheckReplica,
+	// CheckProbe or CheckBackup; "" for the first.
+	Check string `json:"check,omitempty"`
+	// Sent is when the copy was handed out; Percent how far the worker
+	// last said it was (0 while a module maps or reduces, 50 while it
+	// combines, 90 while it sorts).
+	Sent    time.Time `json:"sent"`
+	Percent int       `json:"percent"`
+}
+
+// Why a worker runs a copy of a task beyond the first.
+const (
+	CheckReplica = "replica" // to check another worker's result
+	CheckProbe   = "probe"   // a task whose answer is known, sent to a new worker
+	CheckBackup  = "backup"  // a backup copy of a slow task
+)
 
 // Standing is a worker's record of verified results.
 type Standing struct {

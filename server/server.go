@@ -303,7 +303,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	eng, err := engine.New(ctx, engine.Config{
 		DataDir: cfg.DataDir, MaxInput: cfg.MaxInput, MaxTaskBytes: cfg.MaxTaskBytes, SpillBytes: cfg.SpillBytes, Builtins: cfg.Builtins,
-		BuiltinEncodings: cfg.builtinEncodings, Logger: cfg.Logger,
+		BuiltinEncodings: cfg.builtinEncodings, Observer: httpapi.NewEngineMetrics(reg), Logger: cfg.Logger,
 	}, b.Internal(), run)
 	if err != nil {
 		run.Close(ctx)
@@ -314,6 +314,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	proxies, _ := ParseNetworks(cfg.TrustedProxies) // checked by Validate
 	stopping := make(chan struct{})
+	reg.MustRegister(httpapi.NewEngineCollector(eng))
 	e := httpapi.New(httpapi.Config{
 		MaxBody: cfg.MaxBody, MaxInput: cfg.MaxInput, Token: cfg.Token, PublicRead: cfg.PublicRead, JSONP: cfg.JSONP,
 		AllowOrigins: cfg.AllowOrigins, AllowHosts: cfg.AllowHosts, TrustedProxies: proxies,

@@ -121,6 +121,22 @@ func TestDashboardMidJob(t *testing.T) {
 		checkFits(t, worker, fmt.Sprintf("volunteer page at %d px", width))
 		screenshot(t, worker, fmt.Sprintf("worker-%d.png", width))
 	}
+	// One task id everywhere: a task the volunteer page runs (#id) is on the
+	// dashboard's chip of that tab's worker as #id, and the dashboard shows
+	// how far running tasks are.
+	waitUntil(t, 30*time.Second, "a task of the tab shows on both pages under one id", func() bool {
+		onTab := evalJS[[]string](t, worker, `[...document.querySelectorAll('#running tr')].map(r => r.cells[2] ? r.cells[2].textContent.split(' ')[0] : '')`)
+		chips := evalJS[[]string](t, dash, `[...document.querySelectorAll('#workers tr[data-kind="browser"] .chip')].map(c => c.textContent.split(' ')[0])`)
+		for _, id := range onTab {
+			if id != "" && slices.Contains(chips, id) {
+				return true
+			}
+		}
+		return false
+	})
+	waitUntil(t, 30*time.Second, "the dashboard shows a running task's progress", func() bool {
+		return evalJS[int](t, dash, `Math.max(0, ...[...document.querySelectorAll('#workers .chip')].map(c => +(c.dataset.percent || 0)))`) > 0
+	})
 	if st := getJob(t, srv, long); st.State != "mapping" {
 		t.Errorf("the long job is %s at the last screenshot, want it still mapping (mid-job)", st.State)
 	}

@@ -52,7 +52,7 @@ func (e *Engine) verifyResult(c *taskCopy, r commitReq) (commit *commitReq, chea
 			if *t.doneHash == h {
 				s.standing.Agreed++
 			} else {
-				j.counts.Mismatches++
+				e.verified(j, VerifyDisagreement)
 				cheaters = []*session{s}
 			}
 		}
@@ -88,7 +88,7 @@ func (e *Engine) settleHeld(t *task) (commit *commitReq, cheaters []*session, re
 	j := t.job
 	win, ok := majority(t.held)
 	if !ok {
-		j.counts.Mismatches++
+		e.verified(j, VerifyDisagreement)
 		if len(t.held) >= maxHeld {
 			t.held = nil
 			return nil, nil, len(t.copies) == 0
@@ -101,7 +101,7 @@ func (e *Engine) settleHeld(t *task) (commit *commitReq, cheaters []*session, re
 		hr := &t.held[i]
 		switch {
 		case hr.hash != win:
-			j.counts.Mismatches++
+			e.verified(j, VerifyDisagreement)
 			if hr.s != nil {
 				cheaters = append(cheaters, hr.s)
 			}
@@ -135,7 +135,7 @@ func (e *Engine) startServerCheck(t *task) {
 		return
 	}
 	t.serverCheck = true
-	t.job.counts.SpotChecks++
+	e.verified(t.job, VerifySpotCheck)
 	wt := taskMessage(t, 0)
 	go func() {
 		ctx, cancel := context.WithTimeout(e.ctx, t.job.timeout)
@@ -187,7 +187,7 @@ func (e *Engine) checkProbe(c *taskCopy, r commitReq) bool {
 	if ok {
 		c.session.standing.Agreed++
 	} else {
-		c.task.job.counts.Mismatches++
+		e.verified(c.task.job, VerifyDisagreement)
 	}
 	return ok
 }
@@ -202,6 +202,7 @@ func (e *Engine) flag(ctx context.Context, s *session, why string, touched map[*
 		return
 	}
 	s.standing.Flagged = true
+	e.cfg.Observer.Verified(VerifyBan)
 	s.standing.Disagreed++
 	e.banned[s.banKey()] = true
 	refs := s.unverified
@@ -252,7 +253,7 @@ func (e *Engine) rerun(ctx context.Context, ref committedRef, touched map[*job]b
 		j.bytesOut -= ref.record.BytesOut
 		j.records -= ref.record.Records
 	}
-	j.counts.Reruns++
+	e.verified(j, VerifyRerun)
 	e.mu.Unlock()
 	touched[j] = true
 	e.kick()

@@ -5,8 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/tabreduce/tabreduce/api"
+	"time"
 
+	"github.com/tabreduce/tabreduce/api"
 	"github.com/tabreduce/tabreduce/server/broker"
 	"github.com/tabreduce/tabreduce/wasm/abi"
 	wp "github.com/tabreduce/tabreduce/wasm/workerproto"
@@ -31,6 +32,9 @@ type commitReq struct {
 	result  *wp.Result
 	message string
 	worker  string
+	// timedOut marks a failure the server declared: the copy ran past its
+	// job's task_timeout.
+	timedOut bool
 	// unverified marks a result committed without a check: its worker's
 	// committedRefs keep what it takes to undo it.
 	unverified bool
@@ -105,6 +109,7 @@ func (e *Engine) commitBatch(ctx context.Context, batch []commitReq) error {
 		}
 		g, err := e.resultGroup(out.copies[0].task, *out)
 		if err != nil {
+			e.cfg.Observer.TaskEnded(out.copies[0].task.phase, OutcomeFailed, 0, time.Since(out.copies[0].sent))
 			e.failTask(ctx, out.copies[0], "bad result: "+err.Error(), touched)
 			continue
 		}
@@ -131,7 +136,13 @@ func (e *Engine) commitBatch(ctx context.Context, batch []commitReq) error {
 	for _, r := range batch {
 		switch r.kind {
 		case reqFailure:
-			e.failTask(ctx, r.copies[0], r.message, touched)
+			outcome := OutcomeFailed
+			if r.timedOut {
+				outcome = OutcomeTimedOut
+			}
+			c := r.copies[0]
+			e.cfg.Observer.TaskEnded(c.task.phase, outcome, 0, time.Since(c.sent))
+			e.failTask(ctx, c, r.message, touched)
 		case reqRelease:
 			e.releaseCopies(ctx, r.copies, touched)
 		}
@@ -273,6 +284,7 @@ func (e *Engine) taskDone(r commitReq, g *broker.CommitGroup, touched map[*job]b
 	others := t.otherCopies(r.copies[0])
 	j.addResult(t.phase, &tr)
 	e.mu.Unlock()
+	e.cfg.Observer.TaskEnded(t.phase, OutcomeDone, time.Duration(tr.Micros)*time.Microsecond, time.Since(r.copies[0].sent))
 	for _, c := range others {
 		c.session.cancelTask(c.id)
 	}
@@ -345,6 +357,7 @@ func (e *Engine) releaseCopies(ctx context.Context, copies []*taskCopy, touched 
 	e.mu.Lock()
 	for _, c := range copies {
 		t := c.task
+		e.cfg.Observer.TaskEnded(t.phase, OutcomeReturned, 0, time.Since(c.sent))
 		delete(t.copies, c.id)
 		delete(e.copies, c.id)
 		if t.job.running[t.lease.ID] == t && len(t.copies) == 0 && len(t.held) > 0 {

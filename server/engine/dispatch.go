@@ -8,6 +8,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/tabreduce/tabreduce/api"
 	"github.com/tabreduce/tabreduce/server/broker"
 	wp "github.com/tabreduce/tabreduce/wasm/workerproto"
 )
@@ -283,7 +284,13 @@ func (e *Engine) speculate(free []*session, out map[*session][]wp.Task) int {
 		e.mu.Lock()
 		t.job.backups++
 		e.mu.Unlock()
-		out[s] = append(out[s], e.assign(s, t))
+		wt := e.assign(s, t)
+		e.mu.Lock()
+		if c := e.copies[wt.ID]; c != nil {
+			c.check = api.CheckBackup
+		}
+		e.mu.Unlock()
+		out[s] = append(out[s], wt)
 		n++
 	}
 	return n
@@ -347,8 +354,10 @@ func (e *Engine) dispatchChecks(free []*session, active []*job, out map[*session
 					break
 				}
 				t.wantCopies--
-				j.counts.Replicas++
-				out[s] = append(out[s], e.assignLocked(s, t))
+				e.verified(j, VerifyReplica)
+				wt := e.assignLocked(s, t)
+				e.copies[wt.ID].check = api.CheckReplica
+				out[s] = append(out[s], wt)
 				sent++
 			}
 		}
@@ -365,9 +374,10 @@ func (e *Engine) dispatchChecks(free []*session, active []*job, out map[*session
 			probe := &task{job: j, phase: k.task.phase, lease: k.task.lease, input: k.task.input, offset: k.task.offset, copies: map[uint64]*taskCopy{}}
 			s.credit--
 			s.probed = true
-			j.counts.Probes++
+			e.verified(j, VerifyProbe)
 			wt := e.assignLocked(s, probe)
 			e.copies[wt.ID].probe = &k
+			e.copies[wt.ID].check = api.CheckProbe
 			out[s] = append(out[s], wt)
 			sent++
 			break

@@ -35,7 +35,10 @@ type Config struct {
 	// build: name → content coding (modenc.Brotli, modenc.Gzip) → bytes.
 	// A built-in without them is served uncompressed.
 	BuiltinEncodings map[string]map[string][]byte
-	Logger           *slog.Logger
+	// Observer is told of tasks ending and of verification work, for
+	// metrics (default: nobody).
+	Observer Observer
+	Logger   *slog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -56,6 +59,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Observer == nil {
+		c.Observer = noObserver{}
 	}
 }
 
@@ -211,7 +217,8 @@ func (e *Engine) status(ctx context.Context, j *job) Status {
 		running[t.phase]++
 	}
 	for _, p := range []Phase{PhaseMap, PhaseReduce} {
-		st.Phases[p] = PhaseCounts{Total: j.total(p), Running: running[p], Done: j.done[p], Failed: j.failed[p]}
+		st.Phases[p] = PhaseCounts{Total: j.total(p), Running: running[p], Done: j.done[p], Failed: j.failed[p],
+			MeanSeconds: j.avgTask[p].Seconds()}
 	}
 	e.mu.Unlock()
 	for _, p := range []Phase{PhaseMap, PhaseReduce} {

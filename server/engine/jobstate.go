@@ -179,4 +179,6 @@ type taskCopy struct {
 	session *session
 	sent    time.Time
 	probe   *knownAnswer // a known-answer probe: checked, never committed
+	check   string       // why it runs: api.CheckReplica, CheckProbe, CheckBackup or ""
+	percent uint8        // progress the worker last reported
 }

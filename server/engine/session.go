@@ -1,15 +1,18 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/tabreduce/tabreduce/api"
 	wp "github.com/tabreduce/tabreduce/wasm/workerproto"
 )
 
@@ -254,7 +257,7 @@ func (s *session) readLoop(ctx context.Context) error {
 		case *wp.Failures:
 			err = s.failures(f)
 		case *wp.Heartbeat:
-			// lastSeen is all a heartbeat updates; progress is informational.
+			s.progress(f.Progress)
 		default:
 			err = fmt.Errorf("%w: a worker may not send %s", wp.ErrInvalid, f.Type())
 		}
@@ -332,6 +335,20 @@ func (s *session) results(f *wp.Results) error {
 	return nil
 }
 
+// progress keeps what a heartbeat says of the session's running copies.
+func (s *session) progress(ps []wp.Progress) {
+	if len(ps) == 0 {
+		return
+	}
+	s.e.mu.Lock()
+	defer s.e.mu.Unlock()
+	for _, p := range ps {
+		if c, ok := s.copies[p.TaskID]; ok {
+			c.percent = p.Percent
+		}
+	}
+}
+
 // addAbuse counts a frame that broke the rules without ending the session.
 func (s *session) addAbuse() {
 	s.e.mu.Lock()
@@ -373,15 +390,20 @@ func (e *Engine) Workers() []WorkerInfo {
 func (s *session) infoLocked() WorkerInfo {
 	wi := WorkerInfo{
 		ID: s.id, Kind: s.hello.Kind.String(), Name: s.hello.Name, UserAgent: s.hello.UserAgent,
-		RemoteAddr: s.peer.RemoteAddr, Slots: int(s.hello.Slots), Running: []string{},
+		RemoteAddr: s.peer.RemoteAddr, Slots: int(s.hello.Slots), Running: []api.RunningTask{},
 		TasksDone: s.done.Load(), TasksFailed: s.failed.Load(), BytesIn: s.bytesIn.Load(),
 		Connected: s.connected, LastSeen: time.Unix(0, s.lastSeen.Load()),
 		Trusted: s.peer.Trusted, Standing: s.standing, Flagged: s.standing.Flagged,
 	}
 	wi.Standing.Probation = !s.peer.Trusted && s.standing.Agreed < probation
 	for _, c := range s.copies {
-		wi.Running = append(wi.Running, c.task.name())
+		t := c.task
+		wi.Running = append(wi.Running, api.RunningTask{
+			Copy: c.id, Job: t.job.rec.ID, Phase: t.phase, Task: t.lease.Message.ID, Attempt: t.lease.Message.Attempts + 1,
+			Check: c.check, Sent: c.sent, Percent: int(c.percent),
+		})
 	}
+	slices.SortFunc(wi.Running, func(a, b api.RunningTask) int { return cmp.Compare(a.Copy, b.Copy) })
 	return wi
 }
 

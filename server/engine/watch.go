@@ -49,7 +49,7 @@ func (e *Engine) watch(now time.Time) {
 		s := c.session
 		if tc, err := s.take(c.id); err == nil && tc != nil {
 			s.send(encodeCancel(c.id))
-			e.submitReq(commitReq{kind: reqFailure, copies: []*taskCopy{tc},
+			e.submitReq(commitReq{kind: reqFailure, copies: []*taskCopy{tc}, timedOut: true,
 				message: "timed out after " + c.task.job.timeout.String() + " on worker " + s.id})
 		}
 	}

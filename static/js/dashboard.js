@@ -97,7 +97,7 @@ function update(s) {
   const slots = s.workers.reduce((n, w) => n + w.slots, 0);
   $('summary').textContent = `${s.workers.length} workers · ${busy} tasks on ${slots} slots · ${fmtRate(tp.tasks, 'tasks/s')} · ${fmtRate(tp.mb, 'MB/s')}`;
   renderJobs(s.jobs, t);
-  renderWorkers(s.workers, t);
+  renderWorkers(s.workers, t, new Map(s.jobs.map(j => [j.id, j])));
   renderQueues(s.queues, rate, t);
   document.body.dataset.updated = String(t);
 }
@@ -195,23 +195,43 @@ function shortAgent(ua) {
   return `${name} ${browser[2]}${os ? ` · ${os}` : ''}`;
 }
 
-function running(w, t) {
+// running shows a worker's task copies as every page names them (#921 map
+// 25), the oldest as many as it has slots as running, with how long they
+// have been out and how far along they are — what the worker last
+// reported or, while a module maps or reduces (it reports nothing then),
+// the time out against the mean of the phase's finished tasks — and the
+// others as queued on the worker.
+function running(w, t, jobs) {
   const td = el('td', { className: 'running' });
-  for (const r of w.running) {
+  const copies = [...w.running].sort((a, b) => new Date(a.sent) - new Date(b.sent));
+  copies.forEach((r, i) => {
     const l = taskLabel(r);
     const chip = el('span', { className: 'chip mono', title: l.title, textContent: l.text });
-    if (typeof r === 'object' && r.started) {
-      chip.append(el('span', { className: 'muted', textContent: ` ${fmtDuration((t - new Date(r.started).getTime()) / 1000)}` }));
+    chip.dataset.copy = String(r.copy);
+    if (i >= w.slots) {
+      chip.classList.add('queued');
+      chip.append(el('span', { className: 'muted', textContent: ' · queued' }));
+      chip.title += '\nwaiting on the worker for a free slot';
+      td.append(chip);
+      return;
     }
+    const secs = Math.max(0, (t - new Date(r.sent).getTime()) / 1000);
+    const phase = ((jobs.get(r.job) || {}).phases || {})[r.phase] || {};
+    const est = phase.mean_seconds ? Math.min(95, Math.round(100 * secs / phase.mean_seconds)) : 0;
+    const pct = Math.max(r.percent || 0, est);
+    chip.dataset.percent = String(pct);
+    chip.append(el('span', { className: 'muted', textContent: ` · ${secs < 10 ? secs.toFixed(1) + ' s' : fmtDuration(secs)}${pct ? ` · ${r.percent >= est ? '' : '~'}${pct}%` : ''}` }));
+    chip.style.backgroundImage = `linear-gradient(90deg, #cfe0f3 ${pct}%, transparent ${pct}%)`;
+    if (pct) chip.title += `\n${r.percent >= est ? 'as the worker reported' : `estimated from the phase's mean task time, ${phase.mean_seconds.toFixed(2)} s`}`;
     td.append(chip);
-  }
+  });
   return td;
 }
 
-function renderWorkers(workers, t) {
+function renderWorkers(workers, t, jobs) {
   const tb = $('workers');
   tb.replaceChildren();
-  if (workers.length === 0) tb.append(el('tr', {}, el('td', { colSpan: 11, className: 'muted', textContent: 'no workers: open /worker in a browser tab, or run tabreduce worker' })));
+  if (workers.length === 0) tb.append(el('tr', {}, el('td', { colSpan: 10, className: 'muted', textContent: 'no workers: open /worker in a browser tab, or run tabreduce worker' })));
   for (const w of workers) {
     const r = rate(`worker.${w.id}`, t, w.tasks_done);
     const tr = el('tr', {},
@@ -219,9 +239,9 @@ function renderWorkers(workers, t) {
       el('td', { textContent: w.kind }),
       el('td', { className: 'name', textContent: shortAgent(w.user_agent), title: w.user_agent }),
       el('td', { className: 'num', textContent: w.slots }),
-      el('td', { className: 'num', textContent: w.tasks_done }),
-      el('td', { className: 'num', textContent: w.tasks_failed }),
-      running(w, t),
+      el('td', { className: 'num', textContent: `${w.tasks_done}`, title: `${w.tasks_done} tasks done, ${w.tasks_failed} failed` },
+        ...(w.tasks_failed ? [el('span', { className: 'err', textContent: ` · ${w.tasks_failed}` })] : [])),
+      running(w, t, jobs),
       el('td', { className: 'num', textContent: r.toFixed(1) }),
       el('td', { className: 'num', textContent: fmtBytes(w.bytes_in) }),
       el('td', { textContent: w.flagged ? 'gone' : ago(w.last_seen, t) }),

@@ -15,9 +15,11 @@ export function fmtRate(n, unit) {
 
 export function fmtDuration(s) {
   if (!Number.isFinite(s) || s < 0) return '–';
-  if (s < 60) return `${Math.round(s)} s`;
-  if (s < 3600) return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
-  return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
+  s = Math.round(s);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  const m = Math.round(s / 60);
+  return `${Math.floor(m / 60)} h ${m % 60} min`;
 }
 
 export function ago(t, now = Date.now()) {
@@ -26,16 +28,12 @@ export function ago(t, now = Date.now()) {
 }
 
 // taskLabel is how the pages name a task copy a worker runs: its id on the
-// wire, as the volunteer page shows it, then its phase and number within
-// the job (#921 map 25). The dashboard gets {copy, job, phase, task,
-// attempt, check}; an older server sent "job/phase/queue:n".
+// wire, which is what the volunteer page shows, then its phase and number
+// within the job (#921 map 25). r is an api.RunningTask.
 export function taskLabel(r) {
-  if (typeof r === 'string') {
-    const [, phase = '', key = ''] = r.split('/');
-    return { text: `${phase} ${key.slice(key.lastIndexOf(':') + 1)}`, title: r };
-  }
+  const why = { replica: 'a replica, checking another worker\'s result', probe: 'a probe: its answer is known', backup: 'a backup copy of a slow task' }[r.check];
   return {
     text: `#${r.copy} ${r.phase} ${r.task}`,
-    title: `job ${r.job}, ${r.phase} task ${r.task}${r.attempt > 1 ? `, attempt ${r.attempt}` : ''}${r.check ? ` (${r.check})` : ''}`,
+    title: `job ${r.job}, ${r.phase} task ${r.task}${r.attempt > 1 ? `, attempt ${r.attempt}` : ''}${why ? ` (${why})` : ''}`,
   };
 }
