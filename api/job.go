@@ -109,6 +109,9 @@ type Status struct {
 	State     State  `json:"state"`
 	Spec      Spec   `json:"spec"`
 	ModuleSHA string `json:"module_sha256"`
+	// ModuleName is the module's name: a built-in's, or the file name it
+	// was uploaded under ("" if none was given).
+	ModuleName string `json:"module_name,omitempty"`
 	// ReducerSHA is the reduce phase's module when it is not ModuleSHA.
 	ReducerSHA string                `json:"reducer_sha256,omitempty"`
 	Phases     map[Phase]PhaseCounts `json:"phases"`

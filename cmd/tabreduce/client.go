@@ -162,9 +162,12 @@ func shortDuration(d time.Duration) string {
 	return s
 }
 
-// moduleLabel names a job's module: the built-in's name, or the start of
-// its sha256.
+// moduleLabel names a job's module: the built-in's name or the file name it
+// was uploaded under, or else the start of its sha256.
 func moduleLabel(st engine.Status) string {
+	if st.ModuleName != "" {
+		return st.ModuleName
+	}
 	if st.Spec.Module != "" && st.Spec.Module != st.ModuleSHA {
 		return st.Spec.Module
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -205,7 +206,7 @@ func moduleRef(ctx context.Context, c *apiclient.Client, job string) (string, er
 		return "", fmt.Errorf("job module: %w", err)
 	}
 	defer f.Close()
-	m, err := c.UploadModule(ctx, f)
+	m, err := c.UploadModuleNamed(ctx, f, filepath.Base(job))
 	if err != nil {
 		return "", fmt.Errorf("uploading %s: %w", job, err)
 	}

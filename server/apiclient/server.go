@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/url"
 
 	"github.com/tabreduce/tabreduce/api"
 )
@@ -18,8 +19,18 @@ type Module struct {
 // job's spec may name as its Module. A module the server refuses is a 400
 // *Error that names the problem.
 func (c *Client) UploadModule(ctx context.Context, wasm io.Reader) (Module, error) {
+	return c.UploadModuleNamed(ctx, wasm, "")
+}
+
+// UploadModuleNamed is UploadModule for a module known by a name (its
+// file's, usually), which the server's job list and dashboard show.
+func (c *Client) UploadModuleNamed(ctx context.Context, wasm io.Reader, name string) (Module, error) {
+	path := "/api/v1/modules"
+	if name != "" {
+		path += "?name=" + url.QueryEscape(name)
+	}
 	var m Module
-	err := c.call(ctx, http.MethodPost, "/api/v1/modules", wasm, "application/wasm", http.StatusCreated, &m)
+	err := c.call(ctx, http.MethodPost, path, wasm, "application/wasm", http.StatusCreated, &m)
 	return m, err
 }
 

@@ -154,9 +154,11 @@ func (e *Engine) kick() {
 	}
 }
 
-// AddModule validates and registers a module, returning its sha256.
-func (e *Engine) AddModule(ctx context.Context, wasm []byte) (string, error) {
-	return e.mods.put(ctx, wasm)
+// AddModule validates and registers a module, returning its sha256. name,
+// if not "", is what the upload was called (its file's name): jobs and the
+// module list show it.
+func (e *Engine) AddModule(ctx context.Context, wasm []byte, name string) (string, error) {
+	return e.mods.put(ctx, wasm, name)
 }
 
 // ModulePath returns the file of a registered module, for serving.
@@ -221,6 +223,7 @@ func (e *Engine) status(ctx context.Context, j *job) Status {
 			MeanSeconds: j.avgTask[p].Seconds()}
 	}
 	e.mu.Unlock()
+	st.ModuleName = e.mods.name(st.ModuleSHA)
 	for _, p := range []Phase{PhaseMap, PhaseReduce} {
 		pc := st.Phases[p]
 		if !st.State.Finished() {

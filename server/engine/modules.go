@@ -11,7 +11,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/tabreduce/tabreduce/server/broker"
 	"github.com/tabreduce/tabreduce/wasm/modenc"
@@ -34,7 +37,8 @@ type modules struct {
 	trusted  map[string]bool   // built-ins run without termination checks
 	compiled map[string]bool   // loaded into the runner
 	sizes    map[string]int64
-	checked  map[string]bool // "<sha><suffix>": the compressed file decodes to its module
+	checked  map[string]bool   // "<sha><suffix>": the compressed file decodes to its module
+	names    map[string]string // an upload's name (its file's), as kept in <sha>.name
 }
 
 func newModules(dir string, builtins map[string][]byte, encodings map[string]map[string][]byte, r *runner.Runner, log *slog.Logger) (*modules, error) {
@@ -42,7 +46,7 @@ func newModules(dir string, builtins map[string][]byte, encodings map[string]map
 		return nil, fmt.Errorf("module dir: %w", err)
 	}
 	m := &modules{dir: dir, runner: r, log: log, byName: map[string]string{}, trusted: map[string]bool{},
-		compiled: map[string]bool{}, sizes: map[string]int64{}, checked: map[string]bool{}}
+		compiled: map[string]bool{}, sizes: map[string]int64{}, checked: map[string]bool{}, names: map[string]string{}}
 	names := make([]string, 0, len(builtins))
 	for name := range builtins {
 		names = append(names, name)
@@ -59,8 +63,9 @@ func newModules(dir string, builtins map[string][]byte, encodings map[string]map
 	return m, nil
 }
 
-// put validates, compiles and stores an uploaded module.
-func (m *modules) put(ctx context.Context, wasm []byte) (string, error) {
+// put validates, compiles and stores an uploaded module, and the name it
+// was uploaded under (its file's), if any: the latest name wins.
+func (m *modules) put(ctx context.Context, wasm []byte, name string) (string, error) {
 	sha, err := m.runner.Compile(ctx, wasm)
 	if errors.Is(err, runner.ErrBusy) {
 		return "", err // not the module's fault: try again later
@@ -71,10 +76,73 @@ func (m *modules) put(ctx context.Context, wasm []byte) (string, error) {
 	if _, err := m.store(wasm, nil); err != nil {
 		return "", err
 	}
+	name = CleanModuleName(name)
 	m.mu.Lock()
 	m.compiled[sha] = true
+	old, builtin := m.nameLocked(sha), m.trusted[sha]
+	if name != "" && !builtin {
+		m.names[sha] = name
+	}
 	m.mu.Unlock()
+	if name != "" && name != old && !builtin {
+		if err := writeFileSync(filepath.Join(m.dir, sha+".name"), []byte(name)); err != nil {
+			return "", fmt.Errorf("store module %s's name: %w", sha, err)
+		}
+	}
 	return sha, nil
+}
+
+// maxModuleName bounds the name an upload is known by.
+const maxModuleName = 100
+
+// CleanModuleName turns what a client says a module is called into a
+// name to show: the base of a path, without control characters, at most
+// maxModuleName bytes of valid UTF-8; "" if nothing is left.
+func CleanModuleName(s string) string {
+	if i := strings.LastIndexAny(s, `/\`); i >= 0 {
+		s = s[i+1:]
+	}
+	s = strings.Map(func(r rune) rune {
+		if r == utf8.RuneError || unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, strings.TrimSpace(s))
+	for len(s) > maxModuleName {
+		_, n := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-n]
+	}
+	return strings.TrimSpace(s)
+}
+
+// nameLocked is what a module is called: a built-in's name, or the name
+// it was uploaded under, read from <sha>.name the first time. m.mu held.
+func (m *modules) nameLocked(sha string) string {
+	for n, s := range m.byName {
+		if s == sha {
+			return n
+		}
+	}
+	if n, ok := m.names[sha]; ok {
+		return n
+	}
+	if !shaRE.MatchString(sha) {
+		return ""
+	}
+	b, err := os.ReadFile(filepath.Join(m.dir, sha+".name"))
+	if err != nil || len(b) > 4*maxModuleName {
+		b = nil
+	}
+	n := CleanModuleName(string(b)) // what is read back is checked as what came in
+	m.names[sha] = n
+	return n
+}
+
+// name is nameLocked for callers without the lock.
+func (m *modules) name(sha string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.nameLocked(sha)
 }
 
 // store writes a module's file under its sha256, and its compressed forms
@@ -238,13 +306,13 @@ func (m *modules) path(sha string) (string, error) {
 func (m *modules) list() []ModuleInfo {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	names := map[string]string{}
-	for n, sha := range m.byName {
-		names[sha] = n
+	builtin := map[string]bool{}
+	for _, sha := range m.byName {
+		builtin[sha] = true
 	}
 	out := make([]ModuleInfo, 0, len(m.sizes))
 	for sha, size := range m.sizes {
-		out = append(out, ModuleInfo{Name: names[sha], SHA256: sha, Size: size, Builtin: names[sha] != ""})
+		out = append(out, ModuleInfo{Name: m.nameLocked(sha), SHA256: sha, Size: size, Builtin: builtin[sha]})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Builtin != out[j].Builtin {

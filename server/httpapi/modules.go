@@ -23,13 +23,14 @@ type moduleRef struct {
 	Size   int64  `json:"size"`
 }
 
-// uploadModule is POST /api/v1/modules: the body is a .wasm module.
+// uploadModule is POST /api/v1/modules?name=FILE: the body is a .wasm
+// module; name, if given, is what jobs and the module list call it.
 func (a *API) uploadModule(c echo.Context) error {
 	wasm, err := io.ReadAll(c.Request().Body) // bounded by limitBody
 	if err != nil {
 		return bodyError(err)
 	}
-	ref, err := a.addModule(c.Request().Context(), wasm)
+	ref, err := a.addModule(c.Request().Context(), wasm, c.QueryParam("name"))
 	if err != nil {
 		return err
 	}
@@ -39,11 +40,11 @@ func (a *API) uploadModule(c echo.Context) error {
 // addModule validates and registers a module. The engine refuses a bad
 // one with an invalid-argument error (a 400) that names the problem: bad
 // magic, a missing export, an import not allowed.
-func (a *API) addModule(ctx context.Context, wasm []byte) (moduleRef, error) {
+func (a *API) addModule(ctx context.Context, wasm []byte, name string) (moduleRef, error) {
 	if len(wasm) == 0 {
 		return moduleRef{}, badRequest("module: the body is empty, want a .wasm module")
 	}
-	sha, err := a.engine.AddModule(ctx, wasm)
+	sha, err := a.engine.AddModule(ctx, wasm, name)
 	if errors.Is(err, runner.ErrBusy) {
 		return moduleRef{}, &retryLater{err: err, after: 5}
 	}

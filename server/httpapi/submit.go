@@ -148,7 +148,7 @@ func (a *API) readModulePart(ctx context.Context, sub *submission, part *multipa
 	}
 	ref := strings.TrimSpace(string(b))
 	if part.FileName() != "" || bytes.HasPrefix(b, wasmMagic) {
-		m, err := a.addModule(ctx, b)
+		m, err := a.addModule(ctx, b, part.FileName())
 		if err != nil {
 			return err
 		}
