@@ -87,6 +87,15 @@ func checkText(what, s string) error {
 // DeadQueue is the name of the dead-letter queue of queue.
 func DeadQueue(queue string) string { return queue + deadSuffix }
 
+// DeadLetterOf reports whether queue is a dead-letter queue (its name ends
+// in ".dead") and which queue it serves. A dead-letter queue's messages are
+// never dead-lettered again: a failed lease of one returns it to the
+// dead-letter queue, however many attempts it has had.
+func DeadLetterOf(queue string) (origin string, ok bool) {
+	origin, ok = strings.CutSuffix(queue, deadSuffix)
+	return origin, ok && origin != ""
+}
+
 // Message is one queued message.
 type Message struct {
 	Queue string

@@ -63,14 +63,16 @@ type Store interface {
 	// returned in unknown; the others are acked all the same.
 	LeaseAck(ctx context.Context, queue string, leaseIDs []string) (unknown []string, err error)
 	// LeaseNack ends a lease early with an error. The message's Attempts rise;
-	// at p.MaxAttempts it moves to the dead-letter queue, else it returns to
-	// the head of its queue after p.Delay. It returns ErrLeaseNotFound for an
-	// id that is not a live lease.
+	// at p.MaxAttempts it moves to the dead-letter queue (unless the queue is
+	// one itself: DeadLetterOf), else it returns to the head of its queue
+	// after p.Delay. It returns ErrLeaseNotFound for an id that is not a live
+	// lease.
 	LeaseNack(ctx context.Context, p LeaseNackParams) (deadLettered bool, err error)
 	// LeaseExtend moves a live lease's deadline to deadline.
 	LeaseExtend(ctx context.Context, queue, leaseID string, deadline time.Time) (Lease, error)
 	// Reap returns leases whose deadline passed to the head of their queue
-	// (raising Attempts, dead-lettering at p.MaxAttempts), makes nacked
+	// (raising Attempts, dead-lettering at p.MaxAttempts unless the queue is
+	// a dead-letter queue itself), makes nacked
 	// messages whose delay passed deliverable again, and drops messages whose
 	// TTL passed. It does at most p.Limit of each and reports what it did.
 	Reap(ctx context.Context, p ReapParams) (ReapResult, error)

@@ -97,7 +97,7 @@ func (s *Store) LeaseNack(ctx context.Context, p broker.LeaseNackParams) (bool, 
 		r.attempts++
 		r.err = p.Error
 		switch {
-		case p.MaxAttempts > 0 && r.attempts >= p.MaxAttempts:
+		case p.MaxAttempts > 0 && r.attempts >= p.MaxAttempts && !isDeadQueue(p.Queue):
 			dead = true
 			err = deadLetter(tx, mc, p.Queue, id, &r, now)
 		case p.Delay <= 0:
@@ -188,6 +188,13 @@ func delay(tx *buntdb.Tx, mc *metaCache, q string, id uint64, r *record, at int6
 	return moveCount(mc, q, -1, +1)
 }
 
+// isDeadQueue reports whether q is a dead-letter queue, whose messages are
+// never dead-lettered again.
+func isDeadQueue(q string) bool {
+	_, ok := broker.DeadLetterOf(q)
+	return ok
+}
+
 // deadLetter moves an in-flight message to the tail of the queue's
 // dead-letter queue.
 func deadLetter(tx *buntdb.Tx, mc *metaCache, q string, id uint64, r *record, now int64) error {
@@ -268,7 +275,7 @@ func reapLeases(tx *buntdb.Tx, mc *metaCache, p broker.ReapParams, now int64, li
 		case r.released:
 			err = requeue(tx, mc, q, id, &r)
 			res.Requeued[q]++
-		case p.MaxAttempts > 0 && r.attempts+1 >= p.MaxAttempts:
+		case p.MaxAttempts > 0 && r.attempts+1 >= p.MaxAttempts && !isDeadQueue(q):
 			r.attempts++
 			r.err = "lease expired"
 			err = deadLetter(tx, mc, q, id, &r, now)

@@ -152,6 +152,14 @@ func info(t *testing.T, s broker.Store, queue string) broker.QueueInfo {
 }
 
 // depth checks a queue's Length and InFlight.
+// noQueue fails the test if queue exists.
+func noQueue(t *testing.T, s broker.Store, queue string) {
+	t.Helper()
+	if qi, err := s.QueueGet(t.Context(), queue); !errors.Is(err, broker.ErrQueueNotFound) {
+		t.Errorf("QueueGet %s: %+v, %v; want ErrQueueNotFound", queue, qi, err)
+	}
+}
+
 func depth(t *testing.T, s broker.Store, queue string, length, inFlight int64) {
 	t.Helper()
 	qi := info(t, s, queue)

@@ -79,6 +79,18 @@ func nackCases() []storeCase {
 			equal(t, "Attempts after one nack", m.Attempts, 1)
 		}})
 	}
+	cases = append(cases, storeCase{"DeadLetterQueueKeepsItsMessages", func(t *testing.T, s broker.Store) {
+		// A message that fails in a dead-letter queue stays there: there is
+		// no q.dead.dead.
+		push(t, s, "q.dead", base, "a")
+		for i := 1; i <= 3; i++ {
+			equal(t, fmt.Sprintf("deadLettered after nack %d at MaxAttempts 1", i), nack(t, s, leaseOne(t, s, "q.dead", base), base, "again", 1), false)
+		}
+		depth(t, s, "q.dead", 1, 0)
+		equal(t, "DeadLettered of q.dead", info(t, s, "q.dead").DeadLettered, 0)
+		noQueue(t, s, "q.dead.dead")
+		equal(t, "Attempts", take(t, s, "q.dead", base).Attempts, 3)
+	}})
 	for _, maxAttempts := range []int{1, 3} {
 		cases = append(cases, storeCase{fmt.Sprintf("DeadLettersAtMaxAttempts%d", maxAttempts), func(t *testing.T, s broker.Store) {
 			push(t, s, "q", base, "a", "b")

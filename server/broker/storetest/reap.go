@@ -75,6 +75,17 @@ func reapCases() []storeCase {
 			sameSlice(t, "taken after reaps", drain(t, s, "q", base), []string{"c"})
 		}},
 	}
+	cases = append(cases, storeCase{"DeadLetterQueueKeepsItsExpiredLeases", func(t *testing.T, s broker.Store) {
+		// An expired lease of a dead-letter queue returns to it, whatever
+		// MaxAttempts says: there is no q.dead.dead.
+		push(t, s, "q.dead", base, "a")
+		lease(t, s, "q.dead", 1, base)
+		r := reap(t, s, at(visibility), 1)
+		equal(t, "Requeued[q.dead]", r.Requeued["q.dead"], 1)
+		equal(t, "DeadLettered[q.dead]", r.DeadLettered["q.dead"], 0)
+		depth(t, s, "q.dead", 1, 0)
+		noQueue(t, s, "q.dead.dead")
+	}})
 	for _, prior := range []int{0, 2} {
 		maxAttempts := prior + 1
 		cases = append(cases, storeCase{fmt.Sprintf("DeadLettersAfter%dNacks", prior), func(t *testing.T, s broker.Store) {
