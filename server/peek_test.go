@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -74,4 +75,47 @@ func TestPeekNeedsTheToken(t *testing.T) {
 	s.as("").get("/api/v1/queues/secret/messages").wantError(t, http.StatusUnauthorized)
 	s.as("").get("/api/v1/queues/pub.x/messages").want(t, http.StatusOK)
 	s.get("/api/v1/queues/secret/messages").want(t, http.StatusOK)
+	s.as("").do(http.MethodPost, "/api/v1/queues/pub.x.dead/requeue", nil).wantError(t, http.StatusUnauthorized)
+}
+
+// Requeue moves a dead-letter queue's messages back to their queue as new
+// messages, one transaction each; a dead letter a consumer holds stays.
+func TestRequeue(t *testing.T) {
+	s := startServer(t, server.Config{MaxAttempts: 2})
+	s.pushN("rq", 2)
+	for range 2 {
+		for _, l := range s.lease("rq", 2, 30).Messages {
+			s.leaseCall("rq", "nack", map[string]any{"lease": l.Lease, "error": "cannot parse"}).want(t, http.StatusOK)
+		}
+	}
+	if st := s.stats("rq.dead"); st.Length != 2 {
+		t.Fatalf("rq.dead: %+v, want 2 dead letters", st)
+	}
+	held := s.leaseOne("rq.dead", 30) // a consumer looks at one meanwhile
+	r := s.do(http.MethodPost, "/api/v1/queues/rq.dead/requeue", nil).want(t, http.StatusOK)
+	if string(r.Body) != `{"into":"rq","queue":"rq.dead","requeued":1}`+"\n" {
+		t.Errorf("requeue: %s", r.Body)
+	}
+	back := decode[peekReply](t, s.get("/api/v1/queues/rq/messages").want(t, http.StatusOK))
+	if len(back.Messages) != 1 || back.Messages[0].Attempts != 0 || back.Messages[0].Error != "" || back.Messages[0].Value == held.Value {
+		t.Errorf("rq after the requeue: %+v; want the dead letter not held, as a new message", back)
+	}
+	if st := s.stats("rq.dead"); st.Length != 0 || st.InFlight != 1 {
+		t.Errorf("rq.dead after the requeue: %+v, want only the held one", st)
+	}
+	// The held one fails again: it stays a dead letter (no rq.dead.dead).
+	s.leaseCall("rq.dead", "nack", map[string]any{"lease": held.Lease, "error": "still bad"}).want(t, http.StatusOK)
+	s.leaseCall("rq.dead", "nack", map[string]any{"lease": s.leaseOne("rq.dead", 30).Lease, "error": "still bad"}).want(t, http.StatusOK)
+	if st := s.stats("rq.dead"); st.Length != 1 {
+		t.Errorf("rq.dead: %+v, want its dead letter back", st)
+	}
+	if q := decode[[]string](t, s.get("/q").want(t, http.StatusOK)); slices.Contains(q, "rq.dead.dead") {
+		t.Errorf("queues %q: a dead letter was dead-lettered again", q)
+	}
+	s.do(http.MethodPost, "/api/v1/queues/rq/requeue", nil).wantError(t, http.StatusBadRequest, "not a dead-letter queue")
+	s.do(http.MethodPost, "/api/v1/queues/rq.dead/requeue?limit=0", nil).wantError(t, http.StatusBadRequest, "limit")
+	n := decode[map[string]any](t, s.do(http.MethodPost, "/api/v1/queues/rq.dead/requeue?limit=5", nil).want(t, http.StatusOK))
+	if n["requeued"] != 1.0 {
+		t.Errorf("second requeue: %v", n)
+	}
 }

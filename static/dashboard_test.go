@@ -108,6 +108,16 @@ func TestDashboardMidJob(t *testing.T) {
 	waitUpdated(t, dash)
 	checkFits(t, dash, "dashboard with the peek open")
 	screenshot(t, dash, "dashboard-peek-1280.png")
+	// Requeue sends the dead letter back to orders.
+	if !evalJS[bool](t, dash, `(() => { const b = [...document.querySelectorAll('#queues tr[data-queue="orders.dead"] button')].find(b => b.textContent === 'requeue'); if (b) b.click(); return !!b })()`) {
+		t.Fatal("no requeue button on orders.dead's row")
+	}
+	waitUntil(t, 10*time.Second, "the dead letter is back in orders", func() bool {
+		return evalJS[string](t, dash, `document.querySelector('#queueMsg').textContent`) == "orders.dead: 1 message(s) back in orders"
+	})
+	if st := queueLength(t, srv, "orders"); st != 2 {
+		t.Errorf("orders holds %d messages after the requeue, want 2", st)
+	}
 
 	// The volunteer page: once the tab has finished a task of the job, a
 	// running one shows an estimate of its progress.
@@ -240,4 +250,18 @@ func failTwice(t *testing.T, srv *server.Server, queue, reason string) {
 			t.Fatalf("nack: %d", resp.StatusCode)
 		}
 	}
+}
+
+// queueLength is a queue's length, from /stats/{queue}.
+func queueLength(t *testing.T, srv *server.Server, queue string) int64 {
+	t.Helper()
+	resp, err := http.Get(srv.URL() + "/stats/" + queue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		Length int64 `json:"length"`
+	}
+	decodeJSON(t, resp, http.StatusOK, &st)
+	return st.Length
 }

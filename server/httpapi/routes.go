@@ -116,6 +116,7 @@ func New(cfg Config, d Deps, reg prometheus.Registerer, gather prometheus.Gather
 	// At-least-once consumption.
 	e.POST("/api/v1/queues/:queue/messages", a.pushBatch, write)
 	e.GET("/api/v1/queues/:queue/messages", a.peekMessages, read) // peek.go
+	e.POST("/api/v1/queues/:queue/requeue", a.requeue, write)     // requeue.go
 	e.POST("/api/v1/queues/:queue/lease", a.lease, write)
 	e.POST("/api/v1/queues/:queue/ack", a.ack, write)
 	e.POST("/api/v1/queues/:queue/nack", a.nack, write)

@@ -1,7 +1,7 @@
 // The dashboard's queues: one row a queue, each dead-letter queue right
 // under the queue it serves, with peek (the waiting messages' bodies,
-// attempts and last errors, taken from nobody), pause and resume, and
-// purge.
+// attempts and last errors, taken from nobody), pause and resume, purge,
+// and for a dead-letter queue, requeue into the queue it serves.
 
 import { $, el, authHeaders, apiError } from './api.js';
 import { fmtBytes, ago } from './format.js';
@@ -37,6 +37,7 @@ export function renderQueues(queues, rate, t) {
     const actions = el('td', { className: 'actions' },
       button('peek', 'secondary', () => openPeek(x.name)));
     if (!dead) actions.append(button(paused ? 'resume' : 'pause', 'secondary', () => control(x.name, paused ? 'start' : 'stop')));
+    if (x.deadOf && x.length > 0) actions.append(button('requeue', 'secondary', () => requeue(x.name, x.deadOf)));
     actions.append(button('purge', 'danger', () => purge(x.name, x.length + x.in_flight)));
     const tr = el('tr', { className: dead ? 'deadq' : '' },
       name,
@@ -69,6 +70,14 @@ async function purge(name, n) {
   const r = await fetch(`/q/${q(name)}`, { method: 'DELETE', headers: authHeaders() });
   say(r.ok ? `${name}: purged` : `${name}: ${await apiError(r)}`);
   if (peeking && peeking.queue === name) refreshPeek();
+}
+
+async function requeue(dead, origin) {
+  const r = await fetch(`/api/v1/queues/${q(dead)}/requeue`, { method: 'POST', headers: authHeaders() });
+  if (!r.ok) { say(`${dead}: ${await apiError(r)}`); return; }
+  const body = await r.json();
+  say(`${dead}: ${body.requeued} message(s) back in ${origin}`);
+  if (peeking && peeking.queue === dead) refreshPeek();
 }
 
 // Peek: the waiting messages, page by page, left where they are.
