@@ -19,11 +19,19 @@ import (
 // share of worker i's results it corrupts (a testing option).
 func runWorkers(t *testing.T, srv *server.Server, faulty []float64) {
 	t.Helper()
+	runNamedWorkers(t, srv, "w", faulty)
+}
+
+// runNamedWorkers is runWorkers for workers named prefix0, prefix1, ...: it
+// returns once they are connected, beside any connected before.
+func runNamedWorkers(t *testing.T, srv *server.Server, prefix string, faulty []float64) {
+	t.Helper()
+	before := len(srv.Engine().Workers())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{}, len(faulty))
 	for i, f := range faulty {
 		opts := worker.Options{
-			Server: srv.URL(), Runner: wasmtest.Runner(t), Slots: 1, Name: fmt.Sprintf("w%d", i),
+			Server: srv.URL(), Runner: wasmtest.Runner(t), Slots: 1, Name: fmt.Sprintf("%s%d", prefix, i),
 			Faulty: f, FaultySeed: uint64(i + 1), MaxBackoff: 200 * time.Millisecond,
 			TrustedModules: jobs.SHAs(), Logger: slog.New(slog.DiscardHandler),
 		}
@@ -39,9 +47,9 @@ func runWorkers(t *testing.T, srv *server.Server, faulty []float64) {
 		}
 	})
 	deadline := time.Now().Add(30 * time.Second)
-	for len(srv.Engine().Workers()) < len(faulty) {
+	for len(srv.Engine().Workers()) < before+len(faulty) {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d workers connected", len(srv.Engine().Workers()), len(faulty))
+			t.Fatalf("%d of %d workers connected", len(srv.Engine().Workers())-before, len(faulty))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
