@@ -79,8 +79,9 @@ func (s *Store) LeaseNack(ctx context.Context, p broker.LeaseNackParams) (bool, 
 		return false, fmt.Errorf("nack on %s: %w", p.Queue, broker.ErrLeaseNotFound)
 	}
 	dq := broker.DeadQueue(p.Queue)
+	maxAttempts := deadLetterAt(p.Queue, p.MaxAttempts)
 	var h hints
-	if p.MaxAttempts > 0 {
+	if maxAttempts > 0 {
 		s.hintQueue(&h, dq)
 	}
 	at := ""
@@ -93,7 +94,7 @@ func (s *Store) LeaseNack(ctx context.Context, p broker.LeaseNackParams) (bool, 
 		return false, fmt.Errorf("nack on %s: %w", p.Queue, err)
 	}
 	keys := append(s.keys.queue(p.Queue), s.keys.queue(dq)...)
-	v, err := s.run(ctx, scriptNack, timeArgs(p.Now), keys, p.Queue, dq, ref.id, ref.seq, ref.created, p.Error, p.MaxAttempts, at)
+	v, err := s.run(ctx, scriptNack, timeArgs(p.Now), keys, p.Queue, dq, ref.id, ref.seq, ref.created, p.Error, maxAttempts, at)
 	if err != nil {
 		return false, fmt.Errorf("nack on %s: %w", p.Queue, err)
 	}

@@ -50,10 +50,21 @@ func (s *Store) Reap(ctx context.Context, p broker.ReapParams) (broker.ReapResul
 	return res, nil
 }
 
+// deadLetterAt is the attempts at which a message of queue is
+// dead-lettered: maxAttempts, except for a dead-letter queue, whose
+// messages never are (0 tells the scripts so).
+func deadLetterAt(queue string, maxAttempts int) int {
+	if _, ok := broker.DeadLetterOf(queue); ok {
+		return 0
+	}
+	return maxAttempts
+}
+
 // reapQueue reaps one queue, then sets its due score to what is next.
 func (s *Store) reapQueue(ctx context.Context, q string, p broker.ReapParams, now nowArgs, limit int, res *broker.ReapResult) (int, bool, error) {
 	dq := broker.DeadQueue(q)
-	if p.MaxAttempts > 0 {
+	maxAttempts := deadLetterAt(q, p.MaxAttempts)
+	if maxAttempts > 0 {
 		var h hints
 		s.hintQueue(&h, dq)
 		if err := s.writeHints(ctx, &h); err != nil {
@@ -61,7 +72,7 @@ func (s *Store) reapQueue(ctx context.Context, q string, p broker.ReapParams, no
 		}
 	}
 	keys := append(s.keys.queue(q), s.keys.queue(dq)...)
-	v, err := s.run(ctx, scriptReap, now, keys, q, dq, p.MaxAttempts, limit)
+	v, err := s.run(ctx, scriptReap, now, keys, q, dq, maxAttempts, limit)
 	if err != nil {
 		return 0, false, err
 	}
