@@ -65,8 +65,8 @@ type Config struct {
 	// MaxTaskBytes bounds one task's input or result (default 64 MiB); a
 	// reduce partition larger than this is split over several tasks.
 	MaxTaskBytes int
-	// SpillBytes: a map run larger than this is kept in a file, not in the
-	// store (default 1 MiB).
+	// SpillBytes: a run larger than this is kept in a file, not in the
+	// store (default engine.DefaultSpillBytes).
 	SpillBytes int
 	// AllowOrigins lists the web origins whose pages may open our WebSockets
 	// and live streams cross-origin (httpapi.Config.AllowOrigins).

@@ -34,18 +34,21 @@ type committedRef struct {
 // native worker runs.
 var executeTask = worker.Execute
 
-// verifyResult decides what to do with a worker's result: it returns the
-// result to commit now (r itself, or the held result a majority agreed
-// on), or nil while the task waits for agreement. cheaters are the workers
-// whose results lost. release reports a task left with nothing running or
-// held, which must go back to its queue. e.mu must not be held.
-func (e *Engine) verifyResult(c *taskCopy, r commitReq) (commit *commitReq, cheaters []*session, release bool) {
+// checker is the engine's verifier: replication, adaptive replication,
+// spot checks and known-answer probes, as the job's mode says.
+type checker struct{ e *Engine }
+
+// result decides what to do with a worker's result: the result to commit
+// now (r itself, or the held result a majority agreed on), or nothing while
+// the task waits for agreement. e.mu must not be held.
+func (k checker) result(c *taskCopy, r commitReq) verdict {
+	e := k.e
 	t, s := c.task, c.session
 	j := t.job
 	h := resultHash(r.result)
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if j.running[t.lease.ID] != t {
+	if t.state != taskRunning {
 		// Done meanwhile (a backup copy or a replica won): a late result is
 		// still a free check of its worker, unless the job trusts everyone.
 		if t.doneHash != nil && !s.peer.Trusted && j.verify != VerifyNone {
@@ -53,49 +56,51 @@ func (e *Engine) verifyResult(c *taskCopy, r commitReq) (commit *commitReq, chea
 				s.standing.Agreed++
 			} else {
 				e.verified(j, VerifyDisagreement)
-				cheaters = []*session{s}
+				return verdict{cheaters: []*session{s}}
 			}
 		}
-		return nil, cheaters, false
+		return verdict{}
 	}
 	if s.standing.Flagged {
 		// Its worker was caught meanwhile: the result does not count.
-		if len(t.copies) == 0 && len(t.held) > 0 {
-			t.wantCopies = 1
+		if t.idle() && len(t.held) > 0 {
+			t.wantReplicaLocked()
 		}
-		return nil, nil, len(t.copies) == 0 && len(t.held) == 0
+		return verdict{release: t.idle() && len(t.held) == 0}
 	}
 	if len(t.held) == 0 {
 		if !needsCheck(j.verify, s) {
 			r.unverified = !s.peer.Trusted && j.verify != VerifyNone && !j.rec.Spec.Stream
-			return &r, nil, false
+			return verdict{commit: &r}
 		}
-		t.held = []heldResult{{req: r, hash: h, s: s}}
+		t.holdLocked(heldResult{req: r, hash: h, s: s})
 		if j.verify == VerifySpotcheck {
 			e.startServerCheck(t)
 		} else {
-			t.wantCopies = 1
+			t.wantReplicaLocked()
 		}
-		return nil, nil, false
+		return verdict{}
 	}
-	t.held = append(t.held, heldResult{req: r, hash: h, s: s})
-	return e.settleHeld(t)
+	t.holdLocked(heldResult{req: r, hash: h, s: s})
+	return k.settle(t)
 }
 
-// settleHeld commits the majority of a task's held results, if there is
-// one, and otherwise asks for one more replica. e.mu held.
-func (e *Engine) settleHeld(t *task) (commit *commitReq, cheaters []*session, release bool) {
+// settle commits the majority of a task's held results, if there is one,
+// and otherwise asks for one more replica. e.mu held.
+func (k checker) settle(t *task) verdict {
+	e := k.e
 	j := t.job
 	win, ok := majority(t.held)
 	if !ok {
 		e.verified(j, VerifyDisagreement)
 		if len(t.held) >= maxHeld {
-			t.held = nil
-			return nil, nil, len(t.copies) == 0
+			t.settleLocked()
+			return verdict{release: t.idle()}
 		}
-		t.wantCopies = 1 // another worker breaks the tie
-		return nil, nil, false
+		t.wantReplicaLocked() // another worker breaks the tie
+		return verdict{}
 	}
+	var v verdict
 	var winner *heldResult
 	for i := range t.held {
 		hr := &t.held[i]
@@ -103,7 +108,7 @@ func (e *Engine) settleHeld(t *task) (commit *commitReq, cheaters []*session, re
 		case hr.hash != win:
 			e.verified(j, VerifyDisagreement)
 			if hr.s != nil {
-				cheaters = append(cheaters, hr.s)
+				v.cheaters = append(v.cheaters, hr.s)
 			}
 		case hr.s != nil:
 			hr.s.standing.Agreed++
@@ -123,9 +128,10 @@ func (e *Engine) settleHeld(t *task) (commit *commitReq, cheaters []*session, re
 			j.known = j.known[1:]
 		}
 	}
-	t.held, t.wantCopies = nil, 0
 	req := winner.req
-	return &req, cheaters, false
+	t.settleLocked()
+	v.commit = &req
+	return v
 }
 
 // startServerCheck runs a held task on the server itself; the outcome comes
@@ -137,7 +143,9 @@ func (e *Engine) startServerCheck(t *task) {
 	t.serverCheck = true
 	e.verified(t.job, VerifySpotCheck)
 	wt := taskMessage(t, 0)
+	e.checks.Add(1)
 	go func() {
+		defer e.checks.Done()
 		ctx, cancel := context.WithTimeout(e.ctx, t.job.timeout)
 		defer cancel()
 		var res wp.Result
@@ -156,31 +164,33 @@ func errString(err error) string {
 	return err.Error()
 }
 
-// serverChecked folds the server's own result into a task's held results.
-func (e *Engine) serverChecked(r commitReq) (commit *commitReq, cheaters []*session, release bool) {
+// serverResult folds the server's own result into a task's held results.
+func (k checker) serverResult(r commitReq) verdict {
+	e := k.e
 	t := r.copies[0].task
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if t.job.running[t.lease.ID] != t || len(t.held) == 0 {
-		return nil, nil, false
+	if t.state != taskRunning || len(t.held) == 0 {
+		return verdict{}
 	}
 	if r.message != "" {
 		// The server could not run it: accept the worker's result unchecked.
 		e.log.Warn("server check failed; keeping the worker's result", "task", t.name(), "err", r.message)
 		first := t.held[0].req
 		first.unverified = true
-		t.held = nil
-		return &first, nil, false
+		t.settleLocked()
+		return verdict{commit: &first}
 	}
 	r.kind = reqResult
-	t.held = append(t.held, heldResult{req: r, hash: resultHash(r.result)})
-	return e.settleHeld(t)
+	t.holdLocked(heldResult{req: r, hash: resultHash(r.result)})
+	return k.settle(t)
 }
 
-// checkProbe compares a probe's result with the known answer and reports
+// probe compares a probe's result with the known answer and reports
 // whether it matched; the caller flags the worker if not, after the
 // batch's results are committed (so that none of them escapes the re-run).
-func (e *Engine) checkProbe(c *taskCopy, r commitReq) bool {
+func (k checker) probe(c *taskCopy, r commitReq) bool {
+	e := k.e
 	ok := resultHash(r.result) == c.probe.hash
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -264,14 +274,7 @@ func (e *Engine) rerun(ctx context.Context, ref committedRef, touched map[*job]b
 // are cancelled and the reduce tasks, their results and the output dropped.
 func (e *Engine) backToMap(ctx context.Context, j *job) error {
 	e.mu.Lock()
-	var cancels []*taskCopy
-	for _, t := range j.running {
-		for _, c := range t.copies {
-			cancels = append(cancels, c)
-			delete(e.copies, c.id)
-		}
-	}
-	j.running = map[string]*task{}
+	cancels := e.dropRunningLocked(j)
 	rec := j.rec
 	rec.State, rec.MapDone = StateMapping, nil
 	j.setState(rec)

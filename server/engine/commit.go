@@ -13,9 +13,11 @@ import (
 	wp "github.com/tabreduce/tabreduce/wasm/workerproto"
 )
 
-// The commit loop is the one goroutine that changes task state: it commits
-// results (many per store transaction), fails and releases tasks, and moves
-// jobs on when a phase completes.
+// The committer is the service that settles what workers answer: it commits
+// results (many per store transaction, each with the ack of its task's
+// lease), fails and releases tasks, and moves jobs on when a phase
+// completes. What a result leads to (commit it, hold it for agreement,
+// count it against its worker) is the verifier's to say.
 
 type reqKind int
 
@@ -31,7 +33,10 @@ type commitReq struct {
 	copies  []*taskCopy
 	result  *wp.Result
 	message string
-	worker  string
+	// final marks a failure that would recur on any worker (a result too
+	// large to take): the task fails for good at once.
+	final  bool
+	worker string
 	// timedOut marks a failure the server declared: the copy ran past its
 	// job's task_timeout.
 	timedOut bool
@@ -50,13 +55,14 @@ func (e *Engine) submitReq(r commitReq) {
 	}
 }
 
-func (e *Engine) commitLoop() {
-	defer e.wg.Done()
+// commitLoop is the committer's loop: it takes what is waiting, up to a
+// batch, and settles it.
+func (e *Engine) commitLoop(ctx context.Context) {
 	batch := make([]commitReq, 0, maxCommitBatch)
 	for {
 		batch = batch[:0]
 		select {
-		case <-e.ctx.Done():
+		case <-ctx.Done():
 			return
 		case r := <-e.commitC:
 			batch = append(batch, r)
@@ -70,7 +76,7 @@ func (e *Engine) commitLoop() {
 				break fill
 			}
 		}
-		if err := e.commitBatch(e.ctx, batch); err != nil && e.ctx.Err() == nil {
+		if err := e.commitBatch(ctx, batch); err != nil && ctx.Err() == nil {
 			e.log.Error("commit task results", "err", err)
 		}
 	}
@@ -84,36 +90,39 @@ func (e *Engine) commitBatch(ctx context.Context, batch []commitReq) error {
 	var groups []broker.CommitGroup
 	var cheaters []*session
 	for _, r := range batch {
-		var out *commitReq
-		var caught []*session
-		var release bool
+		var v verdict
 		switch {
 		case r.kind == reqServerCheck:
-			out, caught, release = e.serverChecked(r)
+			v = e.verifier.serverResult(r)
 		case r.kind != reqResult:
 			continue
 		case r.copies[0].probe != nil:
-			if !e.checkProbe(r.copies[0], r) {
+			if !e.verifier.probe(r.copies[0], r) {
 				cheaters = append(cheaters, r.copies[0].session)
 			}
 			continue
 		default:
-			out, caught, release = e.verifyResult(r.copies[0], r)
+			v = e.verifier.result(r.copies[0], r)
 		}
-		cheaters = append(cheaters, caught...)
-		if release {
+		cheaters = append(cheaters, v.cheaters...)
+		if v.release {
 			e.releaseTask(ctx, r.copies[0].task, touched)
 		}
-		if out == nil {
+		if v.commit == nil {
 			continue
 		}
-		g, err := e.resultGroup(out.copies[0].task, *out)
+		t := v.commit.copies[0].task
+		g, err := guard(e.log, func() (broker.CommitGroup, error) { return e.resultGroup(t, *v.commit) })
+		if errors.Is(err, errPanic) {
+			e.failJob(ctx, t.job, fmt.Sprintf("%s: %v", t.name(), err))
+			continue
+		}
 		if err != nil {
-			e.cfg.Observer.TaskEnded(out.copies[0].task.phase, OutcomeFailed, 0, time.Since(out.copies[0].sent))
-			e.failTask(ctx, out.copies[0], "bad result: "+err.Error(), touched)
+			e.cfg.Observer.TaskEnded(t.phase, OutcomeFailed, 0, time.Since(v.commit.copies[0].sent))
+			e.failTask(ctx, v.commit.copies[0], "bad result: "+err.Error(), false, touched)
 			continue
 		}
-		results = append(results, *out)
+		results = append(results, *v.commit)
 		groups = append(groups, g)
 	}
 	if len(groups) > 0 {
@@ -142,18 +151,28 @@ func (e *Engine) commitBatch(ctx context.Context, batch []commitReq) error {
 			}
 			c := r.copies[0]
 			e.cfg.Observer.TaskEnded(c.task.phase, outcome, 0, time.Since(c.sent))
-			e.failTask(ctx, c, r.message, touched)
+			e.failTask(ctx, c, r.message, r.final, touched)
 		case reqRelease:
 			e.releaseCopies(ctx, r.copies, touched)
 		}
 	}
 	for j := range touched {
-		if err := e.advance(ctx, j); err != nil {
+		if _, err := guard(e.log, func() (struct{}, error) { return struct{}{}, e.advance(ctx, j) }); err != nil {
 			e.log.Error("advance job", "job", j.rec.ID, "err", err)
+			if errors.Is(err, errPanic) {
+				e.failJob(ctx, j, err.Error())
+			}
 		}
 	}
 	e.kick()
 	return nil
+}
+
+// failJob ends a job as failed with why, logging what goes wrong.
+func (e *Engine) failJob(ctx context.Context, j *job, why string) {
+	if err := e.end(ctx, j, StateFailed, why); err != nil {
+		e.log.Error("fail job", "job", j.rec.ID, "err", err)
+	}
 }
 
 // resultGroup is the transaction group that commits one result: the ack of
@@ -183,7 +202,7 @@ func (e *Engine) resultGroup(t *task, r commitReq) (broker.CommitGroup, error) {
 	case t.phase == PhaseMap:
 		for p, stream := range res.Partitions {
 			if len(stream) > 0 {
-				msg, err := e.runMessage(j, runName(t.lease.Message.ID, r.copies[0].id, p), stream)
+				msg, err := e.runMessage(j, runName('m', t.lease.Message.ID, r.copies[0].id, p), stream)
 				if err != nil {
 					return g, err
 				}
@@ -193,7 +212,11 @@ func (e *Engine) resultGroup(t *task, r commitReq) (broker.CommitGroup, error) {
 		}
 	default:
 		stream := res.Partitions[0]
-		g.Pushes = []broker.QueuePush{{Queue: outQueue(j.rec.ID), Messages: []broker.NewMessage{{Value: stream}}}}
+		msg, err := e.runMessage(j, runName('o', t.lease.Message.ID, r.copies[0].id, 0), stream)
+		if err != nil {
+			return g, err
+		}
+		g.Pushes = []broker.QueuePush{{Queue: outQueue(j.rec.ID), Messages: []broker.NewMessage{{Value: msg}}}}
 		if t.followUp != nil {
 			g.Pushes = append(g.Pushes, broker.QueuePush{Queue: reduceQueue(j.rec.ID), Messages: []broker.NewMessage{{Value: t.followUp}}})
 		}
@@ -207,12 +230,8 @@ func (e *Engine) resultGroup(t *task, r commitReq) (broker.CommitGroup, error) {
 				g.Pushes = append(g.Pushes, broker.QueuePush{Queue: q, Messages: msgs})
 			}
 			tr.Records = n
-		} else {
-			n, err := countPairs(stream)
-			if err != nil {
-				return g, err
-			}
-			tr.Records = n
+		} else if tr.Records, err = countPairs(stream); err != nil {
+			return g, err
 		}
 	}
 	g.RecordSet = []broker.Record{tr.record(j.rec.ID, t.phase, t.lease.Message.ID)}
@@ -250,8 +269,8 @@ func countPairs(stream []byte) (int64, error) {
 	}
 }
 
-// taskDone records a committed result: the task leaves the running set, its
-// other copies are cancelled, and its sums join the job's.
+// taskDone records a committed result: the task is done, its other copies
+// are cancelled, and its sums join the job's.
 func (e *Engine) taskDone(r commitReq, g *broker.CommitGroup, touched map[*job]bool) {
 	t := r.copies[0].task
 	j := t.job
@@ -274,15 +293,11 @@ func (e *Engine) taskDone(r commitReq, g *broker.CommitGroup, touched map[*job]b
 	e.bytesDone.Add(int64(len(t.input)))
 	h := resultHash(r.result)
 	e.mu.Lock()
-	if j.verify != VerifyNone && !j.rec.Spec.Stream && !r.unverified {
-		// Only a checked (or trusted) result is a yardstick for the late
-		// copies of its task: one committed unchecked may be the wrong one,
-		// and an honest late copy must not be flagged for disagreeing.
-		t.doneHash = &h
-	}
-	delete(j.running, t.lease.ID)
-	others := t.otherCopies(r.copies[0])
-	j.addResult(t.phase, &tr)
+	// Only a checked (or trusted) result is a yardstick for the late copies
+	// of its task: one committed unchecked may be the wrong one, and an
+	// honest late copy must not be flagged for disagreeing.
+	checked := j.verify != VerifyNone && !j.rec.Spec.Stream && !r.unverified
+	others := t.finishLocked(h, checked, &tr)
 	e.mu.Unlock()
 	e.cfg.Observer.TaskEnded(t.phase, OutcomeDone, time.Duration(tr.Micros)*time.Microsecond, time.Since(r.copies[0].sent))
 	for _, c := range others {
@@ -291,48 +306,33 @@ func (e *Engine) taskDone(r commitReq, g *broker.CommitGroup, touched map[*job]b
 	touched[j] = true
 }
 
-// otherCopies detaches and returns the task's copies other than c. e.mu held.
-func (t *task) otherCopies(c *taskCopy) []*taskCopy {
-	var out []*taskCopy
-	for _, o := range t.copies {
-		if o != c {
-			out = append(out, o)
-		}
-	}
-	t.copies = map[uint64]*taskCopy{}
-	return out
-}
-
 // failTask handles a failed copy: if no other copy of the task is still
-// running, the task's lease is nacked, and when it has failed MaxAttempts
-// times the job fails with its error.
-func (e *Engine) failTask(ctx context.Context, c *taskCopy, msg string, touched map[*job]bool) {
+// running, the task's lease is nacked (or, for a final failure, dead
+// whatever its attempts), and when it has failed MaxAttempts times the job
+// fails with its error.
+func (e *Engine) failTask(ctx context.Context, c *taskCopy, msg string, final bool, touched map[*job]bool) {
 	t := c.task
 	j := t.job
 	e.mu.Lock()
-	delete(t.copies, c.id)
-	delete(e.copies, c.id)
-	if j.running[t.lease.ID] != t || len(t.copies) > 0 {
+	e.dropCopyLocked(c)
+	if t.state != taskRunning || !t.idle() {
 		e.mu.Unlock()
 		return // done meanwhile, or a backup copy may still succeed
 	}
-	if len(t.held) > 0 && t.replicaFails < j.rec.Spec.MaxAttempts {
-		// A replica failed: a result is held, so ask another worker.
-		t.replicaFails++
-		t.wantCopies = 1
-		e.mu.Unlock()
+	if !final && t.replicaFailedLocked(j.rec.Spec.MaxAttempts) {
+		e.mu.Unlock() // a replica failed while a result is held: ask another worker
 		e.kick()
 		return
 	}
-	t.held = nil
-	delete(j.running, t.lease.ID)
+	t.giveBackLocked()
 	j.failed[t.phase]++
 	e.mu.Unlock()
-	e.log.Warn("task failed", "job", j.rec.ID, "task", t.name(), "attempt", t.lease.Message.Attempts+1, "err", msg)
-	dead, err := e.q.Nack(ctx, broker.LeaseNackParams{
-		Queue: j.queue(t.phase), LeaseID: t.lease.ID, Error: msg,
-		MaxAttempts: j.rec.Spec.MaxAttempts,
-	})
+	e.log.Warn("task failed", "job", j.rec.ID, "task", t.name(), "attempt", t.lease.Message.Attempts+1, "final", final, "err", msg)
+	attempts := j.rec.Spec.MaxAttempts
+	if final {
+		attempts = 1
+	}
+	dead, err := e.q.Nack(ctx, broker.LeaseNackParams{Queue: j.queue(t.phase), LeaseID: t.lease.ID, Error: msg, MaxAttempts: attempts})
 	if errors.Is(err, broker.ErrLeaseNotFound) {
 		return
 	}
@@ -342,9 +342,10 @@ func (e *Engine) failTask(ctx context.Context, c *taskCopy, msg string, touched 
 	}
 	if dead && !j.rec.Spec.Stream {
 		why := fmt.Sprintf("%s task %s failed %d times: %s", t.phase, t.lease.Message.Key(), t.lease.Message.Attempts+1, msg)
-		if err := e.end(ctx, j, StateFailed, why); err != nil {
-			e.log.Error("fail job", "job", j.rec.ID, "err", err)
+		if final {
+			why = fmt.Sprintf("%s task %s failed: %s", t.phase, t.lease.Message.Key(), msg)
 		}
+		e.failJob(ctx, j, why)
 	}
 	touched[j] = true
 }
@@ -358,14 +359,13 @@ func (e *Engine) releaseCopies(ctx context.Context, copies []*taskCopy, touched 
 	for _, c := range copies {
 		t := c.task
 		e.cfg.Observer.TaskEnded(t.phase, OutcomeReturned, 0, time.Since(c.sent))
-		delete(t.copies, c.id)
-		delete(e.copies, c.id)
-		if t.job.running[t.lease.ID] == t && len(t.copies) == 0 && len(t.held) > 0 {
-			t.wantCopies = 1 // a result is held: the replica runs elsewhere
-			continue
-		}
-		if t.job.running[t.lease.ID] == t && len(t.copies) == 0 {
-			delete(t.job.running, t.lease.ID)
+		e.dropCopyLocked(c)
+		switch {
+		case t.state != taskRunning || !t.idle():
+		case len(t.held) > 0:
+			t.wantReplicaLocked() // a result is held: the replica runs elsewhere
+		default:
+			t.giveBackLocked()
 			q := t.job.queue(t.phase)
 			byQueue[q] = append(byQueue[q], t.lease.ID)
 			touched[t.job] = true
@@ -382,11 +382,11 @@ func (e *Engine) releaseCopies(ctx context.Context, copies []*taskCopy, touched 
 // releaseTask returns a task with nothing running or held to its queue.
 func (e *Engine) releaseTask(ctx context.Context, t *task, touched map[*job]bool) {
 	e.mu.Lock()
-	if t.job.running[t.lease.ID] != t || len(t.copies) > 0 || len(t.held) > 0 {
+	if t.state != taskRunning || !t.idle() || len(t.held) > 0 {
 		e.mu.Unlock()
 		return
 	}
-	delete(t.job.running, t.lease.ID)
+	t.giveBackLocked()
 	e.mu.Unlock()
 	if _, err := e.q.Release(ctx, t.job.queue(t.phase), []string{t.lease.ID}); err != nil {
 		e.log.Error("return task", "task", t.name(), "err", err)

@@ -2,9 +2,7 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"sort"
 	"time"
 
@@ -14,9 +12,12 @@ import (
 )
 
 // The dispatcher hands tasks to workers with credit: it leases tasks from
-// the queues of the oldest active jobs first, reads each task's input, and
-// sends them in one TASKS frame per worker. Near the end of a phase, when
-// nothing is pending, idle workers get backup copies of slow tasks.
+// the queues of the oldest active jobs first and gives each a worker at
+// once (taking one of its credits), then leaves reading the tasks' input
+// to the preparers (prepare.go), so a large chunk or a partition merge
+// never holds up the other jobs' tasks. Verification work (replicas,
+// probes) goes first; near the end of a phase, when nothing is pending,
+// idle workers get backup copies of slow tasks.
 
 // maxLeaseBatch bounds the tasks leased in one store transaction.
 const maxLeaseBatch = 256
@@ -27,78 +28,64 @@ const leaseSlack = 30 * time.Second
 
 // dispatchLoop runs dispatch rounds whenever something may have changed:
 // a worker came or has credit again, a task was pushed or returned (the
-// broker's events), a job moved on. Nothing polls.
-func (e *Engine) dispatchLoop() {
-	defer e.wg.Done()
+// broker's events), a job moved on, a task grew slow (the watchdog).
+// Nothing polls.
+func (e *Engine) dispatchLoop(ctx context.Context) {
 	for {
 		select {
-		case <-e.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-e.kickC:
 		}
-		for e.dispatch(e.ctx) {
+		for e.dispatch(ctx) {
 		}
 	}
 }
 
-// dispatch runs one round and reports whether it sent anything (another
-// round may then find more to do).
+// dispatch runs one round and reports whether it handed anything out
+// (another round may then find more to do).
 func (e *Engine) dispatch(ctx context.Context) bool {
+	free, credit, active := e.dispatchable()
+	if credit == 0 || len(active) == 0 {
+		return false
+	}
+	out := outFrames{}
+	sent := e.dispatchChecks(free, active, out)
+	credit -= sent
+	for _, j := range active {
+		if credit <= 0 {
+			break
+		}
+		n := e.leaseTasks(ctx, j, free, min(credit, maxLeaseBatch))
+		credit -= n
+		sent += n
+	}
+	if sent == 0 {
+		sent += e.speculate(free, out)
+	}
+	out.send()
+	return sent > 0
+}
+
+// dispatchable returns the sessions with credit (most first), their credit
+// and the unfinished jobs (oldest first).
+func (e *Engine) dispatchable() (free []*session, credit int, active []*job) {
 	e.mu.Lock()
-	var free []*session
-	credit := 0
 	for _, s := range e.sessions {
-		if s.credit > 0 {
+		if s.credit > 0 && !s.standing.Flagged {
 			free = append(free, s)
 			credit += s.credit
 		}
 	}
-	var active []*job
 	for _, j := range e.jobs {
 		if !j.rec.State.Finished() {
 			active = append(active, j)
 		}
 	}
-	sort.Slice(free, func(a, b int) bool { return free[a].credit > free[b].credit })
 	e.mu.Unlock()
-	if credit == 0 || len(active) == 0 {
-		return false
-	}
+	sort.Slice(free, func(a, b int) bool { return free[a].credit > free[b].credit })
 	sort.Slice(active, func(a, b int) bool { return active[a].rec.Submitted.Before(active[b].rec.Submitted) })
-	out := map[*session][]wp.Task{}
-	sent := e.dispatchChecks(free, active, out)
-	credit -= sent
-	for _, j := range active {
-		if credit == 0 {
-			break
-		}
-		tasks := e.leaseTasks(ctx, j, min(credit, maxLeaseBatch))
-		for _, t := range tasks {
-			s := e.pickSession(free, nil)
-			if s == nil {
-				e.releaseUnsent(ctx, t)
-				continue
-			}
-			out[s] = append(out[s], e.assign(s, t))
-			credit--
-			sent++
-		}
-	}
-	if sent == 0 {
-		sent += e.speculate(free, out)
-	}
-	for s, ts := range out {
-		s.send(wp.Encode(&wp.Tasks{Tasks: ts}))
-	}
-	return sent > 0
-}
-
-// pickSession returns the free session with the most credit, other than
-// not, and takes one credit from it.
-func (e *Engine) pickSession(free []*session, not *session) *session {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return pickLocked(free, func(s *session) bool { return s == not })
+	return free, credit, active
 }
 
 // pickLocked returns the free session with the most credit that skip does
@@ -106,7 +93,7 @@ func (e *Engine) pickSession(free []*session, not *session) *session {
 func pickLocked(free []*session, skip func(*session) bool) *session {
 	var best *session
 	for _, s := range free {
-		if s.credit > 0 && !s.standing.Flagged && !skip(s) && (best == nil || s.credit > best.credit) {
+		if s.credit > 0 && !s.standing.Flagged && (skip == nil || !skip(s)) && (best == nil || s.credit > best.credit) {
 			best = s
 		}
 	}
@@ -116,77 +103,48 @@ func pickLocked(free []*session, skip func(*session) bool) *session {
 	return best
 }
 
-// leaseTasks leases up to n of a job's pending tasks and builds their input.
-func (e *Engine) leaseTasks(ctx context.Context, j *job, n int) []*task {
+// leaseTasks leases up to n of a job's pending tasks, gives each a worker
+// and hands them to the preparers; it returns how many it handed out.
+func (e *Engine) leaseTasks(ctx context.Context, j *job, free []*session, n int) int {
 	e.mu.Lock()
 	p := j.phase()
 	e.mu.Unlock()
 	leases, err := e.q.Lease(ctx, j.queue(p), n, j.timeout+leaseSlack)
 	if errors.Is(err, broker.ErrQueuePaused) {
-		return nil // a streaming job's input queue was paused: wait for it to resume
+		return 0 // a streaming job's input queue was paused: its resume kicks us
 	}
 	if err != nil {
 		if !errors.Is(err, broker.ErrClosed) {
 			e.log.Error("lease tasks", "job", j.rec.ID, "err", err)
 		}
-		return nil
+		return 0
 	}
 	if len(leases) == 0 {
-		return nil
+		return 0
 	}
 	e.markStarted(ctx, j)
-	tasks := make([]*task, 0, len(leases))
-	for _, l := range leases {
-		t := &task{job: j, phase: p, lease: l, copies: map[uint64]*taskCopy{}}
-		if err := e.taskInput(ctx, t); err != nil {
-			e.log.Error("task input", "task", t.name(), "err", err)
-			if err := e.end(ctx, j, StateFailed, fmt.Sprintf("%s: %v", t.name(), err)); err != nil {
-				e.log.Error("fail job", "job", j.rec.ID, "err", err)
-			}
-			return nil
-		}
-		tasks = append(tasks, t)
-	}
+	var batch []prepared
+	var unsent []string
 	e.mu.Lock()
-	for _, t := range tasks {
-		j.running[t.lease.ID] = t
+	for _, l := range leases {
+		var s *session
+		if !j.rec.State.Finished() { // it may have ended while we leased
+			s = pickLocked(free, nil)
+		}
+		if s == nil {
+			unsent = append(unsent, l.ID)
+			continue
+		}
+		batch = append(batch, prepared{t: j.newTaskLocked(p, l), s: s})
 	}
 	e.mu.Unlock()
-	return tasks
-}
-
-// taskInput reads a task's input: a chunk of the input files, a grouped
-// reduce partition, or a streamed message.
-func (e *Engine) taskInput(ctx context.Context, t *task) error {
-	j := t.job
-	switch {
-	case j.rec.Spec.Stream:
-		t.input = t.lease.Message.Value
-	case t.phase == PhaseMap:
-		var mt mapTask
-		if err := json.Unmarshal(t.lease.Message.Value, &mt); err != nil {
-			return fmt.Errorf("map task message: %w", err)
-		}
-		b, err := j.readChunk(mt)
-		if err != nil {
-			return err
-		}
-		t.input, t.offset = b, mt.Global
-	default:
-		var rt reduceTask
-		if err := json.Unmarshal(t.lease.Message.Value, &rt); err != nil {
-			return fmt.Errorf("reduce task message: %w", err)
-		}
-		b, last, more, err := e.groupedPartition(ctx, j, rt.Partition, rt.After)
-		if err != nil {
-			return err
-		}
-		t.input = b
-		if more {
-			t.followUp, _ = json.Marshal(reduceTask{Partition: rt.Partition, After: last})
+	if len(unsent) > 0 {
+		if _, err := e.q.Release(ctx, j.queue(p), unsent); err != nil {
+			e.log.Error("return unsent tasks", "job", j.rec.ID, "err", err)
 		}
 	}
-	return nil
+	e.prepare(batch)
+	return len(batch)
 }
 
 // markStarted moves a queued job to mapping when its first task goes out.
@@ -209,28 +167,10 @@ func (e *Engine) markStarted(ctx context.Context, j *job) {
 	}
 }
 
-// assign registers a new copy of t on s and returns the task to send.
-func (e *Engine) assign(s *session, t *task) wp.Task {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.assignLocked(s, t)
-}
-
-// assignLocked is assign with e.mu held.
+// assignLocked sends a new copy of t to s (whose credit the caller took)
+// and returns the task to put in a frame. e.mu held.
 func (e *Engine) assignLocked(s *session, t *task) wp.Task {
-	e.copySeq++
-	c := &taskCopy{id: e.copySeq, task: t, session: s, sent: time.Now()}
-	t.copies[c.id] = c
-	e.copies[c.id] = c
-	s.copies[c.id] = c
-	if t.ran == nil {
-		t.ran = map[*session]bool{}
-	}
-	t.ran[s] = true
-	if t.started.IsZero() {
-		t.started = c.sent
-	}
-	return taskMessage(t, c.id)
+	return taskMessage(t, e.addCopyLocked(s, t).id)
 }
 
 // taskMessage is the TASKS entry of a copy of t.
@@ -247,50 +187,32 @@ func taskMessage(t *task, id uint64) wp.Task {
 	return wt
 }
 
-// releaseUnsent returns a leased task nobody could take.
-func (e *Engine) releaseUnsent(ctx context.Context, t *task) {
-	e.mu.Lock()
-	delete(t.job.running, t.lease.ID)
-	e.mu.Unlock()
-	if _, err := e.q.Release(ctx, t.job.queue(t.phase), []string{t.lease.ID}); err != nil {
-		e.log.Error("return unsent task", "task", t.name(), "err", err)
-	}
-}
-
 // speculate sends backup copies of slow tasks to workers that have credit
 // and nothing else to do (MapReduce's backup tasks): only tasks running for
 // more than twice their phase's mean task time (and at least minBackupAge)
 // with a single copy, each to a worker other than the one running it. The
 // first result wins; the other copy is cancelled.
-func (e *Engine) speculate(free []*session, out map[*session][]wp.Task) int {
+func (e *Engine) speculate(free []*session, out outFrames) int {
 	now := time.Now()
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	var slow []*task
 	e.eachSlowLocked(now, func(t *task) bool {
 		slow = append(slow, t)
 		return true
 	})
-	e.mu.Unlock()
 	sort.Slice(slow, func(a, b int) bool { return slow[a].started.Before(slow[b].started) })
 	n := 0
 	for _, t := range slow {
-		e.mu.Lock()
 		s := pickLocked(free, func(s *session) bool { return t.ran[s] })
-		e.mu.Unlock()
 		if s == nil {
 			break
 		}
 		e.log.Info("backup copy of a slow task", "task", t.name(), "running_for", now.Sub(t.started).Round(time.Millisecond), "worker", s.id)
-		e.mu.Lock()
 		t.job.backups++
-		e.mu.Unlock()
-		wt := e.assign(s, t)
-		e.mu.Lock()
-		if c := e.copies[wt.ID]; c != nil {
-			c.check = api.CheckBackup
-		}
-		e.mu.Unlock()
-		out[s] = append(out[s], wt)
+		c := e.addCopyLocked(s, t)
+		c.check = api.CheckBackup
+		out.add(s, taskMessage(t, c.id))
 		n++
 	}
 	return n
@@ -300,8 +222,9 @@ func (e *Engine) speculate(free []*session, out map[*session][]wp.Task) int {
 const minBackupAge = 500 * time.Millisecond
 
 // eachSlowLocked calls fn with every task that deserves a backup copy at
-// now (one copy, nothing held, running for more than twice its phase's
-// mean and at least minBackupAge) until fn returns false. e.mu held.
+// now (task.slow: one copy, nothing held, running for more than twice its
+// phase's mean and at least minBackupAge) until fn returns false. e.mu
+// held.
 func (e *Engine) eachSlowLocked(now time.Time, fn func(*task) bool) {
 	for _, j := range e.jobs {
 		if j.rec.State.Finished() || j.rec.Spec.Stream {
@@ -309,7 +232,7 @@ func (e *Engine) eachSlowLocked(now time.Time, fn func(*task) bool) {
 		}
 		limit := max(2*j.avgTask[j.phase()], minBackupAge)
 		for _, t := range j.running {
-			if len(t.copies) == 1 && len(t.held) == 0 && now.Sub(t.started) > limit && !fn(t) {
+			if t.slow(now, limit) && !fn(t) {
 				return
 			}
 		}
@@ -335,29 +258,29 @@ func (e *Engine) anySlowLocked(now time.Time) bool {
 // another address), and a known-answer probe to each new untrusted worker.
 // A task whose replica no connected worker could run is checked by the
 // server itself. It returns the copies it sent.
-func (e *Engine) dispatchChecks(free []*session, active []*job, out map[*session][]wp.Task) int {
+func (e *Engine) dispatchChecks(free []*session, active []*job, out outFrames) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	sent := 0
 	for _, j := range active {
 		for _, t := range j.running {
-			for t.wantCopies > 0 {
+			for t.state == taskRunning && t.wantCopies > 0 {
 				s := pickLocked(free, func(s *session) bool { return t.ran[s] || t.ranFrom(s.peer.RemoteAddr) })
 				if s == nil {
 					s = pickLocked(free, func(s *session) bool { return t.ran[s] })
 				}
 				if s == nil {
 					if !e.anyCanReplicate(t) {
-						t.wantCopies = 0
+						t.noReplicaLocked() // the server runs it instead
 						e.startServerCheck(t)
 					}
 					break
 				}
-				t.wantCopies--
+				t.replicaSentLocked()
 				e.verified(j, VerifyReplica)
-				wt := e.assignLocked(s, t)
-				e.copies[wt.ID].check = api.CheckReplica
-				out[s] = append(out[s], wt)
+				c := e.addCopyLocked(s, t)
+				c.check = api.CheckReplica
+				out.add(s, taskMessage(t, c.id))
 				sent++
 			}
 		}
@@ -371,14 +294,14 @@ func (e *Engine) dispatchChecks(free []*session, active []*job, out map[*session
 				continue
 			}
 			k := j.known[len(j.known)-1]
-			probe := &task{job: j, phase: k.task.phase, lease: k.task.lease, input: k.task.input, offset: k.task.offset, copies: map[uint64]*taskCopy{}}
 			s.credit--
 			s.probed = true
 			e.verified(j, VerifyProbe)
-			wt := e.assignLocked(s, probe)
-			e.copies[wt.ID].probe = &k
-			e.copies[wt.ID].check = api.CheckProbe
-			out[s] = append(out[s], wt)
+			probe := newProbeLocked(&k)
+			c := e.addCopyLocked(s, probe)
+			c.probe = &k
+			c.check = api.CheckProbe
+			out.add(s, taskMessage(probe, c.id))
 			sent++
 			break
 		}

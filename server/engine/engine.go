@@ -25,8 +25,10 @@ type Config struct {
 	MaxTaskBytes      int           // largest task input or result (default 64 MiB)
 	HeartbeatInterval time.Duration // what workers are told (default 5 s); 3 missed drop a worker
 	PrefetchPerSlot   int           // tasks sent beyond a worker's free slots (default 1)
-	// SpillBytes: a map run larger than this is kept in a file rather than
-	// in the store, so partitions larger than memory still reduce (1 MiB).
+	// SpillBytes: a run (a map task's output for one partition, or a
+	// reduce task's output) larger than this is kept in a file rather than
+	// in the store, so that what memory holds of a job stays small whatever
+	// its size (default 64 KiB).
 	SpillBytes int
 	// Builtins are the built-in jobs' modules by name, run as trusted code;
 	// the wiring supplies them (the engine does not know the example jobs).
@@ -55,7 +57,7 @@ func (c *Config) setDefaults() {
 		c.PrefetchPerSlot = 1
 	}
 	if c.SpillBytes <= 0 {
-		c.SpillBytes = 1 << 20
+		c.SpillBytes = DefaultSpillBytes
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -64,6 +66,9 @@ func (c *Config) setDefaults() {
 		c.Observer = noObserver{}
 	}
 }
+
+// DefaultSpillBytes is Config.SpillBytes's default.
+const DefaultSpillBytes = 64 << 10
 
 // Engine is the map/reduce coordinator.
 type Engine struct {
@@ -90,12 +95,20 @@ type Engine struct {
 	streamMu sync.Mutex
 	streams  map[string]int // input queue → running streaming jobs on it
 
+	verifier verifier
+
+	// The services, and the goroutines that prepare tasks and check
+	// results on the server.
+	dispatcher, committer, watchdog, retention *service
+	preparers                                  sync.WaitGroup
+	merging                                    chan struct{} // a slot per partition merge that may run
+	checks                                     sync.WaitGroup
+
 	stopWatch func()
 	kickC     chan struct{}
 	commitC   chan commitReq
-	ctx       context.Context
+	ctx       context.Context // the engine's life: cancelled by Close
 	cancel    context.CancelFunc
-	wg        sync.WaitGroup
 }
 
 // New starts the engine on the broker's Internal handle, resuming every job
@@ -106,20 +119,22 @@ func New(ctx context.Context, cfg Config, q Queues, r *runner.Runner) (*Engine, 
 		cfg: cfg, q: q, runner: r, log: cfg.Logger,
 		jobs: map[string]*job{}, sessions: map[string]*session{}, copies: map[uint64]*taskCopy{}, banned: map[string]bool{},
 		streams: map[string]int{}, kickC: make(chan struct{}, 1), commitC: make(chan commitReq, 1024),
+		merging: make(chan struct{}, maxMerging),
 	}
+	e.verifier = checker{e}
+	e.ctx, e.cancel = context.WithCancel(context.Background())
 	var err error
 	if e.mods, err = newModules(filepath.Join(cfg.DataDir, "modules"), cfg.Builtins, cfg.BuiltinEncodings, r, cfg.Logger); err != nil {
 		return nil, err
 	}
 	if err := e.recover(ctx); err != nil {
+		e.cancel()
 		return nil, fmt.Errorf("resume jobs: %w", err)
 	}
 	e.stopWatch = q.Watch(e.onEvent)
-	e.ctx, e.cancel = context.WithCancel(context.Background())
-	e.wg.Add(3)
-	go e.dispatchLoop()
-	go e.commitLoop()
-	go e.watchLoop()
+	e.committer = startService(e.ctx, "committer", e.commitLoop)
+	e.dispatcher = startService(e.ctx, "dispatcher", e.dispatchLoop)
+	e.watchdog = startService(e.ctx, "watchdog", e.watchLoop)
 	e.kick()
 	return e, nil
 }
@@ -140,8 +155,13 @@ func (e *Engine) Close() error {
 	for _, s := range sessions {
 		s.close("server shutting down")
 	}
-	e.cancel()
-	e.wg.Wait()
+	e.watchdog.stop()
+	e.retention.stop()
+	e.dispatcher.stop()
+	e.cancel() // preparers and server checks end with the engine's context
+	e.preparers.Wait()
+	e.checks.Wait()
+	e.committer.stop()
 	e.stopWatch()
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+
+	"github.com/tabreduce/tabreduce/server/broker"
 )
 
 // inputFile is one received input file, relative to the job's directory.
@@ -66,9 +68,10 @@ func (in *Input) Size() int64 { return in.size }
 
 // splitFile cuts one input file into map tasks of about size bytes, each
 // ending just after a newline (the last where the file ends): a record is
-// never split, and a line longer than size makes a longer chunk. It reads
+// never split, and a line longer than size makes a longer chunk, up to
+// limit bytes (what a task may carry); a longer one is an error. It reads
 // the file once, front to back.
-func splitFile(path string, fileIndex int, fileSize, size int64, global uint64) ([]mapTask, error) {
+func splitFile(path string, fileIndex int, fileSize, size, limit int64, global uint64) ([]mapTask, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -90,6 +93,10 @@ func splitFile(path string, fileIndex int, fileSize, size int64, global uint64) 
 			end = end - 1 + n
 		} else if _, err := r.Discard(int(end - off)); err != nil {
 			return nil, err
+		}
+		if end-off > limit {
+			return nil, fmt.Errorf("%w: the line at byte %d makes a chunk of %d bytes, more than the %d a task may carry",
+				broker.ErrInvalid, off, end-off, limit)
 		}
 		out = append(out, mapTask{File: fileIndex, Offset: off, Length: end - off, Global: global + uint64(off)})
 		off = end

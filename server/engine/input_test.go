@@ -27,7 +27,7 @@ func TestSplitFileMatchesDriver(t *testing.T) {
 			if err := os.WriteFile(path, []byte(in), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			got, err := splitFile(path, 2, int64(len(in)), size, 1000)
+			got, err := splitFile(path, 2, int64(len(in)), size, 1<<30, 1000)
 			if err != nil {
 				t.Fatalf("%s, size %d: %v", name, size, err)
 			}

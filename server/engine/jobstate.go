@@ -6,7 +6,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tabreduce/tabreduce/server/broker"
 	"github.com/tabreduce/tabreduce/wasm/runner"
 )
 
@@ -141,44 +140,4 @@ func (j *job) addResult(p Phase, tr *taskRecord) {
 	} else {
 		j.avgTask[p] += (d - j.avgTask[p]) / time.Duration(min(n, 100))
 	}
-}
-
-// task is one leased task and the copies of it workers are running (more
-// than one when a backup copy was sent near the end of a phase).
-type task struct {
-	job     *job
-	phase   Phase
-	lease   broker.Lease
-	input   []byte // the task's input as sent (a chunk or a grouped stream)
-	offset  uint64 // a map chunk's offset in the whole input
-	started time.Time
-	copies  map[uint64]*taskCopy
-
-	// Verification state (Engine.mu): results held until workers agree,
-	// the sessions that ran a copy, and replicas still to hand out.
-	held         []heldResult
-	ran          map[*session]bool
-	wantCopies   int
-	replicaFails int
-	serverCheck  bool
-	doneHash     *[32]byte // the committed result's hash, once done, if it was checked
-	// followUp is the message of the reduce task that takes the rest of a
-	// partition too large for this one; it is pushed with this result.
-	followUp []byte
-}
-
-// name is how logs and errors name the task.
-func (t *task) name() string {
-	return t.job.rec.ID + "/" + string(t.phase) + "/" + t.lease.Message.Key()
-}
-
-// taskCopy is one copy of a task on one worker session.
-type taskCopy struct {
-	id      uint64
-	task    *task
-	session *session
-	sent    time.Time
-	probe   *knownAnswer // a known-answer probe: checked, never committed
-	check   string       // why it runs: api.CheckReplica, CheckProbe, CheckBackup or ""
-	percent uint8        // progress the worker last reported
 }

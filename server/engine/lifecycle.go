@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/tabreduce/tabreduce/server/broker"
@@ -89,14 +90,7 @@ func (e *Engine) end(ctx context.Context, j *job, state State, why string) error
 	rec := j.rec
 	rec.State, rec.Error, rec.Finished = state, why, &now
 	j.setState(rec)
-	var cancels []*taskCopy
-	for _, t := range j.running {
-		for _, c := range t.copies {
-			cancels = append(cancels, c)
-			delete(e.copies, c.id)
-		}
-	}
-	j.running = map[string]*task{}
+	cancels := e.dropRunningLocked(j)
 	e.mu.Unlock()
 	e.trackStream(j, -1)
 	for _, c := range cancels {
@@ -149,5 +143,27 @@ func (e *Engine) cleanup(ctx context.Context, j *job) error {
 		}
 	}
 	j.closeInputs()
-	return os.RemoveAll(j.dir)
+	if state != StateDone {
+		return os.RemoveAll(j.dir)
+	}
+	return removeAllBut(j.dir, "out") // a done job keeps its output
+}
+
+// removeAllBut removes everything in dir but the entry named keep.
+func removeAllBut(dir, keep string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, en := range entries {
+		if en.Name() != keep {
+			if err := os.RemoveAll(filepath.Join(dir, en.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

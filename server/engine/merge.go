@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"container/heap"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,11 +13,15 @@ import (
 	"github.com/tabreduce/tabreduce/wasm/abi"
 )
 
-// Map output reaches a partition queue as one message per map task and
-// partition: a run, sorted by key then value (inline or spilled to a file,
-// runs.go). Reduce output reaches the output queue as one pair stream per
-// reduce task. Both are read by merging the sorted runs as streams, so no
-// step sorts, and memory holds one pair per run at a time.
+// Map output reaches a partition queue as one run per map task and
+// partition (runs.go); reduce output reaches the output queue as one run
+// per reduce task. Both are read by merging the sorted runs as streams, so
+// no step sorts, and memory holds one pair per run at a time.
+//
+// A partition too large for one reduce task is reduced by several in turn:
+// each takes whole keys up to the task's limit, and its result carries the
+// message of the next, which says where in every run the rest begins (a
+// cursor), so no task reads again what an earlier one took.
 
 // messages calls fn with every message of queue, in id order.
 func (e *Engine) messages(ctx context.Context, queue string, fn func(broker.Message) error) error {
@@ -35,25 +40,45 @@ func (e *Engine) messages(ctx context.Context, queue string, fn func(broker.Mess
 	}
 }
 
-// partitionRuns opens every run of a partition; close closes their files.
-func (e *Engine) partitionRuns(ctx context.Context, j *job, r int) (runs []pairSource, close func(), err error) {
+// run is one open run of a merge: its message id, for cursors.
+type run struct {
+	id  uint64
+	src pairSource
+}
+
+// openRuns opens every run of queue from where cursor says (every run from
+// its start when cursor is nil; only the runs it names otherwise, since a
+// run it leaves out was read to its end). close closes their files.
+func (e *Engine) openRuns(ctx context.Context, j *job, queue string, cursor []runCursor) (runs []run, close func(), err error) {
 	var files []io.Closer
 	close = func() {
 		for _, f := range files {
 			f.Close()
 		}
 	}
-	err = e.messages(ctx, partQueue(j.rec.ID, r), func(m broker.Message) error {
-		src, f, err := openRun(j, m.Value)
+	at := map[uint64]int64{}
+	for _, c := range cursor {
+		at[c.Run] = c.Offset
+	}
+	err = e.messages(ctx, queue, func(m broker.Message) error {
+		off, ok := at[m.ID]
+		if cursor != nil && !ok {
+			return nil
+		}
+		delete(at, m.ID)
+		src, f, err := openRun(j, m.Value, off)
 		if err != nil {
 			return fmt.Errorf("%s: %w", m.Key(), err)
 		}
 		if f != nil {
 			files = append(files, f)
 		}
-		runs = append(runs, src)
+		runs = append(runs, run{id: m.ID, src: src})
 		return nil
 	})
+	if err == nil && len(at) > 0 {
+		err = fmt.Errorf("the cursor names %d runs that %s does not hold", len(at), queue)
+	}
 	if err != nil {
 		close()
 		return nil, nil, err
@@ -61,14 +86,17 @@ func (e *Engine) partitionRuns(ctx context.Context, j *job, r int) (runs []pairS
 	return runs, close, nil
 }
 
-// merger is a k-way merge of sorted pair streams.
+// merger is a k-way merge of sorted runs.
 type merger struct {
-	h mergeHeap
+	h    mergeHeap
+	runs []run
 }
 
+// mergeItem is a run's next pair: at is where it starts in the run.
 type mergeItem struct {
 	key, value []byte
-	r          pairSource
+	at         int64
+	run        int
 }
 
 type mergeHeap []mergeItem
@@ -89,104 +117,198 @@ func (h *mergeHeap) Pop() any {
 	return it
 }
 
-func newMerger(runs []pairSource) (*merger, error) {
-	m := &merger{}
-	for _, r := range runs {
-		if k, v, ok := r.Next(); ok {
-			m.h = append(m.h, mergeItem{k, v, r})
-		} else if err := r.Err(); err != nil {
+func newMerger(runs []run) (*merger, error) {
+	m := &merger{runs: runs}
+	for i := range runs {
+		it, ok, err := m.read(i)
+		if err != nil {
 			return nil, err
+		}
+		if ok {
+			m.h = append(m.h, it)
 		}
 	}
 	heap.Init(&m.h)
 	return m, nil
 }
 
-// next returns the smallest remaining pair.
-func (m *merger) next() (key, value []byte, ok bool, err error) {
-	if len(m.h) == 0 {
-		return nil, nil, false, nil
+// read reads run i's next pair.
+func (m *merger) read(i int) (mergeItem, bool, error) {
+	src := m.runs[i].src
+	at := src.Offset()
+	k, v, ok := src.Next()
+	if !ok {
+		return mergeItem{}, false, src.Err()
 	}
-	it := m.h[0]
-	if k, v, more := it.r.Next(); more {
-		m.h[0] = mergeItem{k, v, it.r}
-		heap.Fix(&m.h, 0)
-	} else {
-		if err := it.r.Err(); err != nil {
-			return nil, nil, false, err
-		}
-		heap.Pop(&m.h)
-	}
-	return it.key, it.value, true, nil
+	return mergeItem{key: k, value: v, at: at, run: i}, true, nil
 }
 
-// groupedPartition builds a reduce task's input: the partition's pairs with
-// keys above after (all when after is nil), merged and grouped by key, keys
-// strictly ascending, up to MaxTaskBytes. When the partition holds more,
-// more is true and last is the last key included: the rest goes to a
-// follow-up reduce task of the same partition.
-func (e *Engine) groupedPartition(ctx context.Context, j *job, r int, after []byte) (input, last []byte, more bool, err error) {
-	runs, closeRuns, err := e.partitionRuns(ctx, j, r)
+// next returns the smallest remaining pair.
+func (m *merger) next() (it mergeItem, ok bool, err error) {
+	if len(m.h) == 0 {
+		return it, false, nil
+	}
+	it = m.h[0]
+	nx, more, err := m.read(it.run)
 	if err != nil {
-		return nil, nil, false, err
+		return it, false, err
+	}
+	if more {
+		m.h[0] = nx
+		heap.Fix(&m.h, 0)
+	} else {
+		heap.Pop(&m.h)
+	}
+	return it, true, nil
+}
+
+// heads returns, per run, where its next unread pair starts (-1 when the
+// run is read to its end).
+func (m *merger) heads() []int64 {
+	out := make([]int64, len(m.runs))
+	for i := range out {
+		out[i] = -1
+	}
+	for _, it := range m.h {
+		out[it.run] = it.at
+	}
+	return out
+}
+
+// reduceInput builds a reduce task's input: the partition's pairs (those
+// the task's cursor leaves, for a follow-up), merged and grouped by key,
+// keys strictly ascending, up to the task input limit. When the partition
+// holds more, the input carries the message of the follow-up task that
+// takes the rest.
+func (e *Engine) reduceInput(ctx context.Context, j *job, rt reduceTask) (taskInput, error) {
+	runs, closeRuns, err := e.openRuns(ctx, j, partQueue(j.rec.ID, rt.Partition), rt.Cursor)
+	if err != nil {
+		return taskInput{}, err
 	}
 	defer closeRuns()
 	m, err := newMerger(runs)
 	if err != nil {
-		return nil, nil, false, fmt.Errorf("partition %d: %w", r, err)
+		return taskInput{}, fmt.Errorf("partition %d: %w", rt.Partition, err)
 	}
-	var out, group []byte
-	var key []byte
-	count := 0
-	flush := func() error {
-		if count == 0 {
-			return nil
-		}
-		g := abi.AppendGroupHeader(nil, key, count)
-		if len(g)+len(group) > e.cfg.MaxTaskBytes {
-			return fmt.Errorf("%w: key %q of partition %d has %d bytes of values, more than the %d a task may carry",
-				broker.ErrInvalid, truncate(string(key), 40), r, len(group), e.cfg.MaxTaskBytes)
-		}
-		if len(out)+len(g)+len(group) > e.cfg.MaxTaskBytes {
-			more = true
-			return errFull
-		}
-		out = append(append(out, g...), group...)
-		last, group, count = key, group[:0], 0
-		return nil
-	}
+	g := grouper{limit: e.taskInputLimit(j, PhaseReduce), partition: rt.Partition,
+		since: make([]int64, len(runs)), starts: make([]int64, len(runs))}
 	for {
-		k, v, ok, err := m.next()
+		it, ok, err := m.next()
 		if err != nil {
-			return nil, nil, false, fmt.Errorf("partition %d: %w", r, err)
+			return taskInput{}, fmt.Errorf("partition %d: %w", rt.Partition, err)
 		}
 		if !ok {
 			break
 		}
-		if after != nil && bytes.Compare(k, after) <= 0 {
-			continue
+		if rt.After != nil && bytes.Compare(it.key, rt.After) <= 0 {
+			continue // a follow-up of a task that had no cursor
 		}
-		if count > 0 && !bytes.Equal(k, key) {
-			if err := flush(); errors.Is(err, errFull) {
-				return out, last, true, nil
-			} else if err != nil {
-				return nil, nil, false, err
-			}
+		if err := g.add(it); errors.Is(err, errFull) {
+			return g.input(rt.Partition, runs, m.heads(), &it)
+		} else if err != nil {
+			return taskInput{}, err
 		}
-		key = k
-		group = abi.AppendValue(group, v)
-		count++
 	}
-	if err := flush(); errors.Is(err, errFull) {
-		return out, last, true, nil
+	if err := g.flush(); errors.Is(err, errFull) {
+		return g.input(rt.Partition, runs, m.heads(), nil)
 	} else if err != nil {
-		return nil, nil, false, err
+		return taskInput{}, err
 	}
-	return out, last, false, nil
+	return taskInput{data: g.out}, nil
 }
 
 // errFull stops filling a reduce task: the rest goes to a follow-up task.
 var errFull = errors.New("reduce task full")
+
+// grouper gathers merged pairs into a reduce task's grouped input, whole
+// keys at a time, and remembers where in each run the key it is gathering
+// began, so a follow-up can start there.
+type grouper struct {
+	limit     int
+	partition int
+	out       []byte
+	key       []byte // the key being gathered
+	group     []byte // its values, encoded
+	count     int
+	last      []byte // the last key in out
+
+	// For each run, where its first pair of the gathered key is: starts[i]
+	// counts while since[i] is the gathered key's number, gen.
+	gen    int64
+	since  []int64
+	starts []int64
+}
+
+// add adds one pair; errFull means it belongs to a key the task has no room
+// for, so the task ends before that key.
+func (g *grouper) add(it mergeItem) error {
+	if g.count > 0 && !bytes.Equal(it.key, g.key) {
+		if err := g.flush(); err != nil {
+			return err
+		}
+	}
+	if g.count == 0 {
+		g.gen++
+		g.key = it.key
+	}
+	g.mark(it)
+	g.group = abi.AppendValue(g.group, it.value)
+	g.count++
+	return nil
+}
+
+// mark notes where run it.run's first pair of the gathered key is.
+func (g *grouper) mark(it mergeItem) {
+	if g.since[it.run] != g.gen {
+		g.since[it.run] = g.gen
+		g.starts[it.run] = it.at
+	}
+}
+
+// flush moves the gathered key into the input, if it fits.
+func (g *grouper) flush() error {
+	if g.count == 0 {
+		return nil
+	}
+	head := abi.AppendGroupHeader(nil, g.key, g.count)
+	if len(head)+len(g.group) > g.limit {
+		return fmt.Errorf("%w: key %q of partition %d has %d bytes of values, more than the %d a task may carry",
+			broker.ErrInvalid, truncate(string(g.key), 40), g.partition, len(g.group), g.limit)
+	}
+	if len(g.out)+len(head)+len(g.group) > g.limit {
+		return errFull
+	}
+	g.out = append(append(g.out, head...), g.group...)
+	g.last, g.group, g.count = g.key, g.group[:0], 0
+	return nil
+}
+
+// input ends a full task: its input so far, and the follow-up that starts
+// at the gathered key (not taken) in every run that has more. pending is
+// the pair that did not fit, already read from its run, if any.
+func (g *grouper) input(partition int, runs []run, heads []int64, pending *mergeItem) (taskInput, error) {
+	if len(g.out) == 0 {
+		return taskInput{}, fmt.Errorf("partition %d: a reduce task took nothing", partition) // flush refuses a key that never fits
+	}
+	var cursor []runCursor
+	for i, r := range runs {
+		at := heads[i]
+		if pending != nil && pending.run == i {
+			at = pending.at
+		}
+		if g.count > 0 && g.since[i] == g.gen {
+			at = g.starts[i] // the gathered key's pairs come first
+		}
+		if at >= 0 {
+			cursor = append(cursor, runCursor{Run: r.id, Offset: at})
+		}
+	}
+	next, err := json.Marshal(reduceTask{Partition: partition, After: g.last, Cursor: cursor})
+	if err != nil {
+		return taskInput{}, err
+	}
+	return taskInput{data: g.out, followUp: next}, nil
+}
 
 // Output streams a done job's output pairs sorted by key (then value).
 func (e *Engine) Output(ctx context.Context, id string, fn OutputFunc) error {
@@ -199,24 +321,21 @@ func (e *Engine) Output(ctx context.Context, id string, fn OutputFunc) error {
 	if st := e.state(j); st != StateDone {
 		return fmt.Errorf("%w: job %s is %s", ErrNotDone, id, st)
 	}
-	var runs []pairSource
-	err := e.messages(ctx, outQueue(id), func(m broker.Message) error {
-		runs = append(runs, abi.NewPairReader(m.Value))
-		return nil
-	})
+	runs, closeRuns, err := e.openRuns(ctx, j, outQueue(id), nil)
 	if err != nil {
 		return err
 	}
+	defer closeRuns()
 	m, err := newMerger(runs)
 	if err != nil {
 		return err
 	}
 	for {
-		k, v, ok, err := m.next()
+		it, ok, err := m.next()
 		if err != nil || !ok {
 			return err
 		}
-		if err := fn(k, v); err != nil {
+		if err := fn(it.key, it.value); err != nil {
 			return err
 		}
 	}

@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -89,9 +91,83 @@ type mapTask struct {
 	Global uint64 `json:"g"` // offset within the whole input
 }
 
-// reduceTask is a reduce task's message: a partition, or the part of it
-// with keys above After when the partition was too large for one task.
+// decodeMapTask decodes a map task's message and checks it against the
+// job's input files: a chunk that lies outside them, or that is larger than
+// a task may carry, is refused before anything is read or allocated.
+func decodeMapTask(msg []byte, files []inputFile, limit int) (mapTask, error) {
+	var mt mapTask
+	if err := decodeStrict(msg, &mt); err != nil {
+		return mt, fmt.Errorf("map task message: %w", err)
+	}
+	if mt.File < 0 || mt.File >= len(files) {
+		return mt, fmt.Errorf("map task names input file %d of %d", mt.File, len(files))
+	}
+	f := files[mt.File]
+	global := uint64(0)
+	for _, prev := range files[:mt.File] {
+		global += uint64(prev.Size)
+	}
+	switch {
+	case mt.Offset < 0 || mt.Length <= 0 || mt.Offset > f.Size || mt.Length > f.Size-mt.Offset:
+		return mt, fmt.Errorf("map task chunk %d+%d lies outside input file %d (%d bytes)", mt.Offset, mt.Length, mt.File, f.Size)
+	case mt.Length > int64(limit):
+		return mt, fmt.Errorf("map task chunk of %d bytes is larger than a task may carry (%d)", mt.Length, limit)
+	case mt.Global != global+uint64(mt.Offset):
+		return mt, fmt.Errorf("map task says its chunk is at %d of the input, it is at %d", mt.Global, global+uint64(mt.Offset))
+	}
+	return mt, nil
+}
+
+// reduceTask is a reduce task's message: a partition, or the rest of one
+// when it was too large for one task: the keys above After, from where
+// Cursor says each run still holds pairs (runs it leaves out are done).
 type reduceTask struct {
-	Partition int    `json:"p"`
-	After     []byte `json:"after,omitempty"`
+	Partition int         `json:"p"`
+	After     []byte      `json:"after,omitempty"`
+	Cursor    []runCursor `json:"cursor,omitempty"`
+}
+
+// runCursor is where a follow-up reduce task starts in one run: the run's
+// message id in the partition queue, and a byte offset in its stream.
+type runCursor struct {
+	Run    uint64 `json:"r"`
+	Offset int64  `json:"o"`
+}
+
+// maxCursorRuns bounds the runs a cursor names: no partition has more runs
+// than the job has map tasks.
+const maxCursorRuns = maxMapTasks
+
+// decodeReduceTask decodes a reduce task's message and checks it.
+func decodeReduceTask(msg []byte, reducers int) (reduceTask, error) {
+	var rt reduceTask
+	if err := decodeStrict(msg, &rt); err != nil {
+		return rt, fmt.Errorf("reduce task message: %w", err)
+	}
+	switch {
+	case rt.Partition < 0 || rt.Partition >= reducers:
+		return rt, fmt.Errorf("reduce task names partition %d of %d", rt.Partition, reducers)
+	case len(rt.Cursor) > maxCursorRuns:
+		return rt, fmt.Errorf("reduce task cursor names %d runs", len(rt.Cursor))
+	}
+	for _, c := range rt.Cursor {
+		if c.Offset < 0 || c.Run == 0 {
+			return rt, fmt.Errorf("reduce task cursor (%d, %d) is not one the engine writes", c.Run, c.Offset)
+		}
+	}
+	return rt, nil
+}
+
+// decodeStrict decodes one JSON object with no unknown fields and nothing
+// after it.
+func decodeStrict(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("trailing data")
+	}
+	return nil
 }

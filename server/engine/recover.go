@@ -27,7 +27,7 @@ const setAsidePrefix = "setaside/"
 // Bounds of what a job record may hold.
 const (
 	maxInputFiles = 100_000
-	maxMapTasks   = 1 << 24
+	maxMapTasks   = 1 << 20
 	maxFileName   = 4096
 )
 
@@ -120,6 +120,8 @@ func decodeJobRecord(r broker.Record) (jobRecord, error) {
 		return rec, fmt.Errorf("unknown state %q", truncate(string(rec.State), 20))
 	case !shaRE.MatchString(rec.Module):
 		return rec, fmt.Errorf("module %q is not a sha256", truncate(rec.Module, 70))
+	case rec.Reducer != "" && !shaRE.MatchString(rec.Reducer):
+		return rec, fmt.Errorf("reducer %q is not a sha256", truncate(rec.Reducer, 70))
 	case rec.MapTasks < 0 || rec.MapTasks > maxMapTasks:
 		return rec, fmt.Errorf("%d map tasks", rec.MapTasks)
 	case rec.Submitted.IsZero():

@@ -21,20 +21,22 @@ const (
 	helloTimeout = 10 * time.Second
 	sendTimeout  = 10 * time.Second
 	maxAbuse     = 10 // frames naming tasks a worker does not hold, before it is dropped
-	// outFrames bounds the frames waiting to be written to one worker: one
-	// TASKS frame per dispatch round (credit bounds its tasks) and CANCELs.
-	outFrames = 32
+	// maxOutFrames bounds the frames waiting to be written to one worker,
+	// beyond one per task its credit allows (tasks may travel a frame
+	// each): TASKS frames of dispatch rounds and CANCELs.
+	maxOutFrames = 32
 )
 
 // session is one connected worker. Its credit (guarded by Engine.mu) is how
 // many more tasks it may be sent: slots × PrefetchPerSlot, less the tasks it
 // holds; the dispatcher never sends beyond it.
 type session struct {
-	e     *Engine
-	id    string
-	t     Transport
-	peer  Peer
-	hello wp.Hello
+	e         *Engine
+	id        string
+	t         Transport
+	peer      Peer
+	hello     wp.Hello
+	maxCredit int // the credit it starts with
 	// Guarded by e.mu.
 	credit     int
 	copies     map[uint64]*taskCopy
@@ -130,7 +132,7 @@ func (e *Engine) newSession(t Transport, p Peer, h *wp.Hello, cancel context.Can
 	_, _ = rand.Read(b[:])
 	s := &session{
 		e: e, id: "w" + hex.EncodeToString(b[:]), t: t, peer: p, hello: *h,
-		credit: int(h.Slots) * (e.cfg.PrefetchPerSlot + 1),
+		credit: int(h.Slots) * (e.cfg.PrefetchPerSlot + 1), maxCredit: int(h.Slots) * (e.cfg.PrefetchPerSlot + 1),
 		copies: map[uint64]*taskCopy{}, cancelled: map[uint64]struct{}{},
 		connected: time.Now(), closed: make(chan struct{}), cancel: cancel,
 	}
@@ -182,7 +184,7 @@ func (s *session) send(frame []byte) {
 		return
 	default:
 	}
-	if len(s.out) >= outFrames {
+	if len(s.out) >= maxOutFrames+s.maxCredit {
 		s.e.log.Warn("worker too slow to take its frames", "worker", s.id)
 		go s.close("too slow")
 		return
@@ -224,9 +226,8 @@ func (s *session) flush() {
 // cancelTask tells the worker to abort one copy.
 func (s *session) cancelTask(id uint64) {
 	s.e.mu.Lock()
-	if _, ok := s.copies[id]; ok {
-		delete(s.copies, id)
-		s.credit++
+	if c, ok := s.copies[id]; ok {
+		s.e.dropCopyLocked(c)
 	}
 	delete(s.e.copies, id)
 	s.cancelled[id] = struct{}{}
@@ -294,10 +295,7 @@ func (s *session) take(id uint64) (*taskCopy, error) {
 		}
 		return nil, nil
 	}
-	delete(s.copies, id)
-	delete(e.copies, id)
-	delete(c.task.copies, id)
-	s.credit++
+	e.dropCopyLocked(c)
 	return c, nil
 }
 
@@ -366,7 +364,11 @@ func (s *session) failures(f *wp.Failures) error {
 			continue
 		}
 		s.failed.Add(1)
-		s.e.submitReq(commitReq{kind: reqFailure, copies: []*taskCopy{c}, message: fl.Message})
+		// A result too large to take is too large on any worker: the task
+		// fails for good, at once, when a worker we trust says so (an
+		// anonymous one could say it of any task).
+		final := fl.Kind == wp.FailureTooLarge && s.peer.Trusted
+		s.e.submitReq(commitReq{kind: reqFailure, copies: []*taskCopy{c}, message: fl.Message, final: final})
 	}
 	s.e.kick()
 	return nil

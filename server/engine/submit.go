@@ -121,7 +121,7 @@ func (e *Engine) Submit(ctx context.Context, spec Spec, in *Input) (st Status, e
 		if in.size == 0 {
 			return Status{}, fmt.Errorf("%w: the input is empty", broker.ErrInvalid)
 		}
-		tasks, err := in.split(spec.ChunkSize)
+		tasks, err := in.split(spec.ChunkSize, int64(e.taskInputLimit(&job{rec: rec, mapParams: taskParams(rec.Spec.Params, rec.MapCommand)}, PhaseMap)))
 		if err != nil {
 			return Status{}, err
 		}
@@ -183,16 +183,19 @@ func (e *Engine) resolveModules(ctx context.Context, rec *jobRecord) error {
 }
 
 // split cuts every input file into map tasks.
-func (in *Input) split(chunk int64) ([]mapTask, error) {
+func (in *Input) split(chunk, limit int64) ([]mapTask, error) {
 	var out []mapTask
 	global := uint64(0)
 	for i, f := range in.files {
-		ts, err := splitFile(filepath.Join(in.dir, f.Path), i, f.Size, chunk, global)
+		ts, err := splitFile(filepath.Join(in.dir, f.Path), i, f.Size, chunk, limit, global)
 		if err != nil {
 			return nil, fmt.Errorf("split input %s: %w", f.Name, err)
 		}
 		out = append(out, ts...)
 		global += uint64(f.Size)
+		if len(out) > maxMapTasks {
+			return nil, fmt.Errorf("%w: the input makes more than %d map tasks: raise chunk_size", broker.ErrInvalid, maxMapTasks)
+		}
 	}
 	return out, nil
 }

@@ -20,6 +20,27 @@ const (
 	VerifySpotcheck = api.VerifySpotcheck
 )
 
+// verifier decides what a worker's result leads to: commit it now, hold it
+// until another worker (or the server) agrees, or count it against its
+// worker. The committer speaks to verification only through it; checker
+// (check.go) is the engine's implementation.
+type verifier interface {
+	// result handles a worker's result for copy c.
+	result(c *taskCopy, r commitReq) verdict
+	// serverResult folds the server's own run of a held task in.
+	serverResult(r commitReq) verdict
+	// probe checks a known-answer probe's result: false means its worker
+	// returned a wrong answer.
+	probe(c *taskCopy, r commitReq) bool
+}
+
+// verdict is what a verifier decided about one result.
+type verdict struct {
+	commit   *commitReq // the result to commit now, if any
+	cheaters []*session // workers whose results lost
+	release  bool       // the task has nothing running or held: give it back
+}
+
 // Verification parameters.
 const (
 	// probation is how many agreed results a worker needs before adaptive

@@ -1,19 +1,19 @@
 package engine
 
 import (
+	"context"
 	"time"
 )
 
 // watchLoop drops workers that missed three heartbeats, times out tasks
 // that ran past their job's task_timeout, and wakes the dispatcher when a
 // task has run long enough to deserve a backup copy.
-func (e *Engine) watchLoop() {
-	defer e.wg.Done()
+func (e *Engine) watchLoop(ctx context.Context) {
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	for {
 		select {
-		case <-e.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-t.C:
 			e.watch(time.Now())

@@ -48,6 +48,10 @@ func (p *PairReader) Next() (key, value []byte, ok bool) {
 // Err returns the decoding error that stopped Next, if any.
 func (p *PairReader) Err() error { return p.r.err }
 
+// Offset is where the next pair starts in the stream: a place to resume
+// reading from later (NewPairReader(stream[offset:])).
+func (p *PairReader) Offset() int { return p.r.off }
+
 // DecodePairs decodes a whole pair stream. The pairs alias stream.
 func DecodePairs(stream []byte) ([]Pair, error) {
 	var out []Pair

@@ -200,3 +200,15 @@ func TestTypeNames(t *testing.T) {
 		t.Error("FromWorker is wrong")
 	}
 }
+
+func TestTasksFrameSize(t *testing.T) {
+	tasks := []Task{
+		{ID: 1, Job: "j", Phase: PhaseMap, Module: strings.Repeat("a", 64), Params: []byte(`{}`), Reducers: 1, Input: []byte("chunk")},
+		{ID: 2, Job: "job-two", Phase: PhaseReduce, Module: strings.Repeat("b", 64), Reducers: 3, Input: make([]byte, 1000)},
+	}
+	for n := range len(tasks) + 1 {
+		if got, want := TasksFrameSize(tasks[:n]...), len(Encode(&Tasks{Tasks: tasks[:n]})); got != want {
+			t.Errorf("TasksFrameSize of %d tasks = %d, the encoding is %d bytes", n, got, want)
+		}
+	}
+}

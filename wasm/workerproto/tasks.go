@@ -66,6 +66,17 @@ type Task struct {
 // are empty.
 const minTaskBytes = 8 + 4 + 1 + 4 + 4 + 2 + 1 + 4 + 4 + 8 + 4
 
+// TasksFrameSize is the encoded size of a TASKS frame that carries tasks:
+// what a sender compares with its receiver's frame limit.
+func TasksFrameSize(tasks ...Task) int {
+	n := 2 + 4 // version, type, count
+	for i := range tasks {
+		t := &tasks[i]
+		n += minTaskBytes + len(t.Job) + len(t.Module) + len(t.Params) + len(t.Input)
+	}
+	return n
+}
+
 // Tasks hands tasks to a worker: list of Task.
 type Tasks struct {
 	Tasks []Task
