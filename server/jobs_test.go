@@ -141,12 +141,12 @@ func TestSubmitJobRefused(t *testing.T) {
 		subs   []string
 	}{
 		{"params not JSON", []formPart{field("params", "{pattern"), in, wc}, 400, []string{"params must be JSON"}},
-		{"reducers 0", []formPart{field("reducers", "0"), in, wc}, 400, []string{"reducers must be between 1 and 1024", "got 0"}},
+		{"reducers -1", []formPart{field("reducers", "-1"), in, wc}, 400, []string{"reducers must be between 1 and 1024", "got -1"}},
 		{"reducers 2000", []formPart{field("reducers", "2000"), in, wc}, 400, []string{"reducers must be between 1 and 1024"}},
 		{"reducers not a number", []formPart{field("reducers", "four"), in, wc}, 400, []string{"reducers must be a number"}},
-		{"chunk_size too small", []formPart{field("chunk_size", "10"), in, wc}, 400, []string{"chunk_size must be between 1024 and 67108864 bytes"}},
+		{"chunk_size too small", []formPart{field("chunk_size", "-10"), in, wc}, 400, []string{"chunk_size must be between 1 and 67108864 bytes"}},
 		{"chunk_size too large", []formPart{field("chunk_size", "134217728"), in, wc}, 400, []string{"chunk_size"}},
-		{"max_attempts 0", []formPart{field("max_attempts", "0"), in, wc}, 400, []string{"max_attempts must be between 1 and 100"}},
+		{"max_attempts -1", []formPart{field("max_attempts", "-1"), in, wc}, 400, []string{"max_attempts must be between 1 and 100"}},
 		{"max_attempts 101", []formPart{field("max_attempts", "101"), in, wc}, 400, []string{"max_attempts"}},
 		{"task_timeout 0.5", []formPart{field("task_timeout", "0.5"), in, wc}, 400, []string{"task_timeout must be between 1 and 3600 seconds"}},
 		{"task_timeout 4000", []formPart{field("task_timeout", "4000"), in, wc}, 400, []string{"task_timeout"}},
@@ -234,7 +234,7 @@ func TestSubmitJobOwnBodyLimit(t *testing.T) {
 	s := startServer(t, server.Config{MaxBody: 64 << 10, MaxInput: 256 << 10})
 	// 100 KiB of params, over MaxBody: the refusal is about reducers.
 	params := field("params", `"`+strings.Repeat("p", 100<<10)+`"`)
-	s.postJob(params, field("reducers", "0")).wantError(t, http.StatusBadRequest, "reducers")
+	s.postJob(params, field("reducers", "-3")).wantError(t, http.StatusBadRequest, "reducers")
 	// Over MaxInput, with a Content-Length: refused before it is read.
 	big := inputFile("big.txt", strings.Repeat("x\n", 200<<10))
 	s.postJob(big, field("module", "wordcount")).wantError(t, http.StatusRequestEntityTooLarge, "larger than 262144 bytes")

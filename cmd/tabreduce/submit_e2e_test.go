@@ -130,7 +130,7 @@ func testMalformedSubmissions(t *testing.T, bin string) {
 		multipartSubmission("empty input", 400, "the input is empty", []string{"module", "wordcount"}, ""),
 		multipartSubmission("no input", 400, "no input", []string{"module", "wordcount"}),
 		multipartSubmission("input over --max-input", 413, tooLarge, []string{"module", "wordcount"}, "a b\n", big),
-		multipartSubmission("reducers 0", 400, "reducers must be between 1 and 1024, got 0", []string{"reducers", "0", "module", "wordcount"}, "a b\n"),
+		multipartSubmission("reducers -1", 400, "reducers must be between 1 and 1024, got -1", []string{"reducers", "-1", "module", "wordcount"}, "a b\n"),
 		multipartSubmission("chunk_size too big", 400, "chunk_size must be between", []string{"chunk_size", "1073741824", "module", "wordcount"}, "a b\n"),
 		multipartSubmission("module part not wasm", 400, "bad module", []string{"module", "\x00asm not really"}, "a b\n"),
 		jsonSubmission("no module", 400, "module is required", `{"reducers": 2, "input": "a b\n"}`),

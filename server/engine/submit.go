@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/tabreduce/tabreduce/server/broker"
@@ -21,11 +22,18 @@ const (
 	MaxTaskTimeout             = 3600 // seconds
 )
 
+// CheckSettings checks a spec's settings as a client may send them before
+// its input: ranges, params, verify and queue names, each as given (a zero
+// is the default). It is part of what Submit checks, so the HTTP layer can
+// refuse a bad setting before it takes any input; it never needs the
+// module.
+func CheckSettings(s Spec) error { return checkSettings(&s) }
+
 // normalizeSpec fills defaults and checks every field of a spec: the one
 // place a spec is validated (the HTTP layer only parses).
 func normalizeSpec(s *Spec) error {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: "+format, append([]any{broker.ErrInvalid}, args...)...)
+	if err := checkSettings(s); err != nil {
+		return err
 	}
 	if s.ChunkSize == 0 {
 		s.ChunkSize = DefaultChunkSize
@@ -41,23 +49,51 @@ func normalizeSpec(s *Spec) error {
 	}
 	switch {
 	case specMapper(s) == "" || specReducer(s) == "":
-		return bad("module is required (or mapper and reducer): a built-in job's name or a module's sha256")
-	case s.ChunkSize < MinChunkSize || s.ChunkSize > MaxChunkSize:
-		return bad("chunk_size %d is outside %d..%d", s.ChunkSize, MinChunkSize, MaxChunkSize)
-	case s.Reducers < 1 || s.Reducers > MaxReducers:
-		return bad("reducers %d is outside 1..%d", s.Reducers, MaxReducers)
-	case s.MaxAttempts < 1 || s.MaxAttempts > MaxAttempts:
-		return bad("max_attempts %d is outside 1..%d", s.MaxAttempts, MaxAttempts)
-	case !(s.TaskTimeout >= 1 && s.TaskTimeout <= MaxTaskTimeout):
-		return bad("task_timeout %g is outside 1..%d seconds", s.TaskTimeout, MaxTaskTimeout)
-	case len(s.Params) > 0 && !json.Valid(s.Params):
-		return bad("params must be JSON")
+		return invalid("module is required (or mapper and reducer): a built-in job's name or a registered module's sha256")
 	case s.Stream && s.InputQueue == "":
-		return bad("a streaming job needs input_queue")
+		return invalid("stream needs input_queue: a streaming job maps a queue's messages as they arrive")
 	case s.Stream && s.OutputQueue == "":
-		return bad("a streaming job needs output_queue: its records go there as they are mapped")
+		return invalid("stream needs output_queue: a streaming job's records go there as they are mapped")
 	case s.Stream && s.OutputQueue == s.InputQueue:
-		return bad("a streaming job's output_queue must differ from its input_queue")
+		return invalid("a streaming job's output_queue must differ from its input_queue")
+	}
+	if len(s.Params) == 0 || string(s.Params) == "null" {
+		s.Params = json.RawMessage("{}")
+	}
+	v, err := ParseVerify(string(s.Verify))
+	if err != nil {
+		return invalid("%v", err)
+	}
+	s.Verify = v
+	return nil
+}
+
+// specRange is one numeric setting's bounds.
+type specRange struct {
+	name   string
+	v      float64
+	lo, hi float64
+	unit   string
+}
+
+// checkSettings checks every setting that is given (not zero).
+func checkSettings(s *Spec) error {
+	for _, r := range []specRange{
+		{"chunk_size", float64(s.ChunkSize), MinChunkSize, MaxChunkSize, " bytes"},
+		{"reducers", float64(s.Reducers), 1, MaxReducers, ""},
+		{"max_attempts", float64(s.MaxAttempts), 1, MaxAttempts, ""},
+		{"task_timeout", s.TaskTimeout, 1, MaxTaskTimeout, " seconds"},
+	} {
+		if r.v != 0 && !(r.v >= r.lo && r.v <= r.hi) { // NaN too
+			f := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+			return invalid("%s must be between %s and %s%s, got %s", r.name, f(r.lo), f(r.hi), r.unit, f(r.v))
+		}
+	}
+	if len(s.Params) > 0 && !json.Valid(s.Params) {
+		return invalid("params must be JSON, got %q", truncate(string(s.Params), 40))
+	}
+	if _, err := ParseVerify(string(s.Verify)); err != nil {
+		return invalid("%v", err)
 	}
 	for _, q := range []string{s.InputQueue, s.OutputQueue} {
 		if q == "" {
@@ -67,15 +103,12 @@ func normalizeSpec(s *Spec) error {
 			return err
 		}
 	}
-	if len(s.Params) == 0 {
-		s.Params = json.RawMessage("{}")
-	}
-	v, err := ParseVerify(string(s.Verify))
-	if err != nil {
-		return fmt.Errorf("%w: %v", broker.ErrInvalid, err)
-	}
-	s.Verify = v
 	return nil
+}
+
+// invalid is a validation error: broker.ErrInvalid, which HTTP answers 400.
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", broker.ErrInvalid, fmt.Sprintf(format, args...))
 }
 
 // Submit creates a job from spec and its input: the files received in in, or

@@ -16,17 +16,12 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/tabreduce/tabreduce/server/broker"
 	"github.com/tabreduce/tabreduce/server/engine"
 )
 
-// Bounds of a submission's settings. A zero in a Spec takes the engine's
-// default; a value given must lie within the engine's limits, and a chunk
-// size given over HTTP must also be at least MinChunkSize.
-const (
-	MinChunkSize = 1 << 10
-	maxJobField  = 1 << 20 // bytes of one multipart text field (params)
-)
+// maxJobField bounds one multipart text field (params). The spec's own
+// bounds are the engine's (engine.CheckSettings): this layer only parses.
+const maxJobField = 1 << 20
 
 // wasmMagic starts every wasm module.
 var wasmMagic = []byte("\x00asm")
@@ -180,6 +175,11 @@ func (a *API) addInput(sub *submission, name string, r io.Reader) error {
 		return inputError(name, err)
 	}
 	if sub.in == nil {
+		// The settings sent before the first input are checked before any
+		// input is taken, so a refused spec costs no upload.
+		if err := engine.CheckSettings(sub.spec); err != nil {
+			return err
+		}
 		in, err := a.engine.NewInput()
 		if err != nil {
 			return err
@@ -215,9 +215,6 @@ func setSpecField(s *engine.Spec, name, v string) error {
 	var err error
 	switch name {
 	case "params":
-		if !json.Valid([]byte(v)) {
-			return badRequest("params must be JSON, got %q", truncate(v, 40))
-		}
 		s.Params = json.RawMessage(v)
 		return nil
 	case "input_queue":
@@ -227,7 +224,8 @@ func setSpecField(s *engine.Spec, name, v string) error {
 		s.OutputQueue = v
 		return nil
 	case "verify":
-		return setVerify(s, v)
+		s.Verify = engine.Verify(v)
+		return nil
 	case "stream":
 		if s.Stream, err = strconv.ParseBool(v); err != nil {
 			return badRequest("stream must be true or false, got %q", truncate(v, 32))
@@ -247,74 +245,16 @@ func setSpecField(s *engine.Spec, name, v string) error {
 	if err != nil {
 		return badRequest("%s must be a number, got %q", name, truncate(v, 32))
 	}
-	return checkSpecRanges(s, name)
-}
-
-// setVerify sets the verification mode: none, replicate, adaptive or
-// spotcheck.
-func setVerify(s *engine.Spec, v string) error {
-	mode, err := engine.ParseVerify(v)
-	if err != nil {
-		return badRequest("%v", err)
-	}
-	s.Verify = mode
-	return nil
-}
-
-// specRange is one numeric setting's bounds.
-type specRange struct {
-	name   string
-	v      float64
-	lo, hi float64
-	unit   string
-}
-
-func specRanges(s *engine.Spec) []specRange {
-	return []specRange{
-		{"chunk_size", float64(s.ChunkSize), MinChunkSize, engine.MaxChunkSize, " bytes"},
-		{"reducers", float64(s.Reducers), 1, engine.MaxReducers, ""},
-		{"max_attempts", float64(s.MaxAttempts), 1, engine.MaxAttempts, ""},
-		{"task_timeout", s.TaskTimeout, 1, engine.MaxTaskTimeout, " seconds"},
-	}
-}
-
-// checkSpecRanges refuses a setting outside its bounds: only the one named,
-// which was given explicitly, or (only "") every one that is not zero.
-func checkSpecRanges(s *engine.Spec, only string) error {
-	for _, r := range specRanges(s) {
-		if only != "" && r.name != only || only == "" && r.v == 0 {
-			continue
-		}
-		if !(r.v >= r.lo && r.v <= r.hi) { // NaN too
-			f := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
-			return badRequest("%s must be between %s and %s%s, got %s", r.name, f(r.lo), f(r.hi), r.unit, f(r.v))
-		}
-	}
 	return nil
 }
 
 // checkSubmission checks what the request asked for as a whole.
 func (a *API) checkSubmission(sub *submission) error {
 	s := &sub.spec
-	if string(s.Params) == "null" {
-		s.Params = nil
-	}
-	if err := checkSpecRanges(s, ""); err != nil {
+	if err := engine.CheckSettings(*s); err != nil {
 		return err
 	}
-	if s.Verify != "" { // a JSON body's; a multipart field was checked as it came
-		if err := setVerify(s, string(s.Verify)); err != nil {
-			return err
-		}
-	}
-	if s.InputQueue != "" {
-		if err := broker.CheckQueueName(s.InputQueue); err != nil {
-			return err
-		}
-	}
 	switch {
-	case s.Stream && s.InputQueue == "":
-		return badRequest("stream needs input_queue: a streaming job maps a queue's messages as they arrive")
 	case s.InputQueue != "" && sub.files > 0:
 		return badRequest("give input files or input_queue, not both")
 	case s.InputQueue == "" && sub.files == 0:
