@@ -94,6 +94,9 @@ type Config struct {
 	// its defaults).
 	CompileTimeout time.Duration
 	MaxCompiles    int
+	// JobRetention is how long a finished job is kept (default 7 days;
+	// negative: until it is deleted).
+	JobRetention time.Duration
 	// LocalWorkers runs an in-process worker with this many slots, so the
 	// server finishes jobs with no other worker connected (0: none).
 	LocalWorkers int
@@ -302,7 +305,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	eng, err := engine.New(ctx, engine.Config{
-		DataDir: cfg.DataDir, MaxInput: cfg.MaxInput, MaxTaskBytes: cfg.MaxTaskBytes, SpillBytes: cfg.SpillBytes, Builtins: cfg.Builtins,
+		DataDir: cfg.DataDir, MaxInput: cfg.MaxInput, MaxTaskBytes: cfg.MaxTaskBytes, SpillBytes: cfg.SpillBytes, Builtins: cfg.Builtins, JobRetention: cfg.JobRetention,
 		BuiltinEncodings: cfg.builtinEncodings, Observer: httpapi.NewEngineMetrics(reg), Logger: cfg.Logger,
 	}, b.Internal(), run)
 	if err != nil {

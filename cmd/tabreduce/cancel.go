@@ -20,7 +20,15 @@ func cancelJob(ctx context.Context, args []string, env *cliEnv) error {
 	if err := cf.resolve(); err != nil {
 		return err
 	}
-	job, err := cf.client().Cancel(ctx, id)
+	c := cf.client()
+	// DELETE deletes a job that has finished: look first, so that cancel
+	// never deletes by surprise (that is rm's).
+	if job, err := c.Job(ctx, id); err != nil {
+		return err
+	} else if job.State.Finished() {
+		return fmt.Errorf("job %s has already finished (%s); tabreduce rm %s deletes it", id, job.State, id)
+	}
+	job, err := c.Cancel(ctx, id)
 	if err != nil {
 		return err
 	}

@@ -45,7 +45,7 @@ func TestSubmitHelpListsJobs(t *testing.T) {
 			t.Errorf("submit --help does not list %s with %q:\n%s", name, sums[name], stdout)
 		}
 	}
-	for _, want := range []string{"--chunk-size 1KiB..64MiB", "--reducers 1..1024", "--task-timeout 1s..1h0m0s", "(default 1MiB)"} {
+	for _, want := range []string{"--chunk-size 1B..64MiB", "--reducers 1..1024", "--task-timeout 1s..1h0m0s", "(default 1MiB)"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("submit --help lacks %q:\n%s", want, stdout)
 		}

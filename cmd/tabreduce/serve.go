@@ -9,6 +9,7 @@ import (
 
 	"github.com/tabreduce/tabreduce/server"
 	"github.com/tabreduce/tabreduce/server/buntstore"
+	"github.com/tabreduce/tabreduce/server/engine"
 	"github.com/tabreduce/tabreduce/server/httpapi"
 	"github.com/tabreduce/tabreduce/wasm/runner"
 )
@@ -54,6 +55,7 @@ func serve(ctx context.Context, args []string, env *cliEnv) error {
 	fs.IntVar(&cfg.MaxCompiles, "max-compiles", 0, "modules compiled at once; more wait, then get a 503 (default: half the CPUs)")
 	fs.IntVar(&cfg.MaxAttempts, "max-attempts", 5, "failed leases before a message moves to its dead-letter queue")
 	fs.IntVar(&cfg.LocalWorkers, "local-workers", 0, "run an in-process worker with this many slots (0: none)")
+	fs.DurationVar(&cfg.JobRetention, "job-retention", engine.DefaultJobRetention, "how long a finished job is kept before it is deleted (negative: until tabreduce rm)")
 	fs.StringVar(&cfg.WasmCache, "wasm-cache", "", "wazero compilation cache directory (default: the user cache dir)")
 	if err := parseFlags(fs, args, env); err != nil {
 		return err

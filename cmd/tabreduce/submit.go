@@ -12,7 +12,6 @@ import (
 	"github.com/tabreduce/tabreduce/jobs"
 	"github.com/tabreduce/tabreduce/server/apiclient"
 	"github.com/tabreduce/tabreduce/server/engine"
-	"github.com/tabreduce/tabreduce/server/httpapi"
 )
 
 func init() {
@@ -29,7 +28,7 @@ func submitHelp() string {
 		fmt.Fprintf(&b, "  %-14s %s\n", name, sums[name])
 	}
 	fmt.Fprintf(&b, "\nbounds: --chunk-size %s..%s, --reducers 1..%d, --max-attempts 1..%d, --task-timeout 1s..%s\n",
-		formatByteSize(httpapi.MinChunkSize), formatByteSize(engine.MaxChunkSize), engine.MaxReducers, engine.MaxAttempts,
+		formatByteSize(engine.MinChunkSize), formatByteSize(engine.MaxChunkSize), engine.MaxReducers, engine.MaxAttempts,
 		time.Duration(engine.MaxTaskTimeout)*time.Second)
 	return b.String()
 }
@@ -92,7 +91,7 @@ func parseSubmit(args []string, env *cliEnv) (submitOptions, error) {
 		show      func(int64) string
 	}{
 		{"--reducers", int64(o.spec.Reducers), 1, engine.MaxReducers, nil},
-		{"--chunk-size", int64(chunk), httpapi.MinChunkSize, engine.MaxChunkSize, formatByteSize},
+		{"--chunk-size", int64(chunk), engine.MinChunkSize, engine.MaxChunkSize, formatByteSize},
 		{"--max-attempts", int64(o.spec.MaxAttempts), 1, engine.MaxAttempts, nil},
 		{"--task-timeout", int64(*taskTimeout), int64(time.Second), engine.MaxTaskTimeout * int64(time.Second),
 			func(n int64) string { return time.Duration(n).String() }},

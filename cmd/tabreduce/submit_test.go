@@ -62,7 +62,7 @@ func TestParseSubmit(t *testing.T) {
 		{name: "bad server", args: []string{"--job", "wordcount", "--input", "a", "--server", "ftp://h:1"}, err: "--server: \"ftp://h:1\": want an http:// or https:// address"},
 		{name: "zero reducers", args: []string{"--job", "wordcount", "--input", "a", "--reducers", "0"}, err: "--reducers 0 is outside 1..1024"},
 		{name: "too many reducers", args: []string{"--job", "wordcount", "--input", "a", "--reducers", "1025"}, err: "--reducers 1025 is outside 1..1024"},
-		{name: "small chunks", args: []string{"--job", "wordcount", "--input", "a", "--chunk-size", "100"}, err: "--chunk-size 100B is outside 1KiB..64MiB"},
+		{name: "large chunks", args: []string{"--job", "wordcount", "--input", "a", "--chunk-size", "100MiB"}, err: "--chunk-size 100MiB is outside 1B..64MiB"},
 		{name: "zero attempts", args: []string{"--job", "wordcount", "--input", "a", "--max-attempts", "0"}, err: "--max-attempts 0 is outside 1..100"},
 		{name: "short timeout", args: []string{"--job", "wordcount", "--input", "a", "--task-timeout", "10ms"}, err: "--task-timeout 10ms is outside 1s..1h0m0s"},
 		{name: "no input", args: []string{"--job", "wordcount"}, err: "and --input (or --input-queue) are required"},
@@ -142,8 +142,14 @@ func TestClientCommands(t *testing.T) {
 	if code, stdout, _ = cli("job", id); code != 0 || !strings.Contains(stdout, "state      done") || !strings.Contains(stdout, "tabreduce output "+id) {
 		t.Errorf("job: code %d, stdout %q", code, stdout)
 	}
-	if code, _, stderr = cli("cancel", id); code != 1 || !strings.HasPrefix(stderr, "tabreduce cancel: 409 Conflict: job already finished") {
+	if code, _, stderr = cli("cancel", id); code != 1 || !strings.HasPrefix(stderr, "tabreduce cancel: job "+id+" has already finished (done); tabreduce rm "+id+" deletes it") {
 		t.Errorf("cancel a done job: code %d, stderr %q", code, stderr)
+	}
+	if code, stdout, stderr = cli("rm", id); code != 0 || stdout != "job "+id+" deleted\n" {
+		t.Errorf("rm a done job: code %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	if code, _, stderr = cli("job", id); code != 1 || !strings.HasPrefix(stderr, "tabreduce job: 404 Not Found: job not found") {
+		t.Errorf("job after rm: code %d, stderr %q", code, stderr)
 	}
 	if code, _, stderr = cli("job", "nosuchjob"); code != 1 || !strings.HasPrefix(stderr, "tabreduce job: 404 Not Found: job not found") {
 		t.Errorf("job nosuchjob: code %d, stderr %q", code, stderr)

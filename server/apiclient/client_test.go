@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tabreduce/tabreduce/api"
 	"github.com/tabreduce/tabreduce/server"
 	"github.com/tabreduce/tabreduce/server/apiclient"
 	"github.com/tabreduce/tabreduce/server/engine"
@@ -105,13 +106,23 @@ func TestJobLifecycle(t *testing.T) {
 	if err != nil || !slices.ContainsFunc(jobs, func(j apiclient.Job) bool { return j.ID == job.ID }) {
 		t.Errorf("jobs: want %s among %+v, %v", job.ID, jobs, err)
 	}
-	_, err = c.Cancel(ctx(t), job.ID)
-	wantError(t, err, http.StatusConflict, "409 Conflict: job already finished")
 	if ms, err := c.Modules(ctx(t)); err != nil || !slices.ContainsFunc(ms, func(mi engine.ModuleInfo) bool { return mi.SHA256 == m.SHA256 }) {
 		t.Errorf("modules: want %s among %+v, %v", m.SHA256, ms, err)
 	}
 	if ws, err := c.Workers(ctx(t)); err != nil || len(ws) != 1 {
 		t.Errorf("workers: want the one, got %+v, %v", ws, err)
+	}
+	// A finished job is deleted whole; a DELETE meant to cancel it says so.
+	if _, err := c.Cancel(ctx(t), job.ID); !errors.Is(err, apiclient.ErrDeleted) {
+		t.Errorf("cancel a done job: %v, want ErrDeleted", err)
+	}
+	_, err = c.Job(ctx(t), job.ID)
+	wantError(t, err, http.StatusNotFound, "404 Not Found: job not found")
+	if !errors.Is(err, api.ErrNotFound) {
+		t.Errorf("a deleted job: %v does not match api.ErrNotFound", err)
+	}
+	if err := c.Delete(ctx(t), job.ID); !errors.Is(err, api.ErrNotFound) {
+		t.Errorf("delete a deleted job: %v, want not found", err)
 	}
 }
 

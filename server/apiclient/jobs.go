@@ -2,6 +2,8 @@ package apiclient
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -40,12 +42,40 @@ func (c *Client) Jobs(ctx context.Context) ([]Job, error) {
 	return body.Jobs, err
 }
 
-// Cancel cancels a job and returns it; a finished job is a 409 *Error.
+// Cancel cancels a running job and returns it. DELETE on a job that has
+// finished deletes it instead: Cancel then returns ErrDeleted.
 func (c *Client) Cancel(ctx context.Context, id string) (Job, error) {
-	var job Job
+	var job struct {
+		Job
+		Deleted bool `json:"deleted"`
+	}
 	err := c.call(ctx, http.MethodDelete, jobPath(id), nil, "", http.StatusOK, &job)
-	return job, err
+	if err == nil && job.Deleted {
+		return Job{}, fmt.Errorf("%w: %s", ErrDeleted, id)
+	}
+	return job.Job, err
 }
+
+// ErrDeleted says a job had finished, so the DELETE meant to cancel it
+// deleted it.
+var ErrDeleted = errors.New("the job had finished and is deleted")
+
+// Delete deletes a finished job whole: its records, queues, files and
+// output. A job that still runs is cancelled instead, and Delete says so
+// with ErrStillRunning: delete it again once it is.
+func (c *Client) Delete(ctx context.Context, id string) error {
+	_, err := c.Cancel(ctx, id)
+	switch {
+	case errors.Is(err, ErrDeleted):
+		return nil
+	case err == nil:
+		return fmt.Errorf("%w: %s is cancelled now", ErrStillRunning, id)
+	}
+	return err
+}
+
+// ErrStillRunning says Delete found the job running and cancelled it.
+var ErrStillRunning = errors.New("the job was still running")
 
 // Output streams a done job's output pairs sorted by key: format "ndjson"
 // (the default when "") or "tsv". The caller closes it. A job without

@@ -16,6 +16,7 @@ var (
 	ErrNotDone        = errors.New("job has no output yet")   // 409
 	ErrInputTooLarge  = errors.New("input exceeds the limit") // 413
 	ErrFinished       = errors.New("job already finished")    // 409
+	ErrNotFinished    = errors.New("job has not finished")    // 409: cancel it before deleting it
 )
 
 // mapper and reducer are the module references of a spec's two phases.

@@ -30,6 +30,9 @@ type Config struct {
 	// in the store, so that what memory holds of a job stays small whatever
 	// its size (default 64 KiB).
 	SpillBytes int
+	// JobRetention is how long a finished job is kept before it is deleted
+	// (default DefaultJobRetention; negative: kept until deleted).
+	JobRetention time.Duration
 	// Builtins are the built-in jobs' modules by name, run as trusted code;
 	// the wiring supplies them (the engine does not know the example jobs).
 	Builtins map[string][]byte
@@ -58,6 +61,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.SpillBytes <= 0 {
 		c.SpillBytes = DefaultSpillBytes
+	}
+	if c.JobRetention == 0 {
+		c.JobRetention = DefaultJobRetention
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -135,6 +141,9 @@ func New(ctx context.Context, cfg Config, q Queues, r *runner.Runner) (*Engine, 
 	e.committer = startService(e.ctx, "committer", e.commitLoop)
 	e.dispatcher = startService(e.ctx, "dispatcher", e.dispatchLoop)
 	e.watchdog = startService(e.ctx, "watchdog", e.watchLoop)
+	if cfg.JobRetention > 0 {
+		e.retention = startService(e.ctx, "retention", e.retentionLoop)
+	}
 	e.kick()
 	return e, nil
 }

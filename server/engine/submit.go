@@ -106,10 +106,14 @@ func checkSettings(s *Spec) error {
 	return nil
 }
 
-// invalid is a validation error: broker.ErrInvalid, which HTTP answers 400.
-func invalid(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", broker.ErrInvalid, fmt.Sprintf(format, args...))
-}
+// invalid is a validation error: it is broker.ErrInvalid (which HTTP
+// answers 400), and its message says only what is wrong.
+func invalid(format string, args ...any) error { return invalidError(fmt.Sprintf(format, args...)) }
+
+type invalidError string
+
+func (e invalidError) Error() string        { return string(e) }
+func (e invalidError) Is(target error) bool { return target == broker.ErrInvalid }
 
 // Submit creates a job from spec and its input: the files received in in, or
 // the messages of spec.InputQueue (in may then be nil). The job record and

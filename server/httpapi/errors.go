@@ -37,6 +37,7 @@ var codeOf = []struct {
 	{engine.ErrModuleNotFound, api.CodeNotFound},
 	{engine.ErrNotDone, api.CodeConflict},
 	{engine.ErrFinished, api.CodeConflict},
+	{engine.ErrNotFinished, api.CodeConflict},
 	{engine.ErrInputTooLarge, api.CodeTooLarge},
 	{runner.ErrBusy, api.CodeUnavailable},
 }

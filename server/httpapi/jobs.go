@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 
@@ -53,10 +54,18 @@ func (a *API) getJob(c echo.Context) error {
 	return c.JSON(http.StatusOK, jobView(st))
 }
 
-// cancelJob is DELETE /api/v1/jobs/{id}: the job is cancelled and its
-// status returned; a finished job is a 409.
-func (a *API) cancelJob(c echo.Context) error {
-	st, err := a.engine.Cancel(c.Request().Context(), c.Param("id"))
+// deleteJob is DELETE /api/v1/jobs/{id}: a running job is cancelled and
+// its status returned; a finished one is deleted whole (its records,
+// queues, files and output) and the answer is {"id": ..., "deleted": true}.
+func (a *API) deleteJob(c echo.Context) error {
+	ctx, id := c.Request().Context(), c.Param("id")
+	st, err := a.engine.Cancel(ctx, id)
+	if errors.Is(err, engine.ErrFinished) {
+		if err := a.engine.Delete(ctx, id); err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, map[string]any{"id": id, "deleted": true})
+	}
 	if err != nil {
 		return err
 	}

@@ -147,7 +147,7 @@ func New(cfg Config, d Deps, reg prometheus.Registerer, gather prometheus.Gather
 	e.POST("/api/v1/jobs", a.submitJob, write, limitBody(cfg.MaxInput))
 	e.GET("/api/v1/jobs", a.listJobs, read)
 	e.GET("/api/v1/jobs/:id", a.getJob, read)
-	e.DELETE("/api/v1/jobs/:id", a.cancelJob, write)
+	e.DELETE("/api/v1/jobs/:id", a.deleteJob, write)
 	e.GET("/api/v1/jobs/:id/output", a.jobOutput, read)
 	e.GET("/api/v1/workers", a.listWorkers, read)
 
