@@ -49,7 +49,7 @@ func (e *Engine) dispatch(ctx context.Context) bool {
 	if credit == 0 || len(active) == 0 {
 		return false
 	}
-	out := outFrames{}
+	out := e.newFrames()
 	sent := e.dispatchChecks(free, active, out)
 	credit -= sent
 	for _, j := range active {
@@ -192,7 +192,7 @@ func taskMessage(t *task, id uint64) wp.Task {
 // more than twice their phase's mean task time (and at least minBackupAge)
 // with a single copy, each to a worker other than the one running it. The
 // first result wins; the other copy is cancelled.
-func (e *Engine) speculate(free []*session, out outFrames) int {
+func (e *Engine) speculate(free []*session, out *outFrames) int {
 	now := time.Now()
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -258,7 +258,7 @@ func (e *Engine) anySlowLocked(now time.Time) bool {
 // another address), and a known-answer probe to each new untrusted worker.
 // A task whose replica no connected worker could run is checked by the
 // server itself. It returns the copies it sent.
-func (e *Engine) dispatchChecks(free []*session, active []*job, out outFrames) int {
+func (e *Engine) dispatchChecks(free []*session, active []*job, out *outFrames) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	sent := 0

@@ -16,13 +16,17 @@ import (
 
 	"github.com/tabreduce/tabreduce/api"
 	"github.com/tabreduce/tabreduce/wasm/runner"
+	wp "github.com/tabreduce/tabreduce/wasm/workerproto"
 )
 
 // Config bounds the engine. Zero fields take the defaults.
 type Config struct {
-	DataDir           string        // job inputs under jobs/, modules under modules/
-	MaxInput          int64         // bytes of input per job (default 4 GiB)
-	MaxTaskBytes      int           // largest task input or result (default 64 MiB)
+	DataDir      string // job inputs under jobs/, modules under modules/
+	MaxInput     int64  // bytes of input per job (default 4 GiB)
+	MaxTaskBytes int    // largest task input or result (default 64 MiB)
+	// WorkerFrameBytes is the largest frame a worker reads (default
+	// workerproto.DefaultMaxFrameBytes): no TASKS frame is larger.
+	WorkerFrameBytes  int
 	HeartbeatInterval time.Duration // what workers are told (default 5 s); 3 missed drop a worker
 	PrefetchPerSlot   int           // tasks sent beyond a worker's free slots (default 1)
 	// SpillBytes: a run (a map task's output for one partition, or a
@@ -55,6 +59,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.HeartbeatInterval <= 0 {
 		c.HeartbeatInterval = 5 * time.Second
+	}
+	if c.WorkerFrameBytes <= 0 {
+		c.WorkerFrameBytes = wp.DefaultMaxFrameBytes
 	}
 	if c.PrefetchPerSlot <= 0 {
 		c.PrefetchPerSlot = 1
@@ -93,8 +100,9 @@ type Engine struct {
 	banned   map[string]bool // workers caught returning wrong results (session.banKey)
 	flagged  []WorkerInfo
 
-	tasksDone atomic.Int64 // committed tasks since start
-	bytesDone atomic.Int64 // their input bytes
+	tasksDone   atomic.Int64 // committed tasks since start
+	bytesDone   atomic.Int64 // their input bytes
+	mergedPairs atomic.Int64 // pairs read by partition merges
 
 	setAside []SetAside // records that did not load at start
 

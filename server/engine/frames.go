@@ -5,15 +5,12 @@ import (
 )
 
 // No frame is larger than its receiver accepts. A worker reads frames of
-// up to wp.DefaultMaxFrameBytes (it sets that limit when it connects, before
-// it hears from the server), so every TASKS frame the engine sends fits in
-// it: tasks are packed into as many frames as it takes, and a task's input
+// up to Config.WorkerFrameBytes (wp.DefaultMaxFrameBytes: it sets that
+// limit when it connects, before it hears from the server), so every TASKS
+// frame the engine sends fits in it: tasks are packed into as many frames as it takes, and a task's input
 // is sized so that the task alone fits (taskInputLimit). What cannot be
 // made to fit (a line longer than a task, a key whose values are larger)
 // fails its job with an error that says so.
-
-// workerFrameLimit is the largest frame a worker accepts.
-const workerFrameLimit = wp.DefaultMaxFrameBytes
 
 // taskInputLimit is the most input one task of j's phase p may carry: the
 // engine's MaxTaskBytes, less what the rest of the task takes in a frame of
@@ -23,19 +20,27 @@ func (e *Engine) taskInputLimit(j *job, p Phase) int {
 	if p == PhaseReduce {
 		header.Params = j.reduceParams
 	}
-	return min(e.cfg.MaxTaskBytes, workerFrameLimit-wp.TasksFrameSize(header))
+	return min(e.cfg.MaxTaskBytes, e.cfg.WorkerFrameBytes-wp.TasksFrameSize(header))
 }
 
-// outFrames collects the tasks a dispatch round sends, by session.
-type outFrames map[*session][]wp.Task
+// outFrames collects the tasks a dispatch round (or a preparer) sends, by
+// session.
+type outFrames struct {
+	limit int // the largest frame a worker reads
+	tasks map[*session][]wp.Task
+}
 
-func (f outFrames) add(s *session, t wp.Task) { f[s] = append(f[s], t) }
+func (e *Engine) newFrames() *outFrames {
+	return &outFrames{limit: e.cfg.WorkerFrameBytes, tasks: map[*session][]wp.Task{}}
+}
 
-// send packs each session's tasks into TASKS frames of at most
-// workerFrameLimit bytes and queues them.
-func (f outFrames) send() {
-	for s, ts := range f {
-		for _, frame := range packTasks(ts, workerFrameLimit) {
+func (f *outFrames) add(s *session, t wp.Task) { f.tasks[s] = append(f.tasks[s], t) }
+
+// send packs each session's tasks into TASKS frames of at most f.limit
+// bytes and queues them.
+func (f *outFrames) send() {
+	for s, ts := range f.tasks {
+		for _, frame := range packTasks(ts, f.limit) {
 			s.send(frame)
 		}
 	}

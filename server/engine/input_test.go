@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tabreduce/tabreduce/wasm/driver"
+	"github.com/tabreduce/tabreduce/wasm/abi"
 )
 
 // splitFile must cut exactly where the in-process driver does, so a job
@@ -31,7 +31,7 @@ func TestSplitFileMatchesDriver(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s, size %d: %v", name, size, err)
 			}
-			want := driver.SplitChunks([]byte(in), int(size))
+			want := abi.SplitChunks([]byte(in), int(size))
 			if len(got) != len(want) {
 				t.Errorf("%s, size %d: %d chunks, want %d", name, size, len(got), len(want))
 				continue

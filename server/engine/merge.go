@@ -200,6 +200,7 @@ func (e *Engine) reduceInput(ctx context.Context, j *job, rt reduceTask) (taskIn
 		if !ok {
 			break
 		}
+		e.mergedPairs.Add(1)
 		if rt.After != nil && bytes.Compare(it.key, rt.After) <= 0 {
 			continue // a follow-up of a task that had no cursor
 		}

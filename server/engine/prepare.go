@@ -53,7 +53,7 @@ func (e *Engine) startPreparer(batch []prepared, merge bool) {
 				return // the leases return to their queues when the broker closes
 			}
 		}
-		out := outFrames{}
+		out := e.newFrames()
 		for _, p := range batch {
 			e.prepareOne(e.ctx, p, out)
 		}
@@ -71,7 +71,7 @@ type taskInput struct {
 // prepareOne reads one task's input and queues its copy for the chosen
 // worker. A task whose input cannot be read (a message out of bounds, a
 // damaged run, a panic) fails its job: retrying would fail the same way.
-func (e *Engine) prepareOne(ctx context.Context, p prepared, out outFrames) {
+func (e *Engine) prepareOne(ctx context.Context, p prepared, out *outFrames) {
 	t, s := p.t, p.s
 	j := t.job
 	in, err := guard(e.log, func() (taskInput, error) { return e.readInput(ctx, t) })
@@ -108,6 +108,9 @@ func (e *Engine) prepareOne(ctx context.Context, p prepared, out outFrames) {
 // files, or a grouped reduce partition. Every task message is checked
 // before it is used.
 func (e *Engine) readInput(ctx context.Context, t *task) (taskInput, error) {
+	if testHookReadInput != nil {
+		testHookReadInput(t)
+	}
 	j := t.job
 	switch {
 	case j.rec.Spec.Stream:
@@ -126,6 +129,10 @@ func (e *Engine) readInput(ctx context.Context, t *task) (taskInput, error) {
 	}
 	return e.reduceInput(ctx, j, rt)
 }
+
+// testHookReadInput, when set by a test, runs before a task's input is
+// read (to make it panic, say).
+var testHookReadInput func(*task)
 
 // errPanic marks a panic caught in the engine's handling of one job: the
 // job fails with it, the process goes on.

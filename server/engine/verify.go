@@ -5,7 +5,6 @@ import (
 
 	"github.com/tabreduce/tabreduce/api"
 
-	"github.com/tabreduce/tabreduce/wasm/worker"
 	wp "github.com/tabreduce/tabreduce/wasm/workerproto"
 )
 
@@ -68,9 +67,9 @@ type (
 	VerifyCounts = api.VerifyCounts
 )
 
-// resultHash is the canonical output hash of a result (worker.ResultHash):
+// resultHash is the canonical output hash of a result (wp.ResultHash):
 // deterministic modules give the same hash on every worker.
-func resultHash(r *wp.Result) [32]byte { return worker.ResultHash(*r) }
+func resultHash(r *wp.Result) [32]byte { return wp.ResultHash(*r) }
 
 // heldResult is a result kept aside until enough workers agree with it. s
 // is nil for the server's own run.

@@ -1,7 +1,7 @@
 // The host's side of a task, as wasm/worker/execute.go does it natively:
 // reading a module's pair stream, sorting it by (key, value) bytewise,
 // grouping it for the combiner, splitting it into partitions by FNV-1a-32
-// mod R (wasm/driver.Partition), and summing counters. The server checks
+// mod R (wasm/abi.Partition), and summing counters. The server checks
 // every result with workerproto.CheckPartitions, so these must agree with
 // Go byte for byte.
 
@@ -164,7 +164,7 @@ function cmpBytes(b, s1, l1, s2, l2) {
   return l1 - l2;
 }
 
-// fnv1a is FNV-1a-32 of b[s:s+l] (driver.Partition's hash).
+// fnv1a is FNV-1a-32 of b[s:s+l] (abi.Partition's hash).
 export function fnv1a(b, s, l) {
   let h = 0x811c9dc5;
   for (let k = s; k < s + l; k++) h = Math.imul(h ^ b[k], 0x01000193) >>> 0;

@@ -2,22 +2,13 @@ package driver
 
 import (
 	"bytes"
-	"hash/fnv"
 	"slices"
 
 	"github.com/tabreduce/tabreduce/wasm/abi"
 )
 
-// Partition returns the reduce partition of key among r: FNV-1a of the key
-// modulo r. Every host must agree on it so partitions are stable.
-func Partition(key []byte, r int) int {
-	if r <= 1 {
-		return 0
-	}
-	h := fnv.New32a()
-	h.Write(key)
-	return int(h.Sum32() % uint32(r))
-}
+// Partition is abi.Partition, the contract's partitioning.
+func Partition(key []byte, r int) int { return abi.Partition(key, r) }
 
 // batch is the input of one reduce call.
 type batch struct {
@@ -54,22 +45,5 @@ func shuffle(parts [][]abi.Pair, limit int) []batch {
 	return out
 }
 
-// SplitChunks cuts input into chunks of about size bytes, each ending just
-// after a newline (the last one ends where the input ends). A line longer
-// than size makes a longer chunk; it is never split.
-func SplitChunks(input []byte, size int) []abi.Chunk {
-	var out []abi.Chunk
-	for off := 0; off < len(input); {
-		end := min(off+size, len(input))
-		if end < len(input) {
-			if nl := bytes.IndexByte(input[end-1:], '\n'); nl >= 0 {
-				end += nl
-			} else {
-				end = len(input)
-			}
-		}
-		out = append(out, abi.Chunk{Offset: uint64(off), Data: input[off:end:end]})
-		off = end
-	}
-	return out
-}
+// SplitChunks is abi.SplitChunks, the contract's chunk splitting.
+func SplitChunks(input []byte, size int) []abi.Chunk { return abi.SplitChunks(input, size) }

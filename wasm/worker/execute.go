@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/tabreduce/tabreduce/wasm/abi"
-	"github.com/tabreduce/tabreduce/wasm/driver"
 	"github.com/tabreduce/tabreduce/wasm/runner"
 	"github.com/tabreduce/tabreduce/wasm/workerproto"
 )
@@ -29,7 +28,7 @@ const (
 )
 
 // executor runs tasks on a runner and shapes their output the way the
-// protocol requires: partitioned by driver.Partition and sorted.
+// protocol requires: partitioned by abi.Partition and sorted.
 type executor struct {
 	r       *runner.Runner
 	modules ModuleSource // nil: the runner has every module already
@@ -57,7 +56,7 @@ type item struct {
 const maxScratchItems = 1 << 16
 
 // Execute runs one task on r exactly as a worker does (map, then the
-// combiner if the task asks for it, then partitioning by driver.Partition
+// combiner if the task asks for it, then partitioning by abi.Partition
 // and sorting; or reduce, then sorting) and returns its result, with
 // Elapsed set. The server calls it to run a task itself, to check a
 // worker's result against its own (spot checks) or to learn a task's
@@ -156,7 +155,7 @@ func (sc *scratch) load(pairs []byte, r int) (inOrder bool, err error) {
 	inOrder = true
 	pr := abi.NewPairReader(pairs)
 	for k, v, ok := pr.Next(); ok; k, v, ok = pr.Next() {
-		it := item{part: driver.Partition(k, r), Pair: abi.Pair{Key: k, Value: v}}
+		it := item{part: abi.Partition(k, r), Pair: abi.Pair{Key: k, Value: v}}
 		if inOrder && len(items) > 0 && compareItems(items[len(items)-1], it) > 0 {
 			inOrder = false
 		}

@@ -4,13 +4,12 @@ import (
 	"fmt"
 
 	"github.com/tabreduce/tabreduce/wasm/abi"
-	"github.com/tabreduce/tabreduce/wasm/driver"
 )
 
 // CheckPartitions verifies the partitions of a result for a task of the
 // given phase and R: R pair streams for a map task (1 for a reduce task),
 // each well framed and sorted by key then value, and every pair of a map
-// task's stream r in partition driver.Partition(key, R) == r. The codec does
+// task's stream r in partition abi.Partition(key, R) == r. The codec does
 // not check this when it decodes (it costs a pass over the payload and a
 // hash per key); the server calls it before it trusts a worker's output.
 // Errors wrap ErrInvalid.
@@ -35,7 +34,7 @@ func CheckPartitions(phase Phase, reducers int, parts [][]byte) error {
 				return fmt.Errorf("%w: partition %d: pair %d (key %q) out of order", ErrInvalid, p, i, k)
 			}
 			if phase == PhaseMap {
-				if got := driver.Partition(k, reducers); got != p {
+				if got := abi.Partition(k, reducers); got != p {
 					return fmt.Errorf("%w: partition %d: key %q belongs to partition %d", ErrInvalid, p, k, got)
 				}
 			}

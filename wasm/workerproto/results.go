@@ -12,7 +12,7 @@ import (
 //	u64 task id | u32 elapsed µs | bytes counters | list of bytes partitions
 //
 // For a map task Partitions holds R pair streams (abi.AppendPair), stream r
-// holding the pairs whose driver.Partition(key, R) is r, each sorted by key
+// holding the pairs whose abi.Partition(key, R) is r, each sorted by key
 // and then value (abi.Pair.Compare); when the task had FlagCombine they are
 // the combiner's output. For a reduce task it holds one pair stream, sorted
 // the same way. CheckPartitions verifies all of that.
