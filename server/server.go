@@ -320,7 +320,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	reg.MustRegister(httpapi.NewEngineCollector(eng))
 	e := httpapi.New(httpapi.Config{
 		MaxBody: cfg.MaxBody, MaxInput: cfg.MaxInput, Token: cfg.Token, PublicRead: cfg.PublicRead, JSONP: cfg.JSONP,
-		AllowOrigins: cfg.AllowOrigins, AllowHosts: cfg.AllowHosts, TrustedProxies: proxies,
+		AllowOrigins: cfg.AllowOrigins, AllowHosts: cfg.AllowHosts, TrustedProxies: proxies, MaxWorkerFrame: eng.MaxFrame(),
 		WriteTimeout: cfg.WriteTimeout, BodyIdleTimeout: cfg.BodyIdleTimeout,
 		MaxAnonWorkers: cfg.MaxAnonWorkers, MaxAnonWorkersPerAddr: cfg.MaxAnonWorkersPerAddr,
 	}, httpapi.Deps{Broker: b, KV: store, Hub: hub, Engine: eng, Log: cfg.Logger, Landing: static.Landing(), Done: stopping}, reg, reg)

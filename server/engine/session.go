@@ -105,7 +105,11 @@ func (e *Engine) ServeWorker(ctx context.Context, t Transport, p Peer) error {
 	return s.readLoop(ctx)
 }
 
-func (e *Engine) maxFrame() int { return e.cfg.MaxTaskBytes + 1<<20 }
+// MaxFrame is the largest frame the engine takes from a worker: a result
+// of MaxTaskBytes and room for its counters. A transport reads no more.
+func (e *Engine) MaxFrame() int { return e.cfg.MaxTaskBytes + 1<<20 }
+
+func (e *Engine) maxFrame() int { return e.MaxFrame() }
 
 func sendError(ctx context.Context, t Transport, err error) {
 	sctx, cancel := context.WithTimeout(ctx, time.Second)
