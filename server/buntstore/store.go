@@ -32,15 +32,18 @@ const (
 type Options struct {
 	Fsync  string       // one of the Fsync policies; default everysec
 	Logger *slog.Logger // default slog.Default()
-	// ShrinkMinSize is the file size below which buntdb never rewrites the
-	// file to drop what was deleted (default 1 MiB); above it, the file is
-	// rewritten whenever it has doubled since the last rewrite.
+	// ShrinkMinSize is the file size below which the file is never
+	// rewritten to drop what was deleted (default 1 MiB); above it, it is
+	// rewritten once it holds over twice what is live (shrink.go).
 	ShrinkMinSize int
 }
 
 // DefaultShrinkMinSize is Options.ShrinkMinSize's default: small, so that a
 // store whose queues came and went returns near its size before.
 const DefaultShrinkMinSize = 1 << 20
+
+// shrinkCheck is how often the shrinker looks at the file.
+const shrinkCheck = 2 * time.Second
 
 // Store is a broker.Store backed by buntdb. It holds its directory
 // exclusively (a lock file), so every lease owner that has not spoken since
@@ -50,6 +53,7 @@ type Store struct {
 	dir       string
 	lock      *DirLock
 	syncer    *syncer // everysec only
+	shrinker  *shrinker
 	log       *slog.Logger
 	closeOnce sync.Once
 
@@ -93,7 +97,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store in %s: %w", dir, err)
 	}
 	path := filepath.Join(dir, FileName)
-	db, err := openDB(path, policy, opts.ShrinkMinSize)
+	db, err := openDB(path, policy)
 	if err != nil {
 		lock.Release()
 		return nil, err
@@ -107,11 +111,12 @@ func Open(dir string, opts Options) (*Store, error) {
 	if policy == buntdb.EverySecond {
 		s.syncer = startSyncer(path, time.Second, opts.Logger)
 	}
+	s.shrinker = startShrinker(db, path, int64(opts.ShrinkMinSize), shrinkCheck, opts.Logger)
 	return s, nil
 }
 
 // openDB opens the buntdb file with the fsync policy and shrink threshold.
-func openDB(path string, policy buntdb.SyncPolicy, shrinkMin int) (*buntdb.DB, error) {
+func openDB(path string, policy buntdb.SyncPolicy) (*buntdb.DB, error) {
 	db, err := buntdb.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
@@ -125,8 +130,7 @@ func openDB(path string, policy buntdb.SyncPolicy, shrinkMin int) (*buntdb.DB, e
 	if policy == buntdb.EverySecond {
 		cfg.SyncPolicy = buntdb.Never // our syncer does it, outside buntdb's lock
 	}
-	cfg.AutoShrinkMinSize = shrinkMin
-	cfg.AutoShrinkPercentage = 100
+	cfg.AutoShrinkDisabled = true // the shrinker does it, by what is live
 	if err := db.SetConfig(cfg); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
@@ -151,8 +155,10 @@ func (s *Store) Shrink() error { return mapErr(s.db.Shrink()) }
 
 // Close flushes and closes the file and releases the directory.
 func (s *Store) Close() error {
-	err := s.db.Close() // buntdb fsyncs on close
+	var err error
 	s.closeOnce.Do(func() {
+		s.shrinker.close() // before the file closes under it
+		err = s.db.Close() // buntdb fsyncs on close
 		if s.syncer != nil {
 			s.syncer.close()
 		}
