@@ -3,7 +3,6 @@ package buntstore
 import (
 	"log/slog"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/tidwall/buntdb"
@@ -22,8 +21,7 @@ type shrinker struct {
 	path    string
 	minSize int64
 	log     *slog.Logger
-	stop    chan struct{}
-	wg      sync.WaitGroup
+	loop    *loop
 
 	bytesPerKey float64 // at the last rewrite
 }
@@ -32,24 +30,9 @@ type shrinker struct {
 const defaultBytesPerKey = 128
 
 func startShrinker(db *buntdb.DB, path string, minSize int64, every time.Duration, log *slog.Logger) *shrinker {
-	s := &shrinker{db: db, path: path, minSize: minSize, log: log, stop: make(chan struct{}), bytesPerKey: defaultBytesPerKey}
-	s.wg.Add(1)
-	go s.loop(every)
+	s := &shrinker{db: db, path: path, minSize: minSize, log: log, bytesPerKey: defaultBytesPerKey}
+	s.loop = startLoop(every, s.check, nil)
 	return s
-}
-
-func (s *shrinker) loop(every time.Duration) {
-	defer s.wg.Done()
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-			s.check()
-		}
-	}
 }
 
 // check rewrites the file if it is mostly dead.
@@ -81,7 +64,4 @@ func (s *shrinker) check() {
 	}
 }
 
-func (s *shrinker) close() {
-	close(s.stop)
-	s.wg.Wait()
-}
+func (s *shrinker) close() { s.loop.close() }

@@ -3,7 +3,6 @@ package buntstore
 import (
 	"log/slog"
 	"os"
-	"sync"
 	"time"
 )
 
@@ -18,36 +17,21 @@ import (
 type syncer struct {
 	path string
 	log  *slog.Logger
-	stop chan struct{}
-	wg   sync.WaitGroup
+	loop *loop
 
 	f  *os.File
 	fi os.FileInfo
 }
 
 func startSyncer(path string, every time.Duration, log *slog.Logger) *syncer {
-	s := &syncer{path: path, log: log, stop: make(chan struct{})}
-	s.wg.Add(1)
-	go s.loop(every)
-	return s
-}
-
-func (s *syncer) loop(every time.Duration) {
-	defer s.wg.Done()
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			s.sync()
-			if s.f != nil {
-				s.f.Close()
-			}
-			return
-		case <-t.C:
-			s.sync()
+	s := &syncer{path: path, log: log}
+	s.loop = startLoop(every, s.sync, func() {
+		s.sync()
+		if s.f != nil {
+			s.f.Close()
 		}
-	}
+	})
+	return s
 }
 
 // sync fsyncs the current file, reopening it if buntdb replaced it.
@@ -73,7 +57,4 @@ func (s *syncer) sync() {
 }
 
 // close stops the syncer after a last fsync.
-func (s *syncer) close() {
-	close(s.stop)
-	s.wg.Wait()
-}
+func (s *syncer) close() { s.loop.close() }

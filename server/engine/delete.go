@@ -73,16 +73,7 @@ func (e *Engine) deleteJob(ctx context.Context, j *job) error {
 // retentionLoop deletes finished jobs whose retention has passed, every
 // sweep, until stopped.
 func (e *Engine) retentionLoop(ctx context.Context) {
-	t := time.NewTicker(e.retentionSweep())
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		e.sweepJobs(ctx, time.Now())
-	}
+	every(ctx, e.retentionSweep(), func(now time.Time) { e.sweepJobs(ctx, now) })
 }
 
 // retentionSweep is how often the retention service looks: a tenth of the

@@ -1,6 +1,9 @@
 package engine
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // service is one of the engine's background loops (the dispatcher, the
 // committer, the watchdog, the retention sweeper): each runs on its own
@@ -32,4 +35,19 @@ func (s *service) stop() {
 	}
 	s.cancel()
 	<-s.done
+}
+
+// every calls fn(now) each interval until ctx ends: the body of a service
+// that runs on a clock.
+func every(ctx context.Context, interval time.Duration, fn func(now time.Time)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			fn(now)
+		}
+	}
 }

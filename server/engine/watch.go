@@ -8,18 +8,7 @@ import (
 // watchLoop drops workers that missed three heartbeats, times out tasks
 // that ran past their job's task_timeout, and wakes the dispatcher when a
 // task has run long enough to deserve a backup copy.
-func (e *Engine) watchLoop(ctx context.Context) {
-	t := time.NewTicker(250 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			e.watch(time.Now())
-		}
-	}
-}
+func (e *Engine) watchLoop(ctx context.Context) { every(ctx, 250*time.Millisecond, e.watch) }
 
 func (e *Engine) watch(now time.Time) {
 	silent := now.Add(-3 * e.cfg.HeartbeatInterval).UnixNano()
