@@ -168,8 +168,8 @@ func TestClientsInTotal(t *testing.T) {
 func TestIdleTimeout(t *testing.T) {
 	s := serve(t, resp.Limits{IdleTimeout: 100 * time.Millisecond})
 	c := dial(t, s)
+	start := time.Now() // before the PING: the server's idle clock starts once it has read it
 	c.cmd("PING")
-	start := time.Now()
 	c.closed()
 	if d := time.Since(start); d < 100*time.Millisecond {
 		t.Errorf("closed after %v, want the idle timeout of 100ms first", d)
