@@ -42,6 +42,7 @@ function makeChart() {
   const box = $('chart');
   const opts = {
     width: Math.max(280, box.clientWidth), height: 220,
+    legend: { live: false }, // the series' names; the summary line has the figures
     scales: {
       x: { time: true, range: () => [latest - HISTORY_S, latest] },
       mb: { range: (u, lo, hi) => [0, Math.max(1, hi * 1.1)] },
@@ -195,16 +196,27 @@ function shortAgent(ua) {
   return `${name} ${browser[2]}${os ? ` · ${os}` : ''}`;
 }
 
+// started holds, per task copy, when it began to run on its worker as far
+// as this page can tell: a copy first seen queued on its worker starts when
+// it is first seen among the running ones; any other from when it was
+// sent. (A worker takes more tasks than it has slots: the time a copy
+// waits there is not time spent on it.)
+const started = new Map(); // copy id → {queued, at}
+
 // running shows a worker's task copies as every page names them (#921 map
 // 25), the oldest as many as it has slots as running, with how long they
-// have been out and how far along they are — what the worker last
+// have been running and how far along they are — what the worker last
 // reported or, while a module maps or reduces (it reports nothing then),
-// the time out against the mean of the phase's finished tasks — and the
-// others as queued on the worker.
-function running(w, t, jobs) {
+// the time running against the mean compute time of the phase's finished
+// tasks — and the others as queued on the worker.
+function running(w, t, jobs, seen) {
   const td = el('td', { className: 'running' });
   const copies = [...w.running].sort((a, b) => new Date(a.sent) - new Date(b.sent));
   copies.forEach((r, i) => {
+    seen.add(r.copy);
+    let st = started.get(r.copy);
+    if (!st) started.set(r.copy, st = { queued: i >= w.slots, at: 0 });
+    if (i < w.slots && !st.at) st.at = st.queued ? t : new Date(r.sent).getTime();
     const l = taskLabel(r);
     const chip = el('span', { className: 'chip mono', title: l.title, textContent: l.text });
     chip.dataset.copy = String(r.copy);
@@ -215,7 +227,7 @@ function running(w, t, jobs) {
       td.append(chip);
       return;
     }
-    const secs = Math.max(0, (t - new Date(r.sent).getTime()) / 1000);
+    const secs = Math.max(0, (t - st.at) / 1000);
     const phase = ((jobs.get(r.job) || {}).phases || {})[r.phase] || {};
     const est = phase.mean_seconds ? Math.min(95, Math.round(100 * secs / phase.mean_seconds)) : 0;
     const pct = Math.max(r.percent || 0, est);
@@ -231,17 +243,19 @@ function running(w, t, jobs) {
 function renderWorkers(workers, t, jobs) {
   const tb = $('workers');
   tb.replaceChildren();
+  const seen = new Set();
   if (workers.length === 0) tb.append(el('tr', {}, el('td', { colSpan: 10, className: 'muted', textContent: 'no workers: open /worker in a browser tab, or run tabreduce worker' })));
   for (const w of workers) {
     const r = rate(`worker.${w.id}`, t, w.tasks_done);
     const tr = el('tr', {},
-      el('td', { className: 'mono name', textContent: w.name ? `${w.id} (${w.name})` : w.id, title: `${w.remote_addr}, connected ${ago(w.connected, t)}` }),
+      el('td', { className: 'mono who', title: `${w.remote_addr}, connected ${ago(w.connected, t)}` },
+        w.id, ...(w.name ? [el('div', { className: 'muted', textContent: w.name })] : [])),
       el('td', { textContent: w.kind }),
-      el('td', { className: 'name', textContent: shortAgent(w.user_agent), title: w.user_agent }),
+      el('td', { className: 'who', textContent: shortAgent(w.user_agent), title: w.user_agent }),
       el('td', { className: 'num', textContent: w.slots }),
       el('td', { className: 'num', textContent: `${w.tasks_done}`, title: `${w.tasks_done} tasks done, ${w.tasks_failed} failed` },
         ...(w.tasks_failed ? [el('span', { className: 'err', textContent: ` · ${w.tasks_failed}` })] : [])),
-      running(w, t, jobs),
+      running(w, t, jobs, seen),
       el('td', { className: 'num', textContent: r.toFixed(1) }),
       el('td', { className: 'num', textContent: fmtBytes(w.bytes_in) }),
       el('td', { textContent: w.flagged ? 'gone' : ago(w.last_seen, t) }),
@@ -251,6 +265,7 @@ function renderWorkers(workers, t, jobs) {
     tr.dataset.kind = w.kind;
     tb.append(tr);
   }
+  for (const id of started.keys()) if (!seen.has(id)) started.delete(id);
 }
 
 // standing shows how far a worker's results are trusted: the operator's
