@@ -73,13 +73,19 @@ func setParams(params []byte) error {
 // centroid, then emits one partial per centroid that got points. Summing in
 // the map function, rather than emitting a partial per point for the
 // combiner, keeps float formatting and parsing out of the per-point path.
-// A line of plain decimals is read by scanPoint in one pass; any other
-// line by parsePoint, which accepts what strconv.ParseFloat does.
+// A 2-D line of plain decimals is read by assign2, any line of plain
+// decimals by scanPoint in one pass, and any other line by parsePoint,
+// which accepts what strconv.ParseFloat does.
 func assign(chunk []byte, emit mr.Emit) error {
 	clear(counts)
 	clear(sums)
 	var n int64
 	for pos := 0; pos < len(chunk); {
+		if dim == 2 {
+			var added int64
+			pos, added = assign2(chunk, pos, centroids, counts, sums)
+			n += added
+		}
 		var next int
 		var ok bool
 		if point, next, ok = scanPoint(chunk, pos, point[:0]); !ok {
@@ -119,6 +125,18 @@ func assign(chunk []byte, emit mr.Emit) error {
 	return nil
 }
 
+// nearest2 is nearest for a 2-D point (x, y), small enough to be inlined.
+func nearest2(x, y float64, cs []float64) int {
+	best, bestD := 0, 0.0
+	for i := 0; i+1 < len(cs); i += 2 {
+		dx, dy := x-cs[i], y-cs[i+1]
+		if d := float64(dx*dx) + float64(dy*dy); d < bestD || i == 0 {
+			best, bestD = i, d
+		}
+	}
+	return best >> 1
+}
+
 // nearest returns the index of the centroid closest to p (squared
 // Euclidean distance; the lowest index on ties, and centroid 0 when every
 // distance is NaN) among cs, the centroids' coordinates one after another.
@@ -126,16 +144,7 @@ func assign(chunk []byte, emit mr.Emit) error {
 // every platform agrees.
 func nearest(p, cs []float64) int {
 	if len(p) == 2 { // the common case, without the inner loop
-		x, y := p[0], p[1]
-		dx, dy := x-cs[0], y-cs[1]
-		best, bestD := 0, float64(dx*dx)+float64(dy*dy)
-		for i := 2; i+1 < len(cs); i += 2 {
-			dx, dy := x-cs[i], y-cs[i+1]
-			if d := float64(dx*dx) + float64(dy*dy); d < bestD {
-				best, bestD = i, d
-			}
-		}
-		return best >> 1
+		return nearest2(p[0], p[1], cs)
 	}
 	best, bestD := 0, math.NaN()
 	for i := 0; i+len(p) <= len(cs); i += len(p) {
