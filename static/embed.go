@@ -9,7 +9,8 @@
 // by ETag. Modules that import each other by relative URL take the second
 // path: cheap 304s. A page may also have a classic script inlined, for
 // what must start before any fetch: <script src="/static/js/x.js" inline>
-// becomes the script's text.
+// becomes the script's text. The scripts Web Workers start from are served
+// with their imports bundled in (bundle.go).
 package static
 
 import (
@@ -19,6 +20,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"path"
@@ -70,6 +72,9 @@ func assetHashes() map[string]string {
 			b, err := files.ReadFile(p)
 			if err != nil {
 				return err
+			}
+			if bundled, ok := workerBundles()[p]; ok {
+				b = bundled
 			}
 			sum := sha256.Sum256(b)
 			hashes[p] = hex.EncodeToString(sum[:6])
@@ -164,12 +169,18 @@ func Handler() http.Handler {
 			http.NotFound(w, r)
 			return
 		}
-		f, err := files.Open(name)
-		if err != nil {
-			http.NotFound(w, r)
-			return
+		var content io.ReadSeeker
+		if b, ok := workerBundles()[name]; ok {
+			content = bytes.NewReader(b)
+		} else {
+			f, err := files.Open(name)
+			if err != nil {
+				http.NotFound(w, r)
+				return
+			}
+			defer f.Close()
+			content = f.(io.ReadSeeker)
 		}
-		defer f.Close()
 		hdr := w.Header()
 		if r.URL.Query().Get("v") == v {
 			hdr.Set("Cache-Control", "public, max-age=31536000, immutable")
@@ -181,12 +192,26 @@ func Handler() http.Handler {
 		if strings.HasSuffix(name, ".js") {
 			hdr.Set("Content-Type", "text/javascript; charset=utf-8")
 		}
-		http.ServeContent(w, r, name, time.Time{}, f.(readSeeker))
+		http.ServeContent(w, r, name, time.Time{}, content)
 	})
 }
 
-type readSeeker interface {
-	fs.File
-	Seek(offset int64, whence int) (int64, error)
-	Read(p []byte) (int, error)
+var (
+	bundlesOnce sync.Once
+	bundles     map[string][]byte // worker script → its bundle
+)
+
+// workerBundles returns the bundles of workerScripts. A script that does
+// not bundle is served as it is (its imports then load one round at a
+// time), and TestWorkerScriptsBundle fails.
+func workerBundles() map[string][]byte {
+	bundlesOnce.Do(func() {
+		bundles = map[string][]byte{}
+		for _, name := range workerScripts {
+			if b, err := bundle(files, name); err == nil {
+				bundles[name] = b
+			}
+		}
+	})
+	return bundles
 }

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -56,12 +57,14 @@ func BenchmarkFreshTabBeforeAfter(b *testing.B) {
 		sides[i].sha = postModule(b, sides[i].url, wasm)
 	}
 	var total [2]time.Duration
+	var each [2][]time.Duration // per iteration, for the medians
 	var tabMark time.Duration
 	var wire float64
 	for b.Loop() {
 		for i, s := range sides {
 			d, worker, stop := freshTabResult(b, s.url, s.sha)
 			total[i] += d
+			each[i] = append(each[i], d)
 			if s.name == "now" { // its marks reach the page four times a second
 				waitUntil(b, 20*time.Second, "the tab reports its first result", func() bool {
 					return evalJS[bool](b, worker, `!!(window.tabreduce.last && window.tabreduce.last.marks[0] && window.tabreduce.last.marks[0].result)`)
@@ -82,10 +85,25 @@ func BenchmarkFreshTabBeforeAfter(b *testing.B) {
 	for i, s := range sides {
 		b.ReportMetric(total[i].Seconds()*1000/n, s.name+"-first-result-ms")
 	}
+	for i, s := range sides {
+		b.ReportMetric(median(each[i]).Seconds()*1000, s.name+"-median-ms")
+	}
+	b.ReportMetric(median(each[1]).Seconds()/median(each[0]).Seconds(), "median-now/before")
 	b.ReportMetric(tabMark.Seconds()*1000/n, "now-tab-mark-ms")
 	b.ReportMetric(wire/1000, "now-wire-KB")
 	b.ReportMetric(total[1].Seconds()/total[0].Seconds(), "now/before")
 	b.ReportMetric(0, "ns/op")
+}
+
+// median is the middle of ds (the mean of the two middle ones for an even
+// count).
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // freshTabResult submits a one-task job of module sha to the server at

@@ -21,7 +21,7 @@ let port = null;
 self.onmessage = e => {
   if (e.data.type === 'port') {
     port = e.data.port;
-    port.onmessage = m => run(m.data);
+    port.onmessage = m => (m.data.type === 'warm' ? warmUp(m.data) : run(m.data));
   }
 };
 
@@ -134,14 +134,31 @@ function execute(t, inst) {
 
 const commands = new WeakMap(); // WebAssembly.Module → is it a command
 
+function commandModule(module) {
+  let cmd = commands.get(module);
+  if (cmd === undefined) commands.set(module, cmd = isCommand(module));
+  return cmd;
+}
+
+// warmUp instantiates a module before its first task comes (conn.js sends
+// the ones the waiting work needs), so that the task finds it started. A
+// command is not started: each of its tasks runs a fresh instance. A
+// module that fails here is dropped, and its task meets and reports the
+// failure.
+function warmUp(m) {
+  try {
+    if (!commandModule(m.module)) instanceFor(m.module, m.sha);
+  } catch {
+    instances.delete(m.sha);
+  }
+}
+
 function run(msg) {
   const t = msg.task, start = performance.now();
   let inst = null;
   try {
-    let cmd = commands.get(msg.module);
-    if (cmd === undefined) commands.set(msg.module, cmd = isCommand(msg.module));
     let res;
-    if (cmd) {
+    if (commandModule(msg.module)) {
       res = runCommand(msg.module, t, t.phase === Phase.MAP ? 'map' : 'reduce');
     } else {
       inst = instanceFor(msg.module, t.module);
