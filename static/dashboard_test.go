@@ -84,6 +84,12 @@ func TestDashboardMidJob(t *testing.T) {
 			t.Errorf("job %s's row %q: want its submission (… ago) and duration (… s)", id, cells)
 		}
 	}
+	// The failed job's error names its task as the pages do (map 1), and
+	// the copy that failed by its id on the wire (#N) when a native worker
+	// ran it.
+	if text := evalJS[string](t, dash, fmt.Sprintf(`document.querySelector('tr[data-job-detail=%q] .job-error').textContent`, failed)); !strings.Contains(text, "task map 1 failed 1 time: ") || strings.Contains(text, "job/") {
+		t.Errorf("the failed job's error %q: want it to name \"task map 1 failed 1 time: \" and no queue name", text)
+	}
 	// The dead-letter queue sits under its queue; peek shows its message.
 	// (The viewport is 1,920 px wide here.)
 	order := evalJS[[]string](t, dash, `[...document.querySelectorAll('#queues tr[data-queue]')].map(r => r.dataset.queue)`)

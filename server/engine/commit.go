@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/tabreduce/tabreduce/api"
@@ -341,9 +342,9 @@ func (e *Engine) failTask(ctx context.Context, c *taskCopy, msg string, final bo
 		return
 	}
 	if dead && !j.rec.Spec.Stream {
-		why := fmt.Sprintf("%s task %s failed %d times: %s", t.phase, t.lease.Message.Key(), t.lease.Message.Attempts+1, msg)
+		why := fmt.Sprintf("task %s failed %s: %s", t.label(), times(t.lease.Message.Attempts+1), msg)
 		if final {
-			why = fmt.Sprintf("%s task %s failed: %s", t.phase, t.lease.Message.Key(), msg)
+			why = fmt.Sprintf("task %s failed: %s", t.label(), msg)
 		}
 		e.failJob(ctx, j, why)
 	}
@@ -420,4 +421,12 @@ func (e *Engine) rememberUnverified(r commitReq, g *broker.CommitGroup, pushed [
 			e.log.Error("undo a result of a flagged worker", "job", ref.job.rec.ID, "err", err)
 		}
 	}
+}
+
+// times is "1 time" or "N times".
+func times(n int) string {
+	if n == 1 {
+		return "1 time"
+	}
+	return strconv.Itoa(n) + " times"
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/tabreduce/tabreduce/server/broker"
@@ -86,9 +87,17 @@ type taskCopy struct {
 	percent uint8        // progress the worker last reported
 }
 
-// name is how logs and errors name the task.
+// name is how logs and errors name the task: its job, phase and number
+// within the job's phase ("mx5c… map 25"), as the pages show it (a copy of
+// it on a worker is "#921 map 25" there, #921 being the copy's id on the
+// wire, which workers log).
 func (t *task) name() string {
-	return t.job.rec.ID + "/" + string(t.phase) + "/" + t.lease.Message.Key()
+	return t.job.rec.ID + " " + t.label()
+}
+
+// label is the task's phase and number within its job: "map 25".
+func (t *task) label() string {
+	return string(t.phase) + " " + strconv.FormatUint(t.lease.Message.ID, 10)
 }
 
 // newTaskLocked registers a task whose lease was just taken: preparing, in

@@ -85,7 +85,7 @@ func (x *executor) run(ctx context.Context, t *workerproto.Task, sc *scratch, pr
 			return workerproto.Result{}, err
 		}
 	}
-	rt := runner.Task{ID: t.Job + "/" + strconv.FormatUint(t.ID, 10), Module: t.Module, Params: t.Params}
+	rt := runner.Task{ID: "#" + strconv.FormatUint(t.ID, 10), Module: t.Module, Params: t.Params} // as the pages name a copy
 	var (
 		res abi.Result
 		err error
