@@ -16,13 +16,10 @@ import (
 func (s *Store) QueuePush(ctx context.Context, p broker.QueuePushParams) ([]broker.Message, error) {
 	now := nanos(p.Now)
 	var out []broker.Message
-	err := s.update(ctx, func(tx *buntdb.Tx) error {
-		mc := newMetaCache(tx, now)
+	err := s.pushes.do(ctx, now, func(tx *buntdb.Tx, st *groupState) error {
 		var err error
-		if out, err = pushTx(tx, mc, p.Queue, p.Messages, now); err != nil {
-			return err
-		}
-		return mc.flush()
+		out, err = pushTx(tx, st.metas, p.Queue, p.Messages, now)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("push to %s: %w", p.Queue, err)
@@ -138,14 +135,15 @@ func (s *Store) QueuePeek(ctx context.Context, queue string, now time.Time) (bro
 func (s *Store) takeOrPeek(ctx context.Context, queue string, now time.Time, take bool) (broker.Message, error) {
 	var msg broker.Message
 	empty := false
-	err := s.update(ctx, func(tx *buntdb.Tx) error {
+	err := s.takes.do(ctx, nanos(now), func(tx *buntdb.Tx, _ *groupState) error {
 		empty = false
 		m, ok, err := getMeta(tx, queue)
 		if err != nil {
 			return err
 		}
 		if !ok || m.Length == 0 {
-			return broker.ErrQueueEmpty
+			empty = true // an answer, not a failure: the group goes on
+			return nil
 		}
 		got, err := oldest(tx, queue, &m, 1, nanos(now))
 		if err != nil {

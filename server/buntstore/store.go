@@ -59,6 +59,8 @@ type Store struct {
 
 	watch broker.Watchers
 	owned owners
+
+	pushes, takes group // concurrent pushes, and hard gets, share transactions
 }
 
 var _ broker.Store = (*Store)(nil)
@@ -103,6 +105,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{db: db, dir: dir, lock: lock, log: opts.Logger}
+	s.pushes.s, s.takes.s = s, s
 	if err := s.checkLayout(); err != nil {
 		db.Close()
 		lock.Release()

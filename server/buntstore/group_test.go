@@ -1,0 +1,144 @@
+package buntstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tidwall/buntdb"
+
+	"github.com/tabreduce/tabreduce/server/broker"
+)
+
+// TestGroupedPushesAndTakes pushes and takes from many goroutines at once
+// under fsync always, where every commit waits for the disk and calls pile
+// up behind it: they must share transactions, every push must get an id
+// of its own in one unbroken run, and every message must be taken once.
+func TestGroupedPushesAndTakes(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{Fsync: FsyncAlways})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	const goroutines, each = 16, 40
+	ids := make(chan uint64, goroutines*each)
+	run(t, goroutines, func(g int) error {
+		for i := range each {
+			out, err := s.QueuePush(ctx, broker.QueuePushParams{Queue: "q", Now: time.Now(),
+				Messages: []broker.NewMessage{{Value: []byte(fmt.Sprintf("%d/%d", g, i))}}})
+			if err != nil {
+				return err
+			}
+			ids <- out[0].ID
+		}
+		return nil
+	})
+	close(ids)
+	seen := map[uint64]bool{}
+	for id := range ids {
+		if seen[id] || id == 0 || id > goroutines*each {
+			t.Fatalf("push got id %d twice or outside 1..%d", id, goroutines*each)
+		}
+		seen[id] = true
+	}
+	if n := s.pushes.shared.Load(); n == 0 {
+		t.Errorf("no push shared a transaction among %d at once under fsync always, want some", goroutines)
+	}
+	values := make(chan string, goroutines*each)
+	run(t, goroutines, func(int) error {
+		for {
+			m, err := s.QueueTake(ctx, "q", time.Now())
+			if errors.Is(err, broker.ErrQueueEmpty) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			values <- string(m.Value)
+		}
+	})
+	close(values)
+	taken := map[string]bool{}
+	for v := range values {
+		if taken[v] {
+			t.Fatalf("message %q taken twice", v)
+		}
+		taken[v] = true
+	}
+	if len(taken) != goroutines*each {
+		t.Errorf("took %d messages, want %d", len(taken), goroutines*each)
+	}
+	if n := s.takes.shared.Load(); n == 0 {
+		t.Errorf("no take shared a transaction among %d at once under fsync always, want some", goroutines)
+	}
+	if info, err := s.QueueGet(ctx, "q"); err != nil || info.Length != 0 {
+		t.Errorf("queue after taking all: %+v, %v; want length 0", info, err)
+	}
+}
+
+// TestGroupedPushFailsAlone: a push whose queue state is unreadable fails,
+// and the pushes grouped with it still land.
+func TestGroupedPushFailsAlone(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{Fsync: FsyncAlways})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.db.Update(func(tx *buntdb.Tx) error {
+		_, _, err := tx.Set(metaKey("bad"), "not a queue state", nil)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	const goroutines, each = 16, 20
+	var mu sync.Mutex
+	good := 0
+	run(t, goroutines, func(g int) error {
+		for range each {
+			q := "good"
+			if g%4 == 0 {
+				q = "bad"
+			}
+			_, err := s.QueuePush(ctx, broker.QueuePushParams{Queue: q, Now: time.Now(),
+				Messages: []broker.NewMessage{{Value: []byte("v")}}})
+			switch {
+			case q == "bad" && err == nil:
+				return errors.New("a push to a queue with a broken state succeeded")
+			case q == "good" && err != nil:
+				return fmt.Errorf("a push to a sound queue failed: %w", err)
+			case q == "good":
+				mu.Lock()
+				good++
+				mu.Unlock()
+			}
+		}
+		return nil
+	})
+	info, err := s.QueueGet(ctx, "good")
+	if err != nil || info.Length != int64(good) || good != goroutines*each*3/4 {
+		t.Errorf("queue good: %+v, %v; want length %d", info, err, goroutines*each*3/4)
+	}
+}
+
+// run runs fn on n goroutines and fails the test with the first error.
+func run(t *testing.T, n int, fn func(g int) error) {
+	t.Helper()
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for g := range n {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs <- fn(g) }()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
