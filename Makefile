@@ -17,7 +17,7 @@ JOB_WASM := $(patsubst %,jobs/%.wasm,$(JOB_DIRS) $(CMD_DIRS) $(C_DIRS) $(AS_DIRS
 # Each module's brotli and gzip forms, made once here and embedded with it.
 JOB_ENC  := $(JOB_WASM:.wasm=.wasm.br) $(JOB_WASM:.wasm=.wasm.gz)
 
-.PHONY: all build run test bench bench-redis jobs lint fuzz clean chromium wasm-toolchains redis
+.PHONY: all build run test bench bench-redis bench-outside jobs lint fuzz clean chromium wasm-toolchains redis wrk
 
 all: build
 
@@ -80,12 +80,18 @@ redis:
 		echo "installing redis-server and redis-tools for the Redis-protocol tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools >/dev/null; }
 
+# The outside load benchmarks drive the server with Debian's wrk.
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+		echo "installing wrk for the load benchmarks"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+
 test: chromium wasm-toolchains redis
 	$(MAKE) jobs
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 9m ./...
 
-bench: build
+bench: build redis wrk
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./...
 
 # redis-benchmark against our Redis port and Debian's redis-server (AOF,
@@ -93,6 +99,12 @@ bench: build
 # docs/BENCHMARKS.md's.
 bench-redis: redis
 	$(GO) test -run '^$$' -bench RedisBenchmark -benchtime 1x ./cmd/tabreduce
+
+# wrk (push, hard get) against redis-benchmark (LPUSH, RPOP) at 16 and 64
+# connections, with each server's CPU and context switches per request;
+# BASE=path/to/older/tabreduce measures an older binary beside this one.
+bench-outside: redis wrk
+	TABREDUCE_BENCH_BASE=$(BASE) $(GO) test -run '^$$' -bench OutsideLoad -benchtime 1x -timeout 30m ./cmd/tabreduce
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)

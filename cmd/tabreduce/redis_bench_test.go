@@ -139,6 +139,12 @@ func redisBenchmark(path, port, tests string, pipeline, n int) (map[string]float
 	if err != nil {
 		return nil, fmt.Errorf("redis-benchmark -p %s: %v", port, err)
 	}
+	return parseRedisCSV(out)
+}
+
+// parseRedisCSV reads redis-benchmark's --csv output: requests per second
+// by test name.
+func parseRedisCSV(out []byte) (map[string]float64, error) {
 	rows, err := csv.NewReader(strings.NewReader(string(out))).ReadAll()
 	if err != nil {
 		return nil, fmt.Errorf("redis-benchmark output %q: %v", out, err)

@@ -56,6 +56,7 @@ func serve(ctx context.Context, args []string, env *cliEnv) error {
 	fs.IntVar(&cfg.MaxAttempts, "max-attempts", 5, "failed leases before a message moves to its dead-letter queue")
 	fs.IntVar(&cfg.LocalWorkers, "local-workers", 0, "run an in-process worker with this many slots (0: none)")
 	fs.DurationVar(&cfg.JobRetention, "job-retention", engine.DefaultJobRetention, "how long a finished job is kept before it is deleted (negative: until tabreduce rm)")
+	pprofAddr := fs.String("pprof-addr", "", "serve Go's profiles (/debug/pprof/) on this loopback address (default off)")
 	fs.StringVar(&cfg.WasmCache, "wasm-cache", "", "wazero compilation cache directory (default: the user cache dir)")
 	if err := parseFlags(fs, args, env); err != nil {
 		return err
@@ -94,6 +95,14 @@ func serve(ctx context.Context, args []string, env *cliEnv) error {
 	cfg.PublicRead = splitList(publicRead)
 	cfg.AllowOrigins = splitList(allowOrigin)
 	cfg.Logger = slog.New(slog.NewTextHandler(env.stderr, nil))
+	if *pprofAddr != "" {
+		addr, stop, err := servePprof(ctx, *pprofAddr, cfg.Logger)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		fmt.Fprintf(env.stdout, "pprof on %s\n", addr)
+	}
 	srv, err := server.Start(ctx, cfg)
 	if err != nil {
 		return err
