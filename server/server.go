@@ -234,6 +234,9 @@ type Server struct {
 	ln     net.Listener
 	resp   *resp.Server // nil unless RedisAddr is set
 	done   chan error
+	// sessions counts the worker sessions httpapi runs past their
+	// handlers; Close waits for them once the engine has ended them.
+	sessions *sync.WaitGroup
 
 	closeOnce   sync.Once
 	closeErr    error
@@ -318,13 +321,14 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	proxies, _ := ParseNetworks(cfg.TrustedProxies) // checked by Validate
 	stopping := make(chan struct{})
 	reg.MustRegister(httpapi.NewEngineCollector(eng))
+	sessions := &sync.WaitGroup{} // worker sessions, ended by the engine's Close
 	e := httpapi.New(httpapi.Config{
 		MaxBody: cfg.MaxBody, MaxInput: cfg.MaxInput, Token: cfg.Token, PublicRead: cfg.PublicRead, JSONP: cfg.JSONP,
 		AllowOrigins: cfg.AllowOrigins, AllowHosts: cfg.AllowHosts, TrustedProxies: proxies, MaxWorkerFrame: eng.MaxFrame(),
 		WriteTimeout: cfg.WriteTimeout, BodyIdleTimeout: cfg.BodyIdleTimeout,
 		MaxAnonWorkers: cfg.MaxAnonWorkers, MaxAnonWorkersPerAddr: cfg.MaxAnonWorkersPerAddr,
-	}, httpapi.Deps{Broker: b, KV: store, Hub: hub, Engine: eng, Log: cfg.Logger, Landing: static.Landing(), Done: stopping}, reg, reg)
-	s := &Server{cfg: cfg, log: cfg.Logger, store: store, lock: lock, broker: b, hub: hub, engine: eng, runner: run, done: make(chan error, 1)}
+	}, httpapi.Deps{Broker: b, KV: store, Hub: hub, Engine: eng, Log: cfg.Logger, Landing: static.Landing(), Done: stopping, Sessions: sessions}, reg, reg)
+	s := &Server{cfg: cfg, log: cfg.Logger, store: store, lock: lock, broker: b, hub: hub, engine: eng, runner: run, sessions: sessions, done: make(chan error, 1)}
 	s.http = &http.Server{
 		Handler:           e,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
@@ -417,6 +421,7 @@ func (s *Server) Close() error {
 		}
 		err = cmp.Or(err, herr)
 		s.engine.Close()
+		s.sessions.Wait()
 		s.broker.Close()
 		s.closeHub()
 		if serr := <-s.done; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {

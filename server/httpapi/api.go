@@ -6,8 +6,10 @@
 package httpapi
 
 import (
+	"context"
 	"log/slog"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/tabreduce/tabreduce/server/broker"
@@ -86,6 +88,10 @@ type API struct {
 	anon    *anonWorkers
 	// dashboards makes the snapshots every dashboard socket shares.
 	dashboards *dashboardFeed
+	// sessions counts the worker sessions running past their handshake's
+	// handler (workerSession); stopping ends when Deps.Done closes.
+	sessions *sync.WaitGroup
+	stopping context.Context
 }
 
 // Deps are the parts the API is built on.
@@ -97,6 +103,12 @@ type Deps struct {
 	Log     *slog.Logger
 	Landing []byte // the landing page's HTML
 	// Done is closed when the server shuts down: the dashboard's sockets,
-	// which nothing else ends, close then.
+	// which nothing else ends, close then, and so do the worker sockets
+	// still waiting for their HELLO.
 	Done <-chan struct{}
+	// Sessions, when set, counts the running worker sessions: each runs in
+	// a goroutine of its own once its socket is open (see workerSession),
+	// and the server waits for the count to reach zero after closing the
+	// engine, which ends them.
+	Sessions *sync.WaitGroup
 }

@@ -193,13 +193,24 @@ func (a *API) checkStreamOrigin(c echo.Context) error {
 // it. When conn is nil the handler returns err: the check's error, or nil
 // when websocket.Accept has answered the request itself.
 func (a *API) acceptWebSocket(c echo.Context) (*websocket.Conn, error) {
+	return a.acceptWebSocketBuffers(c, 0)
+}
+
+// acceptWebSocketBuffers is acceptWebSocket with read and write buffers of
+// size bytes for the socket (0: net/http's, 4 KiB each); see
+// smallBuffers.
+func (a *API) acceptWebSocketBuffers(c echo.Context, size int) (*websocket.Conn, error) {
 	if err := a.checkUpgrade(c); err != nil {
 		return nil, err
 	}
 	clearDeadlines(c)
+	var w http.ResponseWriter = c.Response()
+	if size > 0 {
+		w = smallBuffers{ResponseWriter: w, size: size}
+	}
 	// checkUpgrade has applied our origin rule, so the library's own
 	// same-origin check, which knows nothing of AllowOrigins, is skipped.
-	conn, err := websocket.Accept(c.Response(), c.Request(), &websocket.AcceptOptions{InsecureSkipVerify: true})
+	conn, err := websocket.Accept(w, c.Request(), &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		return nil, nil // Accept has answered the request
 	}

@@ -1,12 +1,14 @@
 package httpapi
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -61,6 +63,8 @@ func New(cfg Config, d Deps, reg prometheus.Registerer, gather prometheus.Gather
 		subs: map[chan []byte]struct{}{},
 	}
 	reg.MustRegister(a.dashboards.made)
+	a.sessions = cmp.Or(d.Sessions, &sync.WaitGroup{})
+	a.stopping = untilClosed(d.Done)
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -232,4 +236,15 @@ func limitBody(n int64) echo.MiddlewareFunc {
 			return next(c)
 		}
 	}
+}
+
+// untilClosed returns a context cancelled when done closes (never, for a nil
+// done).
+func untilClosed(done <-chan struct{}) context.Context {
+	if done == nil {
+		return context.Background()
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	go func() { <-done; stop() }()
+	return ctx
 }

@@ -23,6 +23,11 @@ const (
 	// worker sockets open without the token, in all and from one address.
 	DefaultMaxAnonWorkers        = 8192
 	DefaultMaxAnonWorkersPerAddr = 64
+	// WorkerSocketBuffers is the size of a worker socket's read buffer and
+	// of its write buffer: an idle worker keeps both, and the frames
+	// that matter (TASKS, RESULTS) are larger than either and go past
+	// them.
+	WorkerSocketBuffers = 1 << 10
 )
 
 // workerSession is GET /api/v1/ws/worker: a worker's session, binary frames
@@ -44,24 +49,34 @@ func (a *API) workerSession(c echo.Context) error {
 	if err := a.checkUpgrade(c); err != nil {
 		return err
 	}
+	release := func() {}
 	if !peer.Trusted {
-		release, err := a.anon.acquire(peer.RemoteAddr)
-		if err != nil {
+		var err error
+		if release, err = a.anon.acquire(peer.RemoteAddr); err != nil {
 			return &retryLater{err: err, after: 30}
 		}
-		defer release()
 	}
-	conn, err := a.acceptWebSocket(c)
+	conn, err := a.acceptWebSocketBuffers(c, WorkerSocketBuffers)
 	if conn == nil {
+		release()
 		return err
 	}
 	conn.SetReadLimit(HelloReadLimit)
 	t := &wsTransport{conn: conn, limit: int64(a.cfg.MaxWorkerFrame)}
-	err = a.engine.ServeWorker(r.Context(), t, peer)
-	if err != nil {
-		a.log.Info("worker session ended", "remote", peer.RemoteAddr, "err", err)
-	}
-	conn.Close(websocket.StatusNormalClosure, "")
+	// The session runs on in a goroutine of its own and this handler
+	// returns: what net/http and Echo hold for a request while its handler
+	// runs (the connection's write buffer, the response's, the request and
+	// its headers, the handler's deep stack) is then free, which is most
+	// of what an idle worker's socket cost the server.
+	a.sessions.Add(1)
+	go func() {
+		defer a.sessions.Done()
+		defer release()
+		if err := a.engine.ServeWorker(a.stopping, t, peer); err != nil {
+			a.log.Info("worker session ended", "remote", peer.RemoteAddr, "err", err)
+		}
+		conn.Close(websocket.StatusNormalClosure, "")
+	}()
 	return nil
 }
 

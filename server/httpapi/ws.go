@@ -1,11 +1,15 @@
 package httpapi
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -298,4 +302,43 @@ func (s *wsSession) clientFrame(ctx context.Context, r wsRead) error {
 		s.cons.Fail(p.d, reason)
 	}
 	return nil
+}
+
+// smallBuffers hands the WebSocket library, when it hijacks the connection,
+// read and write buffers of its own size instead of net/http's 4 KiB each.
+// A socket keeps its buffers as long as it is open; for the many idle worker
+// sockets a server holds, they were the largest part of what each cost. A
+// frame larger than a buffer is read or written past it, straight to the
+// connection.
+type smallBuffers struct {
+	http.ResponseWriter
+	size int
+}
+
+// Unwrap lets http.ResponseController reach the writer underneath.
+func (w smallBuffers) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Hijack takes the connection over and gives it fresh buffers, keeping
+// whatever the client sent past its handshake that net/http had read.
+func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := brw.Writer.Flush(); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	br := bufio.NewReaderSize(conn, w.size)
+	if n := brw.Reader.Buffered(); n > 0 {
+		// The early bytes go into the new buffer itself: the library
+		// keeps what is buffered and resets what is underneath.
+		early, _ := brw.Reader.Peek(n)
+		br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(early)), conn), max(w.size, n))
+		if _, err := br.Peek(n); err != nil {
+			conn.Close()
+			return nil, nil, err
+		}
+	}
+	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(conn, w.size)), nil
 }
