@@ -245,3 +245,44 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
+
+// A module whose memory the tab cannot cap (shared, 64-bit, or more than
+// one memory) is refused before it runs: compiled as it is, it could take
+// memory past the cap inside a call. One plain memory is given the cap as
+// its maximum. The server refuses such modules at upload; this is the
+// tab's own guard, tried on the page's copy of modules.js.
+func TestBrowserRefusesMemoryItCannotCap(t *testing.T) {
+	bctx := browser(t)
+	srv := startServer(t)
+	page, _ := tab(t, bctx, srv.URL()+"/worker?paused")
+	const header = "0x00,0x61,0x73,0x6d,0x01,0x00,0x00,0x00,"
+	cases := map[string]string{
+		"shared":     header + "5,6,1,3,1,0x80,0x80,0x04",
+		"memory64":   header + "5,3,1,4,1",
+		"two":        header + "5,5,2,0,1,0,1",
+		"unreadable": header + "5,3,1,0,0x80",
+		"plain":      header + "5,3,1,0,1",
+	}
+	for name, bytes := range cases {
+		js := fmt.Sprintf(`window.capResult = undefined;
+			import('/static/js/modules.js').then(m => {
+				try { const b = m.capMemoryBytes(new Uint8Array([%s]), m.MAX_PAGES); window.capResult = 'ok ' + Array.from(b.subarray(8)).join(','); }
+				catch (e) { window.capResult = 'refused ' + e.message; }
+			}); true`, bytes)
+		evalJS[bool](t, page, js)
+		var got string
+		waitUntil(t, 5*time.Second, "capMemoryBytes answers", func() bool {
+			got = evalJS[string](t, page, `window.capResult || ''`)
+			return got != ""
+		})
+		if name == "plain" {
+			if got != "ok 5,5,1,1,1,128,32" { // flags 1, min 1, max 4096
+				t.Errorf("plain memory: %q, want the cap as its maximum", got)
+			}
+			continue
+		}
+		if !strings.HasPrefix(got, "refused ") {
+			t.Errorf("%s memory: %q, want it refused", name, got)
+		}
+	}
+}

@@ -182,24 +182,27 @@ function withCappedMemory(b, maxPages) {
 }
 
 // rewriteMemories rewrites a memory section's body (a vector of limits):
-// each 32-bit, unshared memory gets a maximum of at most maxPages. Others
-// (memory64, shared) are left as they are.
+// its one 32-bit, unshared memory gets a maximum of at most maxPages. A
+// memory the cap cannot hold (shared, memory64, more than one memory, or
+// limits it cannot read) makes the module refused: left as it is, it could
+// take memory past the cap inside a call. The server's runner refuses such
+// modules at upload too; this is the tab's own guard.
 function rewriteMemories(body, maxPages) {
   const out = [];
   let off = 0;
   const count = readLEB(body, 0);
-  if (!count) return body;
+  if (!count || count.value > 1) throw new Error(`a module may define one memory, not ${count ? count.value : 'an unreadable number'}`);
   off = count.len;
   out.push(...writeLEB(count.value));
   for (let i = 0; i < count.value; i++) {
     const flags = body[off++];
     const min = readLEB(body, off);
-    if (!min || flags > 1) return body; // not ours to rewrite: leave it whole
+    if (!min || flags > 1) throw new Error(`a memory with limits flags ${flags} (shared or 64-bit) cannot be capped at ${maxPages} pages`);
     off += min.len;
     let max = maxPages;
     if (flags === 1) {
       const m = readLEB(body, off);
-      if (!m) return body;
+      if (!m) throw new Error('a memory maximum that cannot be read');
       off += m.len;
       max = Math.min(m.value, maxPages);
     }
