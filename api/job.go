@@ -171,6 +171,17 @@ type VerifyCounts struct {
 	SpotChecks int64 `json:"spot_checks"` // tasks the server re-ran itself
 	Mismatches int64 `json:"mismatches"`  // results found wrong
 	Reruns     int64 `json:"reruns"`      // committed results undone because their worker was caught
+	// SameNetwork counts results accepted on the agreement of workers of
+	// one network (distinct sessions): weaker evidence than distinct
+	// networks, taken only where no other network's worker could run the
+	// replica (or the server allows it).
+	SameNetwork int64 `json:"same_network"`
+	// Audits counts results agreed by untrusted workers that the server
+	// re-ran to check the agreement (adaptive); FailureChecks counts
+	// failures reported by untrusted workers that the server re-ran before
+	// they counted.
+	Audits        int64 `json:"audits"`
+	FailureChecks int64 `json:"failure_checks"`
 }
 
 // Totals are the engine's throughput counters since it started.

@@ -58,6 +58,10 @@ type Standing struct {
 	SpotChecked int64 `json:"spot_checked"` // results the server re-ran itself
 	Probation   bool  `json:"probation"`    // every result is still checked
 	Flagged     bool  `json:"flagged"`      // caught returning a wrong result
+	// Contradicted counts the worker's failures that the server's own run
+	// of the task contradicted; Throttled: it holds one task at a time.
+	Contradicted int64 `json:"contradicted"`
+	Throttled    bool  `json:"throttled"`
 }
 
 // ModuleInfo describes a registered module.

@@ -58,7 +58,7 @@ func wordcountOracle(text string) map[string]string {
 }
 
 // runJob submits a job through the engine and waits until it ends.
-func runJob(t *testing.T, eng *engine.Engine, spec engine.Spec, input string) engine.Status {
+func runJob(t testing.TB, eng *engine.Engine, spec engine.Spec, input string) engine.Status {
 	t.Helper()
 	ctx := context.Background()
 	in, err := eng.NewInput()
@@ -76,7 +76,7 @@ func runJob(t *testing.T, eng *engine.Engine, spec engine.Spec, input string) en
 }
 
 // waitJob waits until a job ends, at most 90 s.
-func waitJob(t *testing.T, eng *engine.Engine, id string) engine.Status {
+func waitJob(t testing.TB, eng *engine.Engine, id string) engine.Status {
 	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for {
@@ -94,7 +94,7 @@ func waitJob(t *testing.T, eng *engine.Engine, id string) engine.Status {
 	}
 }
 
-func jobOutput(t *testing.T, eng *engine.Engine, id string) (map[string]string, []string) {
+func jobOutput(t testing.TB, eng *engine.Engine, id string) (map[string]string, []string) {
 	t.Helper()
 	out := map[string]string{}
 	var keys []string

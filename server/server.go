@@ -94,6 +94,11 @@ type Config struct {
 	// its defaults).
 	CompileTimeout time.Duration
 	MaxCompiles    int
+	// MaxWorkerSlots bounds the slots believed of a worker without the
+	// token, and SameNetworkReplicas lets replicas of one network agree
+	// (engine.Config's; zero: its defaults).
+	MaxWorkerSlots      int
+	SameNetworkReplicas bool
 	// JobRetention is how long a finished job is kept (default 7 days;
 	// negative: until it is deleted).
 	JobRetention time.Duration
@@ -310,6 +315,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	eng, err := engine.New(ctx, engine.Config{
 		DataDir: cfg.DataDir, MaxInput: cfg.MaxInput, MaxTaskBytes: cfg.MaxTaskBytes, SpillBytes: cfg.SpillBytes, Builtins: cfg.Builtins, JobRetention: cfg.JobRetention,
 		BuiltinEncodings: cfg.builtinEncodings, Observer: httpapi.NewEngineMetrics(reg), Logger: cfg.Logger,
+		MaxWorkerSlots: cfg.MaxWorkerSlots, SameNetworkReplicas: cfg.SameNetworkReplicas,
 	}, b.Internal(), run)
 	if err != nil {
 		run.Close(ctx)

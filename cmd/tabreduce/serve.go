@@ -53,6 +53,8 @@ func serve(ctx context.Context, args []string, env *cliEnv) error {
 	fs.IntVar(&cfg.MaxAnonWorkersPerAddr, "max-anon-workers-per-addr", httpapi.DefaultMaxAnonWorkersPerAddr, "worker sockets open without the token from one address")
 	fs.DurationVar(&cfg.CompileTimeout, "compile-timeout", runner.DefaultCompileTimeout, "how long an uploaded module's start (_initialize) may run when it is checked")
 	fs.IntVar(&cfg.MaxCompiles, "max-compiles", 0, "modules compiled at once; more wait, then get a 503 (default: half the CPUs)")
+	fs.IntVar(&cfg.MaxWorkerSlots, "max-worker-slots", engine.DefaultMaxWorkerSlots, "slots believed of a worker without the token, whatever it declares")
+	fs.BoolVar(&cfg.SameNetworkReplicas, "same-network-replicas", false, "let replicas from distinct sessions on one /24 (or /48) network agree as if they came from distinct networks (a lab you control)")
 	fs.IntVar(&cfg.MaxAttempts, "max-attempts", 5, "failed leases before a message moves to its dead-letter queue")
 	fs.IntVar(&cfg.LocalWorkers, "local-workers", 0, "run an in-process worker with this many slots (0: none)")
 	fs.DurationVar(&cfg.JobRetention, "job-retention", engine.DefaultJobRetention, "how long a finished job is kept before it is deleted (negative: until tabreduce rm)")
@@ -77,6 +79,9 @@ func serve(ctx context.Context, args []string, env *cliEnv) error {
 		return err
 	}
 	if err := inRange("--max-anon-workers-per-addr", int64(cfg.MaxAnonWorkersPerAddr), 1, maxAnonWorkers, nil); err != nil {
+		return err
+	}
+	if err := inRange("--max-worker-slots", int64(cfg.MaxWorkerSlots), 1, 65535, nil); err != nil {
 		return err
 	}
 	if err := inRange("--max-compiles", int64(cfg.MaxCompiles), 0, maxCompiles, nil); err != nil {

@@ -27,6 +27,7 @@ const (
 	reqFailure                    // copies[0] failed with message
 	reqRelease                    // copies' worker left: give their tasks back
 	reqServerCheck                // the server's own run of copies[0].task (error in message)
+	reqAudit                      // the server's run contradicted backers' agreement on copies[0].task
 )
 
 type commitReq struct {
@@ -44,6 +45,12 @@ type commitReq struct {
 	// unverified marks a result committed without a check: its worker's
 	// committedRefs keep what it takes to undo it.
 	unverified bool
+	// backers are the untrusted workers whose agreement alone decided the
+	// result: each keeps a committedRef to undo it if it is caught (or,
+	// for reqAudit, the workers caught).
+	backers []*session
+	// kind of a failure (reqFailure) a worker reported.
+	failKind wp.FailureKind
 }
 
 // maxCommitBatch bounds the results committed in one transaction.
@@ -95,6 +102,14 @@ func (e *Engine) commitBatch(ctx context.Context, batch []commitReq) error {
 		switch {
 		case r.kind == reqServerCheck:
 			v = e.verifier.serverResult(r)
+		case r.kind == reqAudit:
+			e.mu.Lock()
+			e.verified(r.copies[0].task.job, VerifyDisagreement)
+			e.mu.Unlock()
+			for _, s := range r.backers {
+				e.flag(ctx, s, r.message, touched)
+			}
+			continue
 		case r.kind != reqResult:
 			continue
 		case r.copies[0].probe != nil:
@@ -106,6 +121,12 @@ func (e *Engine) commitBatch(ctx context.Context, batch []commitReq) error {
 			v = e.verifier.result(r.copies[0], r)
 		}
 		cheaters = append(cheaters, v.cheaters...)
+		for _, s := range v.refuse {
+			e.flag(ctx, s, "the server's own runs contradicted its failures", touched)
+		}
+		if v.fail != nil {
+			e.failTask(ctx, v.fail.copies[0], v.fail.message, wp.FailureJob, v.fail.final, touched)
+		}
 		if v.release {
 			e.releaseTask(ctx, r.copies[0].task, touched)
 		}
@@ -120,7 +141,7 @@ func (e *Engine) commitBatch(ctx context.Context, batch []commitReq) error {
 		}
 		if err != nil {
 			e.cfg.Observer.TaskEnded(t.phase, OutcomeFailed, 0, time.Since(v.commit.copies[0].sent))
-			e.failTask(ctx, v.commit.copies[0], "bad result: "+err.Error(), false, touched)
+			e.failTask(ctx, v.commit.copies[0], "bad result: "+err.Error(), wp.FailureInternal, false, touched)
 			continue
 		}
 		results = append(results, *v.commit)
@@ -135,7 +156,9 @@ func (e *Engine) commitBatch(ctx context.Context, batch []commitReq) error {
 			if res[i].Applied {
 				e.taskDone(r, &groups[i], touched)
 				if r.unverified {
-					e.rememberUnverified(r, &groups[i], res[i].Pushed, touched)
+					e.rememberUnverified(r, []*session{r.copies[0].session}, &groups[i], res[i].Pushed, touched)
+				} else if len(r.backers) > 0 {
+					e.rememberUnverified(r, r.backers, &groups[i], res[i].Pushed, touched)
 				}
 			}
 		}
@@ -152,7 +175,7 @@ func (e *Engine) commitBatch(ctx context.Context, batch []commitReq) error {
 			}
 			c := r.copies[0]
 			e.cfg.Observer.TaskEnded(c.task.phase, outcome, 0, time.Since(c.sent))
-			e.failTask(ctx, c, r.message, r.final, touched)
+			e.failTask(ctx, c, r.message, r.failKind, r.final, touched)
 		case reqRelease:
 			e.releaseCopies(ctx, r.copies, touched)
 		}
@@ -298,7 +321,7 @@ func (e *Engine) taskDone(r commitReq, g *broker.CommitGroup, touched map[*job]b
 	// of its task: one committed unchecked may be the wrong one, and an
 	// honest late copy must not be flagged for disagreeing.
 	checked := j.verify != VerifyNone && !j.rec.Spec.Stream && !r.unverified
-	others := t.finishLocked(h, checked, &tr)
+	others := t.finishLocked(h, checked, r.backers, &tr)
 	e.mu.Unlock()
 	e.cfg.Observer.TaskEnded(t.phase, OutcomeDone, time.Duration(tr.Micros)*time.Microsecond, time.Since(r.copies[0].sent))
 	for _, c := range others {
@@ -311,7 +334,7 @@ func (e *Engine) taskDone(r commitReq, g *broker.CommitGroup, touched map[*job]b
 // running, the task's lease is nacked (or, for a final failure, dead
 // whatever its attempts), and when it has failed MaxAttempts times the job
 // fails with its error.
-func (e *Engine) failTask(ctx context.Context, c *taskCopy, msg string, final bool, touched map[*job]bool) {
+func (e *Engine) failTask(ctx context.Context, c *taskCopy, msg string, kind wp.FailureKind, final bool, touched map[*job]bool) {
 	t := c.task
 	j := t.job
 	e.mu.Lock()
@@ -319,6 +342,10 @@ func (e *Engine) failTask(ctx context.Context, c *taskCopy, msg string, final bo
 	if t.state != taskRunning || !t.idle() {
 		e.mu.Unlock()
 		return // done meanwhile, or a backup copy may still succeed
+	}
+	if e.checkFailureLocked(c, kind, final) {
+		e.mu.Unlock() // the server runs the task before the failure counts
+		return
 	}
 	if !final && t.replicaFailedLocked(j.rec.Spec.MaxAttempts) {
 		e.mu.Unlock() // a replica failed while a result is held: ask another worker
@@ -396,24 +423,28 @@ func (e *Engine) releaseTask(ctx context.Context, t *task, touched map[*job]bool
 }
 
 // rememberUnverified keeps what it takes to undo a result committed without
-// a check, on the session that sent it.
-func (e *Engine) rememberUnverified(r commitReq, g *broker.CommitGroup, pushed []broker.Message, touched map[*job]bool) {
-	c := r.copies[0]
-	if c.session == nil {
-		return
-	}
-	t := c.task
-	ref := committedRef{job: t.job, phase: t.phase, queue: t.job.queue(t.phase), value: t.lease.Message.Value, msgID: t.lease.Message.ID}
+// a check, or on the agreement of untrusted workers alone, on each session
+// whose word it rests on: if any of them is caught, it is undone.
+func (e *Engine) rememberUnverified(r commitReq, on []*session, g *broker.CommitGroup, pushed []broker.Message, touched map[*job]bool) {
+	t := r.copies[0].task
+	ref := &committedRef{job: t.job, phase: t.phase, queue: t.job.queue(t.phase), value: t.lease.Message.Value, msgID: t.lease.Message.ID}
 	for _, m := range pushed {
 		ref.pushed = append(ref.pushed, broker.MessageRef{Queue: m.Queue, ID: m.ID})
 	}
 	if len(g.RecordSet) > 0 {
 		_ = json.Unmarshal(g.RecordSet[0].Value, &ref.record)
 	}
+	flagged := false
 	e.mu.Lock()
-	flagged := c.session.standing.Flagged
-	if !flagged {
-		c.session.unverified = append(c.session.unverified, ref)
+	for _, s := range on {
+		if s == nil {
+			continue
+		}
+		if s.standing.Flagged {
+			flagged = true
+		} else {
+			s.unverified = append(s.unverified, ref)
+		}
 	}
 	e.mu.Unlock()
 	if flagged { // caught while this result was on its way in: undo it now

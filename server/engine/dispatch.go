@@ -89,11 +89,13 @@ func (e *Engine) dispatchable() (free []*session, credit int, active []*job) {
 }
 
 // pickLocked returns the free session with the most credit that skip does
-// not exclude, and takes one credit from it. e.mu held.
+// not exclude, and takes one credit from it. A throttled session is free
+// only while it holds nothing. e.mu held.
 func pickLocked(free []*session, skip func(*session) bool) *session {
 	var best *session
 	for _, s := range free {
-		if s.credit > 0 && !s.standing.Flagged && (skip == nil || !skip(s)) && (best == nil || s.credit > best.credit) {
+		if s.credit > 0 && !s.standing.Flagged && !(s.throttled && len(s.copies) > 0) &&
+			(skip == nil || !skip(s)) && (best == nil || s.credit > best.credit) {
 			best = s
 		}
 	}
@@ -265,13 +267,11 @@ func (e *Engine) dispatchChecks(free []*session, active []*job, out *outFrames) 
 	for _, j := range active {
 		for _, t := range j.running {
 			for t.state == taskRunning && t.wantCopies > 0 {
-				s := pickLocked(free, func(s *session) bool { return t.ran[s] || t.ranFrom(s.peer.RemoteAddr) })
-				if s == nil {
-					s = pickLocked(free, func(s *session) bool { return t.ran[s] })
-				}
+				s := e.pickReplicaLocked(free, t)
 				if s == nil {
 					if !e.anyCanReplicate(t) {
 						t.noReplicaLocked() // the server runs it instead
+						e.verified(j, VerifySpotCheck)
 						e.startServerCheck(t)
 					}
 					break
@@ -309,21 +309,29 @@ func (e *Engine) dispatchChecks(free []*session, active []*job, out *outFrames) 
 	return sent
 }
 
+// pickReplicaLocked picks the worker for a replica of t among the free
+// ones that have not run it: a trusted worker first (its result outranks
+// any untrusted one), then one on a network none of t's copies ran on, and
+// one on such a network only where no connected worker of another network
+// could take it later (otherNetworkLocked). e.mu held.
+func (e *Engine) pickReplicaLocked(free []*session, t *task) *session {
+	if s := pickLocked(free, func(s *session) bool { return t.ran[s] || !s.peer.Trusted }); s != nil {
+		return s
+	}
+	if s := pickLocked(free, func(s *session) bool { return t.ran[s] || t.ranOnNetwork(s.net) }); s != nil {
+		return s
+	}
+	if e.otherNetworkLocked(t) {
+		return nil // wait for that worker
+	}
+	return pickLocked(free, func(s *session) bool { return t.ran[s] })
+}
+
 // anyCanReplicate reports whether a connected worker that has not run t
 // could run a replica later. e.mu held.
 func (e *Engine) anyCanReplicate(t *task) bool {
 	for _, s := range e.sessions {
 		if !t.ran[s] && !s.standing.Flagged {
-			return true
-		}
-	}
-	return false
-}
-
-// ranFrom reports whether a worker at addr ran a copy of t.
-func (t *task) ranFrom(addr string) bool {
-	for s := range t.ran {
-		if s.peer.RemoteAddr == addr {
 			return true
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"sync"
@@ -47,7 +48,21 @@ type Config struct {
 	// Observer is told of tasks ending and of verification work, for
 	// metrics (default: nobody).
 	Observer Observer
-	Logger   *slog.Logger
+	// MaxWorkerSlots bounds the slots the engine believes of an untrusted
+	// worker, and so the tasks it may hold (default
+	// DefaultMaxWorkerSlots): a worker that declares more gets no more.
+	MaxWorkerSlots int
+	// SameNetworkReplicas accepts replicas that agree from distinct
+	// sessions on one network as if they came from distinct networks (a
+	// lab or one machine whose workers the operator knows). Without it
+	// such agreement is accepted only when no worker of another network
+	// could run the replica, and counted as weaker evidence.
+	SameNetworkReplicas bool
+	// ServerChecks bounds the server's own runs of tasks (disputes,
+	// audits, confirmations of failures) at once (default half the CPUs,
+	// at least 1).
+	ServerChecks int
+	Logger       *slog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -71,6 +86,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.JobRetention == 0 {
 		c.JobRetention = DefaultJobRetention
+	}
+	if c.MaxWorkerSlots <= 0 {
+		c.MaxWorkerSlots = DefaultMaxWorkerSlots
+	}
+	if c.ServerChecks <= 0 {
+		c.ServerChecks = max(1, runtime.NumCPU()/2)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -98,7 +119,13 @@ type Engine struct {
 	copySeq  uint64
 	closed   bool
 	banned   map[string]bool // workers caught returning wrong results (session.banKey)
-	flagged  []WorkerInfo
+	// bannedAddrs are the addresses of untrusted workers caught, refused
+	// whatever they call themselves; tainted counts the workers caught per
+	// network (networkOf): every result from a tainted network is checked.
+	bannedAddrs map[string]bool
+	tainted     map[string]int
+	serverRuns  chan struct{} // a slot per server check that may run
+	flagged     []WorkerInfo
 
 	tasksDone   atomic.Int64 // committed tasks since start
 	bytesDone   atomic.Int64 // their input bytes
@@ -132,6 +159,7 @@ func New(ctx context.Context, cfg Config, q Queues, r *runner.Runner) (*Engine, 
 	e := &Engine{
 		cfg: cfg, q: q, runner: r, log: cfg.Logger,
 		jobs: map[string]*job{}, sessions: map[string]*session{}, copies: map[uint64]*taskCopy{}, banned: map[string]bool{},
+		bannedAddrs: map[string]bool{}, tainted: map[string]int{}, serverRuns: make(chan struct{}, cfg.ServerChecks),
 		streams: map[string]int{}, kickC: make(chan struct{}, 1), commitC: make(chan commitReq, 1024),
 		merging: make(chan struct{}, maxMerging),
 	}

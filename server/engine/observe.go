@@ -31,12 +31,15 @@ type VerifyEvent string
 
 // Verification events.
 const (
-	VerifyReplica      VerifyEvent = "replica"      // a copy run on a second worker to check a result
-	VerifyProbe        VerifyEvent = "probe"        // a known-answer task sent to a new worker
-	VerifySpotCheck    VerifyEvent = "spot_check"   // a task the server re-ran itself
-	VerifyDisagreement VerifyEvent = "disagreement" // a result that did not match
-	VerifyRerun        VerifyEvent = "rerun"        // a committed result undone, its worker caught
-	VerifyBan          VerifyEvent = "ban"          // a worker flagged and refused
+	VerifyReplica      VerifyEvent = "replica"       // a copy run on a second worker to check a result
+	VerifyProbe        VerifyEvent = "probe"         // a known-answer task sent to a new worker
+	VerifySpotCheck    VerifyEvent = "spot_check"    // a task the server re-ran itself
+	VerifyDisagreement VerifyEvent = "disagreement"  // a result that did not match
+	VerifyRerun        VerifyEvent = "rerun"         // a committed result undone, its worker caught
+	VerifyBan          VerifyEvent = "ban"           // a worker flagged and refused
+	VerifySameNetwork  VerifyEvent = "same_network"  // a result accepted on agreement within one network
+	VerifyAudit        VerifyEvent = "audit"         // an agreed result the server re-ran
+	VerifyFailureCheck VerifyEvent = "failure_check" // an untrusted worker's failure the server re-ran
 )
 
 // noObserver is the Observer of an engine configured without one.
@@ -59,6 +62,12 @@ func (e *Engine) verified(j *job, kind VerifyEvent) {
 		j.counts.Mismatches++
 	case VerifyRerun:
 		j.counts.Reruns++
+	case VerifySameNetwork:
+		j.counts.SameNetwork++
+	case VerifyAudit:
+		j.counts.Audits++
+	case VerifyFailureCheck:
+		j.counts.FailureChecks++
 	}
 	e.cfg.Observer.Verified(kind)
 }

@@ -43,8 +43,15 @@ type session struct {
 	cancelled  map[uint64]struct{} // copies cancelled whose answer may still come
 	abuse      int
 	standing   Standing
-	probed     bool           // a known-answer probe was sent
-	unverified []committedRef // results committed without a check
+	probed     bool            // a known-answer probe was sent
+	unverified []*committedRef // results committed without a check, or on its agreement alone
+	// net is the worker's network (networkOf), slots the slots believed
+	// (slotsFor); contradicted counts its failures the server's own run
+	// contradicted; a throttled worker holds one task at a time.
+	net          string
+	slots        int
+	contradicted int
+	throttled    bool
 
 	outMu     sync.Mutex
 	out       [][]byte     // frames waiting to be written
@@ -134,16 +141,17 @@ func errorCode(err error) string {
 func (e *Engine) newSession(t Transport, p Peer, h *wp.Hello, cancel context.CancelFunc) *session {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
+	slots := e.slotsFor(p, h.Slots)
 	s := &session{
-		e: e, id: "w" + hex.EncodeToString(b[:]), t: t, peer: p, hello: *h,
-		credit: int(h.Slots) * (e.cfg.PrefetchPerSlot + 1), maxCredit: int(h.Slots) * (e.cfg.PrefetchPerSlot + 1),
+		e: e, id: "w" + hex.EncodeToString(b[:]), t: t, peer: p, hello: *h, net: networkOf(p.RemoteAddr), slots: slots,
+		credit: slots * (e.cfg.PrefetchPerSlot + 1), maxCredit: slots * (e.cfg.PrefetchPerSlot + 1),
 		copies: map[uint64]*taskCopy{}, cancelled: map[uint64]struct{}{},
 		connected: time.Now(), closed: make(chan struct{}), cancel: cancel,
 	}
 	s.lastSeen.Store(time.Now().UnixNano())
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.closed || e.banned[s.banKey()] {
+	if e.closed || e.banned[s.banKey()] || (!p.Trusted && e.bannedAddrs[hostOf(p.RemoteAddr)]) {
 		return nil
 	}
 	e.sessions[s.id] = s
@@ -327,7 +335,7 @@ func (s *session) results(f *wp.Results) error {
 				err = fmt.Errorf("result of %d bytes exceeds %d", size, s.e.cfg.MaxTaskBytes)
 			}
 			s.addAbuse()
-			s.e.submitReq(commitReq{kind: reqFailure, copies: []*taskCopy{c}, message: "worker " + s.id + " sent a malformed result: " + err.Error()})
+			s.e.submitReq(commitReq{kind: reqFailure, copies: []*taskCopy{c}, failKind: wp.FailureJob, message: "worker " + s.id + " sent a malformed result: " + err.Error()})
 			continue
 		}
 		s.done.Add(1)
@@ -372,7 +380,7 @@ func (s *session) failures(f *wp.Failures) error {
 		// fails for good, at once, when a worker we trust says so (an
 		// anonymous one could say it of any task).
 		final := fl.Kind == wp.FailureTooLarge && s.peer.Trusted
-		s.e.submitReq(commitReq{kind: reqFailure, copies: []*taskCopy{c}, message: fl.Message, final: final})
+		s.e.submitReq(commitReq{kind: reqFailure, copies: []*taskCopy{c}, message: fl.Message, failKind: fl.Kind, final: final})
 	}
 	s.e.kick()
 	return nil
@@ -396,12 +404,13 @@ func (e *Engine) Workers() []WorkerInfo {
 func (s *session) infoLocked() WorkerInfo {
 	wi := WorkerInfo{
 		ID: s.id, Kind: s.hello.Kind.String(), Name: s.hello.Name, UserAgent: s.hello.UserAgent,
-		RemoteAddr: s.peer.RemoteAddr, Slots: int(s.hello.Slots), Running: []api.RunningTask{},
+		RemoteAddr: s.peer.RemoteAddr, Slots: s.slots, Running: []api.RunningTask{},
 		TasksDone: s.done.Load(), TasksFailed: s.failed.Load(), BytesIn: s.bytesIn.Load(),
 		Connected: s.connected, LastSeen: time.Unix(0, s.lastSeen.Load()),
 		Trusted: s.peer.Trusted, Standing: s.standing, Flagged: s.standing.Flagged,
 	}
 	wi.Standing.Probation = !s.peer.Trusted && s.standing.Agreed < probation
+	wi.Standing.Contradicted, wi.Standing.Throttled = int64(s.contradicted), s.throttled
 	for _, c := range s.copies {
 		t := c.task
 		wi.Running = append(wi.Running, api.RunningTask{

@@ -74,6 +74,13 @@ type task struct {
 	replicaFails int
 	serverCheck  bool
 	doneHash     *[32]byte // once done, if the result was checked
+	// doneBackers are the untrusted workers whose agreement alone decided
+	// the committed result (none when the server or a trusted worker did).
+	doneBackers []*session
+	// failCheck: the server runs the task to confirm a failure untrusted
+	// workers reported (failedBy), before it counts (failure.go).
+	failCheck bool
+	failedBy  []failureNote
 }
 
 // taskCopy is one copy of a task on one worker session.
@@ -169,10 +176,11 @@ func (t *task) idle() bool { return len(t.copies) == 0 }
 // finishLocked commits the task: done, out of the running set, its sums in
 // its job's; a checked result's hash stays as the yardstick of late copies.
 // It returns its other copies, detached, for the caller to cancel.
-func (t *task) finishLocked(hash [32]byte, checked bool, tr *taskRecord) (others []*taskCopy) {
+func (t *task) finishLocked(hash [32]byte, checked bool, backers []*session, tr *taskRecord) (others []*taskCopy) {
 	t.state = taskDone
 	if checked {
 		t.doneHash = &hash
+		t.doneBackers = backers
 	}
 	t.held, t.wantCopies = nil, 0
 	delete(t.job.running, t.lease.ID)

@@ -38,6 +38,11 @@ type verdict struct {
 	commit   *commitReq // the result to commit now, if any
 	cheaters []*session // workers whose results lost
 	release  bool       // the task has nothing running or held: give it back
+	// fail is a failure of the task to count (the server's own run failed
+	// too); refuse are workers whose failures the server contradicted too
+	// often.
+	fail   *commitReq
+	refuse []*session
 }
 
 // Verification parameters.
@@ -48,6 +53,11 @@ const (
 	// sampleRate is the share of results checked once a worker has standing
 	// (adaptive) and of tasks re-run by the server (spotcheck).
 	sampleRate = 0.1
+	// auditRate is the share of results agreed by untrusted workers alone
+	// that adaptive verification has the server re-run: a mismatch catches
+	// every worker that agreed. A forged result that colluders agree on
+	// escapes with probability 1 − auditRate.
+	auditRate = 0.1
 	// maxHeld bounds the results gathered for one task before it is given
 	// up as one the workers cannot agree on.
 	maxHeld = 5

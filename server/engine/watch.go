@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"time"
+
+	wp "github.com/tabreduce/tabreduce/wasm/workerproto"
 )
 
 // watchLoop drops workers that missed three heartbeats, times out tasks
@@ -38,7 +40,7 @@ func (e *Engine) watch(now time.Time) {
 		s := c.session
 		if tc, err := s.take(c.id); err == nil && tc != nil {
 			s.send(encodeCancel(c.id))
-			e.submitReq(commitReq{kind: reqFailure, copies: []*taskCopy{tc}, timedOut: true,
+			e.submitReq(commitReq{kind: reqFailure, copies: []*taskCopy{tc}, timedOut: true, failKind: wp.FailureTimeout,
 				message: "timed out after " + c.task.job.timeout.String() + " on worker " + s.id})
 		}
 	}

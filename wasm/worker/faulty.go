@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"encoding/binary"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -21,6 +22,10 @@ type faults struct {
 	fraction float64
 	mu       sync.Mutex // slots corrupt concurrently; rng is not safe for that
 	rng      *rand.Rand
+	// agree: the choice is drawn from the seed and the result itself, so
+	// workers of one seed corrupt a result the same way (colluders).
+	agree bool
+	seed  uint64
 }
 
 // newFaults returns nil for a fraction of zero or less: an honest worker.
@@ -32,7 +37,7 @@ func newFaults(fraction float64, seed uint64) *faults {
 	if seed == 0 {
 		seed = rand.Uint64()
 	}
-	return &faults{fraction: min(fraction, 1), rng: rand.New(rand.NewPCG(seed, 0x7ab))}
+	return &faults{fraction: min(fraction, 1), rng: rand.New(rand.NewPCG(seed, 0x7ab)), seed: seed}
 }
 
 // Ways a result is corrupted.
@@ -51,6 +56,10 @@ func (f *faults) corrupt(res *workerproto.Result) (how string) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.agree {
+		h := workerproto.ResultHash(*res)
+		f.rng = rand.New(rand.NewPCG(f.seed, binary.LittleEndian.Uint64(h[:8])))
+	}
 	if f.rng.Float64() >= f.fraction {
 		return ""
 	}

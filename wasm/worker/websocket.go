@@ -25,12 +25,23 @@ func DialWebSocket(ctx context.Context, serverURL string, header http.Header) (T
 	return dialWebSocket(ctx, serverURL, header, workerproto.DefaultMaxFrameBytes)
 }
 
+// DialWebSocketOptions is DialWebSocket with the handshake's options given
+// whole: an HTTP client of its own (to dial from a given local address,
+// say) besides the header.
+func DialWebSocketOptions(ctx context.Context, serverURL string, opts *websocket.DialOptions) (Transport, error) {
+	return dialWebSocketOptions(ctx, serverURL, opts, workerproto.DefaultMaxFrameBytes)
+}
+
 func dialWebSocket(ctx context.Context, serverURL string, header http.Header, readLimit int) (Transport, error) {
+	return dialWebSocketOptions(ctx, serverURL, &websocket.DialOptions{HTTPHeader: header}, readLimit)
+}
+
+func dialWebSocketOptions(ctx context.Context, serverURL string, opts *websocket.DialOptions, readLimit int) (Transport, error) {
 	u, err := workerURL(serverURL)
 	if err != nil {
 		return nil, err
 	}
-	c, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPHeader: header})
+	c, _, err := websocket.Dial(ctx, u, opts)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", u, err)
 	}

@@ -102,6 +102,10 @@ type Options struct {
 	// FaultySeed seeds the choice of the results Faulty corrupts and how,
 	// for reproducible tests; 0 draws a seed.
 	FaultySeed uint64
+	// FaultyAgree makes Faulty workers of one FaultySeed corrupt a given
+	// result the same way, as colluders agreeing on a forgery would (the
+	// choice is drawn from the seed and the result, not from a sequence).
+	FaultyAgree bool
 
 	faults *faults // from Faulty and FaultySeed; nil for an honest worker
 }
@@ -158,6 +162,9 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("worker: Options.Faulty %g is outside 0..1", o.Faulty)
 	}
 	o.faults = newFaults(o.Faulty, o.FaultySeed)
+	if o.faults != nil {
+		o.faults.agree = o.FaultyAgree
+	}
 	return o, nil
 }
 
