@@ -100,6 +100,11 @@ func TestVerificationCatchesAFaultyWorker(t *testing.T) {
 			if st.Verification.Mismatches == 0 {
 				t.Errorf("verification %+v: want mismatches counted", st.Verification)
 			}
+			// Every worker here is on 127.0.0.1: agreements rest on distinct
+			// sessions of one network, and the counts say so.
+			if c.verify == engine.VerifyReplicate && st.Verification.SameNetwork == 0 {
+				t.Errorf("verification %+v: want same_network agreements counted", st.Verification)
+			}
 		})
 	}
 }

@@ -343,7 +343,7 @@ func (e *Engine) failTask(ctx context.Context, c *taskCopy, msg string, kind wp.
 		e.mu.Unlock()
 		return // done meanwhile, or a backup copy may still succeed
 	}
-	if e.checkFailureLocked(c, kind, final) {
+	if e.checkFailureLocked(c, msg, kind, final) {
 		e.mu.Unlock() // the server runs the task before the failure counts
 		return
 	}

@@ -24,20 +24,21 @@ const (
 
 // failureNote is one failure an untrusted worker reported.
 type failureNote struct {
-	s    *session
-	kind wp.FailureKind
+	s       *session
+	kind    wp.FailureKind
+	message string
 }
 
 // checkFailureLocked decides whether a failure of copy c (already dropped)
 // goes to the server for confirmation, and starts it: a non-final failure
 // from an untrusted worker of a task with nothing else running or held.
 // e.mu held.
-func (e *Engine) checkFailureLocked(c *taskCopy, kind wp.FailureKind, final bool) bool {
+func (e *Engine) checkFailureLocked(c *taskCopy, msg string, kind wp.FailureKind, final bool) bool {
 	t, s := c.task, c.session
 	if s == nil || s.peer.Trusted || final || t.state != taskRunning || !t.idle() || len(t.held) > 0 {
 		return false
 	}
-	t.failedBy = append(t.failedBy, failureNote{s: s, kind: kind})
+	t.failedBy = append(t.failedBy, failureNote{s: s, kind: kind, message: msg})
 	if !t.failCheck && !t.serverCheck {
 		t.failCheck = true
 		e.verified(t.job, VerifyFailureCheck)
@@ -53,8 +54,13 @@ func (e *Engine) failureChecked(t *task, r commitReq) verdict {
 	notes := t.failedBy
 	t.failCheck, t.serverCheck, t.failedBy = false, false, nil
 	if r.message != "" {
-		return verdict{fail: &commitReq{kind: reqFailure, copies: r.copies, final: true,
-			message: r.message + " (on the server too)"}}
+		// The worker's words first (a browser says what it saw), then
+		// the server's.
+		msg := r.message
+		if len(notes) > 0 {
+			msg = notes[0].message + "; the server's own run failed too: " + r.message
+		}
+		return verdict{fail: &commitReq{kind: reqFailure, copies: r.copies, final: true, message: msg}}
 	}
 	var v verdict
 	for _, n := range notes {
