@@ -62,7 +62,7 @@ func (k checker) result(c *taskCopy, r commitReq) verdict {
 		return verdict{release: t.idle() && len(t.held) == 0}
 	}
 	if len(t.held) == 0 {
-		if !needsCheck(j.verify, s) && !(j.verify != VerifyNone && e.taintedLocked(s)) {
+		if !needsCheck(j.verify, s) && !(j.verify == VerifyAdaptive && e.taintedLocked(s)) {
 			r.unverified = !s.peer.Trusted && j.verify != VerifyNone && !j.rec.Spec.Stream
 			return verdict{commit: &r}
 		}
