@@ -389,7 +389,7 @@ func (e *Engine) flag(ctx context.Context, s *session, why string, touched map[*
 	e.cfg.Observer.Verified(VerifyBan)
 	s.standing.Disagreed++
 	e.banned[s.banKey()] = true
-	e.bannedAddrs[hostOf(s.peer.RemoteAddr)] = true
+	e.caughtAt[hostOf(s.peer.RemoteAddr)]++
 	e.tainted[s.net]++
 	refs := s.unverified
 	s.unverified = nil

@@ -119,13 +119,14 @@ type Engine struct {
 	copySeq  uint64
 	closed   bool
 	banned   map[string]bool // workers caught returning wrong results (session.banKey)
-	// bannedAddrs are the addresses of untrusted workers caught, refused
+	// caughtAt counts the untrusted workers caught per address: at
+	// addrBanAfter the address is refused whatever name a worker gives
 	// whatever they call themselves; tainted counts the workers caught per
 	// network (networkOf): every result from a tainted network is checked.
-	bannedAddrs map[string]bool
-	tainted     map[string]int
-	serverRuns  chan struct{} // a slot per server check that may run
-	flagged     []WorkerInfo
+	caughtAt   map[string]int
+	tainted    map[string]int
+	serverRuns chan struct{} // a slot per server check that may run
+	flagged    []WorkerInfo
 
 	tasksDone   atomic.Int64 // committed tasks since start
 	bytesDone   atomic.Int64 // their input bytes
@@ -159,7 +160,7 @@ func New(ctx context.Context, cfg Config, q Queues, r *runner.Runner) (*Engine, 
 	e := &Engine{
 		cfg: cfg, q: q, runner: r, log: cfg.Logger,
 		jobs: map[string]*job{}, sessions: map[string]*session{}, copies: map[uint64]*taskCopy{}, banned: map[string]bool{},
-		bannedAddrs: map[string]bool{}, tainted: map[string]int{}, serverRuns: make(chan struct{}, cfg.ServerChecks),
+		caughtAt: map[string]int{}, tainted: map[string]int{}, serverRuns: make(chan struct{}, cfg.ServerChecks),
 		streams: map[string]int{}, kickC: make(chan struct{}, 1), commitC: make(chan commitReq, 1024),
 		merging: make(chan struct{}, maxMerging),
 	}

@@ -151,7 +151,7 @@ func (e *Engine) newSession(t Transport, p Peer, h *wp.Hello, cancel context.Can
 	s.lastSeen.Store(time.Now().UnixNano())
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.closed || e.banned[s.banKey()] || (!p.Trusted && e.bannedAddrs[hostOf(p.RemoteAddr)]) {
+	if e.closed || e.banned[s.banKey()] || (!p.Trusted && e.caughtAt[hostOf(p.RemoteAddr)] >= addrBanAfter) {
 		return nil
 	}
 	e.sessions[s.id] = s

@@ -26,9 +26,13 @@ import (
 //   - a failure it reports is confirmed by the server before it counts
 //     (failure.go), and a worker whose failures the server contradicts is
 //     throttled, then refused;
-//   - a worker caught is refused by its address from then on whatever it
-//     calls itself, and its network is tainted: every result from it is
-//     checked.
+//   - a worker caught taints its network: under adaptive every later
+//     result from it is checked, so a cheat that comes back under another
+//     name has no standing to hide behind and is caught at its first
+//     forgery; a second worker caught at one address gets the address
+//     refused whatever a worker there calls itself. (One address may be
+//     one machine's honest workers too, or a NAT's: the first catch does
+//     not refuse them.)
 
 // networkOf is the network a worker's address belongs to for the rule that
 // replicas run on distinct networks: the /24 of an IPv4 address, the /48 of
@@ -66,6 +70,9 @@ func hostOf(addr string) string {
 	}
 	return addr
 }
+
+// addrBanAfter is how many workers caught at one address refuse it.
+const addrBanAfter = 2
 
 // DefaultMaxWorkerSlots is Config.MaxWorkerSlots's default.
 const DefaultMaxWorkerSlots = 16

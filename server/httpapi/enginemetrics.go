@@ -63,7 +63,8 @@ func NewEngineMetrics(reg prometheus.Registerer) *EngineMetrics {
 		m.turnaround.WithLabelValues(string(p))
 	}
 	for _, k := range []engine.VerifyEvent{engine.VerifyReplica, engine.VerifyProbe, engine.VerifySpotCheck,
-		engine.VerifyDisagreement, engine.VerifyRerun, engine.VerifyBan} {
+		engine.VerifyDisagreement, engine.VerifyRerun, engine.VerifyBan, engine.VerifySameNetwork, engine.VerifyAudit,
+		engine.VerifyFailureCheck} {
 		m.verify.WithLabelValues(string(k))
 	}
 	return m
