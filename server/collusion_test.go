@@ -157,10 +157,11 @@ func TestColludersAgainstVerification(t *testing.T) {
 
 // A trusted worker outranks any number of untrusted workers that agree on
 // something else, and is never flagged for disagreeing with them: here the
-// server's own in-process worker and two colluders, under replicate.
+// server's own in-process worker and two colluders on two networks, under
+// replicate; the output is the oracle's.
 func TestTrustedWorkerOutranksColluders(t *testing.T) {
 	srv := startServer(t, server.Config{LocalWorkers: 1})
-	ms := colluderPool(t, srv.Server, 0, 2)
+	colluderPool(t, srv.Server, 0, 2)
 	text := corpus(40_000, 31)
 	st := runJob(t, srv.Engine(), engine.Spec{Module: "wordcount", ChunkSize: 2 << 10, Reducers: 2, Verify: engine.VerifyReplicate}, text)
 	if st.State != engine.StateDone {
@@ -174,11 +175,12 @@ func TestTrustedWorkerOutranksColluders(t *testing.T) {
 			t.Errorf("trusted worker %s flagged", w.ID)
 		}
 	}
-	flagged := flaggedNames(srv.Server)
-	for _, m := range ms {
-		if !flagged[m.name] {
-			t.Errorf("colluder %s not flagged", m.name)
-		}
+	// A colluder whose forgery met the trusted worker is caught; its
+	// partner is caught too only if one of its own forgeries meets a
+	// trusted worker or the server (a partner that agreed is not flagged
+	// for the agreement alone: docs/SECURITY.md).
+	if len(flaggedNames(srv.Server)) == 0 {
+		t.Errorf("no colluder flagged; verification %+v", st.Verification)
 	}
 }
 
