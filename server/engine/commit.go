@@ -370,7 +370,7 @@ func (e *Engine) failTask(ctx context.Context, c *taskCopy, msg string, kind wp.
 	}
 	if dead && !j.rec.Spec.Stream {
 		why := fmt.Sprintf("task %s failed %s: %s", t.label(), times(t.lease.Message.Attempts+1), msg)
-		if final {
+		if final && kind != wp.FailureJob { // a confirmed module failure keeps its count
 			why = fmt.Sprintf("task %s failed: %s", t.label(), msg)
 		}
 		e.failJob(ctx, j, why)
