@@ -142,3 +142,45 @@ func run(t *testing.T, n int, fn func(g int) error) {
 		}
 	}
 }
+
+// TestQueueTakeN takes the oldest messages in order, passes over (and
+// removes) expired ones, takes no more than there are, and says
+// ErrQueueEmpty when none is left.
+func TestQueueTakeN(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	now := time.Now()
+	var msgs []broker.NewMessage
+	for i := range 6 {
+		m := broker.NewMessage{Value: []byte(fmt.Sprint(i))}
+		if i%3 == 1 {
+			m.TTL = time.Millisecond // expired when taken below
+		}
+		msgs = append(msgs, m)
+	}
+	if _, err := s.QueuePush(ctx, broker.QueuePushParams{Queue: "q", Messages: msgs, Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	later := now.Add(time.Second)
+	got, err := s.QueueTakeN(ctx, "q", 3, later)
+	if err != nil || len(got) != 3 || string(got[0].Value) != "0" || string(got[1].Value) != "2" || string(got[2].Value) != "3" {
+		t.Fatalf("QueueTakeN 3 = %v, %v; want 0, 2, 3", got, err)
+	}
+	got, err = s.QueueTakeN(ctx, "q", 10, later)
+	if err != nil || len(got) != 1 || string(got[0].Value) != "5" {
+		t.Fatalf("QueueTakeN 10 = %v, %v; want only 5", got, err)
+	}
+	if _, err := s.QueueTakeN(ctx, "q", 10, later); !errors.Is(err, broker.ErrQueueEmpty) {
+		t.Errorf("QueueTakeN of an empty queue: %v, want ErrQueueEmpty", err)
+	}
+	if info, err := s.QueueGet(ctx, "q"); err != nil || info.Length != 0 || info.Delivered != 4 {
+		t.Errorf("queue after: %+v, %v; want length 0, 4 delivered", info, err)
+	}
+	if _, err := s.QueueTakeN(ctx, "none", 1, later); !errors.Is(err, broker.ErrQueueEmpty) {
+		t.Errorf("QueueTakeN of an unknown queue: %v, want ErrQueueEmpty", err)
+	}
+}

@@ -127,6 +127,41 @@ func (s *Store) QueueTake(ctx context.Context, queue string, now time.Time) (bro
 	return s.takeOrPeek(ctx, queue, now, true)
 }
 
+// QueueTakeN removes and returns up to n of the oldest deliverable
+// messages in one transaction (see broker.MultiTaker).
+func (s *Store) QueueTakeN(ctx context.Context, queue string, n int, now time.Time) ([]broker.Message, error) {
+	var out []broker.Message
+	err := s.takes.do(ctx, nanos(now), func(tx *buntdb.Tx, _ *groupState) error {
+		out = out[:0]
+		m, ok, err := getMeta(tx, queue)
+		if err != nil || !ok || m.Length == 0 {
+			return err
+		}
+		got, err := oldest(tx, queue, &m, n, nanos(now))
+		if err != nil {
+			return err
+		}
+		for i := range got {
+			g := &got[i]
+			if err := deleteReady(tx, queue, g.id, &g.rec); err != nil {
+				return err
+			}
+			g.rec.count++
+			out = append(out, g.rec.message(queue, g.id))
+		}
+		m.Length -= int64(len(got))
+		m.Delivered += int64(len(got))
+		return putMeta(tx, queue, m) // also when only expired ones were passed over
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get from %s: %w", queue, err)
+	}
+	if len(out) == 0 {
+		return nil, broker.ErrQueueEmpty
+	}
+	return out, nil
+}
+
 // QueuePeek returns the oldest deliverable message and raises its count.
 func (s *Store) QueuePeek(ctx context.Context, queue string, now time.Time) (broker.Message, error) {
 	return s.takeOrPeek(ctx, queue, now, false)

@@ -63,7 +63,10 @@ type Store struct {
 	pushes, takes group // concurrent pushes, and hard gets, share transactions
 }
 
-var _ broker.Store = (*Store)(nil)
+var (
+	_ broker.Store      = (*Store)(nil)
+	_ broker.MultiTaker = (*Store)(nil)
+)
 
 // ParseFsync validates an fsync policy name.
 func ParseFsync(s string) (buntdb.SyncPolicy, error) {

@@ -3,13 +3,14 @@ package resp
 import (
 	"bufio"
 	"bytes"
+	"errors"
 
 	"github.com/tabreduce/tabreduce/server/broker"
 	"github.com/tabreduce/tabreduce/server/kv"
 )
 
-// A pipeline of plain SETs, or of pushes to one queue, is run as one store
-// transaction: the requests of the same kind that follow the first,
+// A pipeline of plain SETs, of pushes to one queue, or of pops of one
+// queue, is run as one store transaction: the requests of the same kind that follow the first,
 // already whole in the input buffer, join it. Nothing waits for input that
 // has not arrived, replies stay one per request and in order, and the
 // outcome is the one the requests would have had one by one. (One write of
@@ -25,11 +26,12 @@ const (
 // batching turns batches on; benchmarks turn it off to measure the gain.
 var batching = true
 
-// batchKind says which requests run together: plain SETs, or pushes to
-// one queue (the queue is part of the kind).
+// batchKind says which requests run together: plain SETs, pushes to one
+// queue, or pops (LPOP or RPOP without a count) of one queue (the queue is
+// part of the kind).
 type batchKind struct {
-	push  bool
-	queue string
+	push, pop bool
+	queue     string
 }
 
 // batchKindOf returns the kind of a request that batches: "SET key value"
@@ -37,13 +39,18 @@ type batchKind struct {
 // within the broker's limits. ok is false for any other request, which
 // runs alone and answers its own errors.
 func (c *conn) batchKindOf(args []kv.Value) (k batchKind, ok bool) {
-	if len(args) < 3 || !args[0].IsString() || !args[1].IsString() {
+	if len(args) < 2 || !args[0].IsString() || !args[1].IsString() {
 		return k, false
 	}
 	switch upper(args[0].Str()) {
 	case "SET":
 		return k, len(args) == 3 && kv.CheckKey(args[1].Str()) == nil
+	case "LPOP", "RPOP":
+		return batchKind{pop: true, queue: args[1].Str()}, len(args) == 2 && broker.CheckQueueName(args[1].Str()) == nil
 	case "LPUSH", "RPUSH":
+		if len(args) < 3 {
+			return k, false
+		}
 		limit := c.srv.deps.Broker.Config().MaxMessage
 		for _, a := range args[2:] {
 			if !a.IsString() || len(a.Str()) > limit {
@@ -112,12 +119,39 @@ func (c *conn) batch(first []kv.Value) bool {
 	}
 	reqs := append([][]kv.Value{first}, rest...)
 	c.srv.stats.commands.Add(int64(len(rest)))
-	if k.push {
+	switch {
+	case k.push:
 		c.pushMany(k.queue, reqs)
-	} else {
+	case k.pop:
+		c.popMany(k.queue, len(reqs))
+	default:
 		c.setMany(reqs)
 	}
 	return true
+}
+
+// popMany takes up to n messages in one store operation and answers n pops
+// with them, in order: the pops past the last message answer as a pop of an
+// empty queue does.
+func (c *conn) popMany(q string, n int) {
+	b := c.srv.deps.Broker
+	var msgs []broker.Message
+	var err error
+	for err == nil && len(msgs) < n {
+		var more []broker.Message
+		more, err = b.TakeN(c.ctx, q, min(n-len(msgs), b.Config().MaxLease))
+		msgs = append(msgs, more...)
+	}
+	for i := range n {
+		switch {
+		case i < len(msgs):
+			c.w.message(msgs[i].Value)
+		case err == nil || errors.Is(err, broker.ErrQueueEmpty):
+			c.w.null()
+		default:
+			c.failErr(err)
+		}
+	}
 }
 
 func (c *conn) setMany(reqs [][]kv.Value) {

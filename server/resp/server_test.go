@@ -310,3 +310,27 @@ func TestPipelinedPushes(t *testing.T) {
 		}
 	}
 }
+
+// Pipelined pops of one queue take their messages in one store operation,
+// oldest first, each pop answered in order; the pops past the last message
+// answer nil, and a pop of another queue ends the batch.
+func TestPipelinedPops(t *testing.T) {
+	s := serve(t, resp.Limits{})
+	c := dial(t, s)
+	if got := c.cmd("RPUSH q a b c"); got != ":3" {
+		t.Fatalf("RPUSH = %q", got)
+	}
+	c.cmd("RPUSH other x")
+	io.WriteString(c.nc, "LPOP q\r\nRPOP q\r\nLPOP other\r\nLPOP q\r\nLPOP q\r\nRPOP q\r\nLPOP a/b\r\nLPOP q\r\n")
+	want := []string{"$1", "a", "$1", "b", "$1", "x", "$1", "c", "$-1", "$-1",
+		"-ERR invalid: invalid argument: queue name \"a/b\" may not contain '/'", "$-1"}
+	for _, w := range want {
+		if got := c.line(); got != w {
+			t.Fatalf("reply line %q, want %q", got, w)
+		}
+	}
+	c.cmd("RPUSH q d")
+	if got := c.cmd("LPOP q") + " " + c.line(); got != "$1 d" {
+		t.Errorf("LPOP after the batch = %q, want the message pushed since", got)
+	}
+}
