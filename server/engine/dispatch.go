@@ -71,15 +71,22 @@ func (e *Engine) dispatch(ctx context.Context) bool {
 // and the unfinished jobs (oldest first).
 func (e *Engine) dispatchable() (free []*session, credit int, active []*job) {
 	e.mu.Lock()
+	for _, j := range e.jobs {
+		if !j.rec.State.Finished() {
+			active = append(active, j)
+		}
+	}
+	if len(active) == 0 {
+		// Nothing to hand out: a round per connecting worker must not walk
+		// (and copy) every session, or thousands connecting cost their
+		// square.
+		e.mu.Unlock()
+		return nil, 0, nil
+	}
 	for _, s := range e.sessions {
 		if s.credit > 0 && !s.standing.Flagged {
 			free = append(free, s)
 			credit += s.credit
-		}
-	}
-	for _, j := range e.jobs {
-		if !j.rec.State.Finished() {
-			active = append(active, j)
 		}
 	}
 	e.mu.Unlock()
