@@ -25,8 +25,11 @@ func TestBrowserFailures(t *testing.T) {
 
 	trapJob := submitJSON(t, srv, map[string]any{"module": trap, "input": "exit now\n", "max_attempts": 2})
 	st := waitJob(t, srv, trapJob, 30*time.Second)
-	if st.State != "failed" || !strings.Contains(st.Error, "proc_exit(3)") {
-		t.Fatalf("trap job: want failed with proc_exit(3), got %s %q", st.State, st.Error)
+	// The tab is untrusted: its failure counts once the server's own run of
+	// the task fails too, and then the job fails at once, after one try on
+	// the tab.
+	if st.State != "failed" || !strings.Contains(st.Error, "proc_exit(3)") || !strings.Contains(st.Error, "the server's own run failed too") {
+		t.Fatalf("trap job: want failed with proc_exit(3), confirmed by the server's own run, got %s %q", st.State, st.Error)
 	}
 	shown := func(id, want string) func() bool {
 		expr := fmt.Sprintf(`(() => { const e = document.querySelector('tr[data-job-detail=%q] .job-error'); return e ? e.textContent : '' })()`, id)
@@ -59,7 +62,9 @@ func TestBrowserFailures(t *testing.T) {
 	if got, want := fetchOutput(t, srv, okJob), wordcountOracle([]byte(text)); string(got) != string(want) {
 		t.Fatalf("output %q, want %q", got, want)
 	}
-	if n := evalJS[int](t, worker, `window.tabreduce.last.tasksFailed`); n < 3 {
-		t.Errorf("the volunteer page counts %d failed tasks, want at least 3 (trap twice, divide once)", n)
+	// The trap and the divide failed on the tab once each; the loop counts
+	// too when the tab's own timer stops it before the server's CANCEL.
+	if n := evalJS[int](t, worker, `window.tabreduce.last.tasksFailed`); n < 2 || n > 3 {
+		t.Errorf("the volunteer page counts %d failed tasks, want 2 or 3 (trap once, divide once, the loop if the tab timed it out)", n)
 	}
 }
