@@ -102,6 +102,9 @@ type Config struct {
 	// JobRetention is how long a finished job is kept (default 7 days;
 	// negative: until it is deleted).
 	JobRetention time.Duration
+	// HeartbeatInterval is how often workers are told to send a heartbeat
+	// (default 5 s, engine.Config.HeartbeatInterval); three missed drop one.
+	HeartbeatInterval time.Duration
 	// LocalWorkers runs an in-process worker with this many slots, so the
 	// server finishes jobs with no other worker connected (0: none).
 	LocalWorkers int
@@ -316,6 +319,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		DataDir: cfg.DataDir, MaxInput: cfg.MaxInput, MaxTaskBytes: cfg.MaxTaskBytes, SpillBytes: cfg.SpillBytes, Builtins: cfg.Builtins, JobRetention: cfg.JobRetention,
 		BuiltinEncodings: cfg.builtinEncodings, Observer: httpapi.NewEngineMetrics(reg), Logger: cfg.Logger,
 		MaxWorkerSlots: cfg.MaxWorkerSlots, SameNetworkReplicas: cfg.SameNetworkReplicas,
+		HeartbeatInterval: cfg.HeartbeatInterval,
 	}, b.Internal(), run)
 	if err != nil {
 		run.Close(ctx)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/tabreduce/tabreduce/api"
 	"github.com/tabreduce/tabreduce/server"
 	"github.com/tabreduce/tabreduce/server/engine"
 	"github.com/tabreduce/tabreduce/server/servertest"
@@ -24,18 +25,21 @@ const primesPkg = "github.com/tabreduce/tabreduce/jobs/primes"
 // nothing sticks out of the window or out of a table, the chart shows the
 // last five minutes, every job has its submission time and duration, a
 // dead-letter queue is listed and its message can be looked at with its
-// attempts and error, and a running task's progress moves on the volunteer
-// page. Screenshots of each go to the test's artifacts (go test
+// attempts and error, and a running task's progress, as its module reports
+// it, rises on the volunteer page and in the native worker's heartbeats. Screenshots of each go to the test's artifacts (go test
 // -artifacts).
 func TestDashboardMidJob(t *testing.T) {
 	bctx := browser(t)
-	srv := servertest.Start(t, server.Config{LocalWorkers: 0, MaxAttempts: 2, WasmCache: wasmtest.CacheDir()})
+	// Heartbeats every second, so that a task of a few seconds is seen
+	// mid-way in more than one.
+	srv := servertest.Start(t, server.Config{LocalWorkers: 0, MaxAttempts: 2, WasmCache: wasmtest.CacheDir(), HeartbeatInterval: time.Second})
 	servertest.StartWorker(t, srv.URL(), "")
 	primes := uploadModule(t, srv, primesPkg)
 	wordcount := uploadModule(t, srv, wordcountPkg)
 
-	// A job done, a job failed, and a long one: 400 tasks of a few tenths
-	// of a second each.
+	// A job done, a job failed, and a long one: 200 tasks of 20 lines, a
+	// few seconds each, whose module (primes, built with the SDK) reports
+	// its progress line by line.
 	done := submitJSON(t, srv, map[string]any{"module": wordcount, "input": "the cat\nthe dog\n", "reducers": 2})
 	grep := uploadModule(t, srv, "github.com/tabreduce/tabreduce/jobs/grep")
 	failed := submitJSON(t, srv, map[string]any{"module": grep, "input": "x", "max_attempts": 1}) // grep wants a pattern
@@ -44,11 +48,11 @@ func TestDashboardMidJob(t *testing.T) {
 		t.Fatalf("grep without a pattern: %s, want failed", st.State)
 	}
 	var ranges strings.Builder
-	for k := range 400 { // far more than the test waits for: the job stays mid-way
-		lo := 100_000_000 + k*100_000
-		fmt.Fprintf(&ranges, "%d %d\n", lo, lo+100_000-1)
+	for k := range 4000 { // far more than the test waits for: the job stays mid-way
+		lo := 100_000_000 + k*30_000
+		fmt.Fprintf(&ranges, "%d %d\n", lo, lo+30_000-1) // 20 bytes a line
 	}
-	long := submitEngine(t, srv, engine.Spec{Module: primes, ChunkSize: 1, Reducers: 2}, ranges.String())
+	long := submitEngine(t, srv, engine.Spec{Module: primes, ChunkSize: 20 * 20, Reducers: 2}, ranges.String())
 
 	// A queue with a dead letter, a paused queue, a busy one.
 	push(t, srv, "orders", "order-1", "order-2")
@@ -125,10 +129,22 @@ func TestDashboardMidJob(t *testing.T) {
 		t.Errorf("orders holds %d messages after the requeue, want 2", st)
 	}
 
-	// The volunteer page: once the tab has finished a task of the job, a
-	// running one shows an estimate of its progress.
-	waitUntil(t, 60*time.Second, "the volunteer page shows a running task's progress", func() bool {
-		return evalJS[int](t, worker, `Math.max(0, ...[...document.querySelectorAll('#running .progress')].map(p => +p.dataset.percent))`) > 0
+	// The native worker's heartbeats carry a running task's progress as its
+	// module reports it, and the volunteer page shows it: it passes 0 and
+	// rises before the task ends.
+	risingProgress(t, "the native worker's heartbeats", func() map[string]int {
+		got := map[string]int{}
+		for _, w := range getWorkers(t, srv) {
+			for _, r := range w.Running {
+				if w.Kind == "native" {
+					got[fmt.Sprint(r.Copy)] = r.Percent
+				}
+			}
+		}
+		return got
+	})
+	risingProgress(t, "the volunteer page", func() map[string]int {
+		return evalJS[map[string]int](t, worker, `Object.fromEntries([...document.querySelectorAll('#running tr')].filter(r => r.querySelector('.progress[data-reported]')).map(r => [r.cells[2].textContent, +r.querySelector('.progress').dataset.reported]))`)
 	})
 	for _, width := range []int64{1280, 1920} {
 		if err := chromedp.Do(worker, chromedp.EmulateViewport(width, 900)); err != nil {
@@ -150,12 +166,49 @@ func TestDashboardMidJob(t *testing.T) {
 		}
 		return false
 	})
-	waitUntil(t, 30*time.Second, "the dashboard shows a running task's progress", func() bool {
-		return evalJS[int](t, dash, `Math.max(0, ...[...document.querySelectorAll('#workers .chip')].map(c => +(c.dataset.percent || 0)))`) > 0
+	waitUntil(t, 30*time.Second, "the dashboard shows a running task's reported progress", func() bool {
+		return evalJS[int](t, dash, `Math.max(0, ...[...document.querySelectorAll('#workers .chip')].map(c => +(c.dataset.reported || 0)))`) > 0
 	})
 	if st := getJob(t, srv, long); st.State != "mapping" {
 		t.Errorf("the long job is %s at the last screenshot, want it still mapping (mid-job)", st.State)
 	}
+}
+
+// risingProgress waits until one running task has shown two reported
+// progress values that rise, both from inside its module's call: not 0 (none
+// yet), nor the 50 % and 90 % steps after the call. sample returns the
+// percent of each running task by its id.
+func risingProgress(t *testing.T, what string, sample func() map[string]int) {
+	t.Helper()
+	low := map[string]int{}
+	waitUntil(t, 90*time.Second, "a task's progress rises in "+what, func() bool {
+		for id, p := range sample() {
+			if p <= 0 || p >= 90 || p == 50 {
+				continue
+			}
+			if q, ok := low[id]; ok && p > q {
+				return true
+			}
+			if q, ok := low[id]; !ok || p < q {
+				low[id] = p
+			}
+		}
+		return false
+	})
+}
+
+// getWorkers reads GET /api/v1/workers.
+func getWorkers(t *testing.T, srv *server.Server) []api.WorkerInfo {
+	t.Helper()
+	resp, err := http.Get(srv.URL() + "/api/v1/workers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ws struct {
+		Workers []api.WorkerInfo `json:"workers"`
+	}
+	decodeJSON(t, resp, http.StatusOK, &ws)
+	return ws.Workers
 }
 
 // checkFits fails the test if an element sticks out of the window on the

@@ -73,8 +73,8 @@ self.onmessage = e => {
 function setState(s) { stats.state = s; statsDirty = true; }
 
 // noteJobTime keeps how long this tab's tasks of each recent job took, so
-// that the page can estimate a running task's progress (a module reports
-// none while it maps or reduces).
+// that the page can estimate a running task's progress where its module
+// reports none while it maps or reduces.
 const MAX_JOB_TIMES = 16;
 function noteJobTime(job, ms) {
   const jt = stats.jobTimes[job] || (stats.jobTimes[job] = { n: 0, ms: 0 });
@@ -92,7 +92,7 @@ function reportStats() {
     alive: slots.filter(s => s.alive).length,
     running: [...running.values()].map(r => ({
       id: r.task.id.toString(), job: r.task.job, module: r.task.module, attempt: r.task.attempt,
-      phase: r.task.phase === proto.Phase.MAP ? 'map' : 'reduce', percent: r.percent,
+      phase: r.task.phase === proto.Phase.MAP ? 'map' : 'reduce', percent: r.percent, combine: (r.task.flags & 1) !== 0,
       ms: Math.round(now - r.start), bytes: r.task.input.length,
     })),
   });

@@ -230,11 +230,14 @@ function running(w, t, jobs, seen) {
     const secs = Math.max(0, (t - st.at) / 1000);
     const phase = ((jobs.get(r.job) || {}).phases || {})[r.phase] || {};
     const est = phase.mean_seconds ? Math.min(95, Math.round(100 * secs / phase.mean_seconds)) : 0;
-    const pct = Math.max(r.percent || 0, est);
+    // What the worker's heartbeats report, else ("~") an estimate.
+    const reported = r.percent > 0;
+    const pct = reported ? r.percent : est;
     chip.dataset.percent = String(pct);
-    chip.append(el('span', { className: 'muted', textContent: ` · ${secs < 10 ? secs.toFixed(1) + ' s' : fmtDuration(secs)}${pct ? ` · ${r.percent >= est ? '' : '~'}${pct}%` : ''}` }));
+    if (reported) chip.dataset.reported = String(pct);
+    chip.append(el('span', { className: 'muted', textContent: ` · ${secs < 10 ? secs.toFixed(1) + ' s' : fmtDuration(secs)}${pct ? ` · ${reported ? '' : '~'}${pct}%` : ''}` }));
     chip.style.backgroundImage = `linear-gradient(90deg, #cfe0f3 ${pct}%, transparent ${pct}%)`;
-    if (pct) chip.title += `\n${r.percent >= est ? 'as the worker reported' : `estimated from the phase's mean task time, ${phase.mean_seconds.toFixed(2)} s`}`;
+    if (pct) chip.title += `\n${reported ? 'as the worker reported' : `estimated from the phase's mean task time, ${phase.mean_seconds.toFixed(2)} s`}`;
     td.append(chip);
   });
   return td;

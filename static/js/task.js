@@ -32,7 +32,7 @@ class Instance {
     const wasi = wasiImports(() => memory);
     let inst;
     try {
-      inst = new WebAssembly.Instance(module, { wasi_snapshot_preview1: wasi.imports });
+      inst = new WebAssembly.Instance(module, { wasi_snapshot_preview1: wasi.imports, tabreduce: { progress: callProgress } });
     } catch (err) {
       throw new TaskError(Failure.MODULE, `module ${sha}: instantiate: ${err.message}`);
     }
@@ -101,6 +101,25 @@ const STATUS_NO_COMBINER = 3;
 
 function progress(id, percent) { port.postMessage({ type: 'progress', id, percent }); }
 
+// The call running now, for the module's progress import (wasm/ABI.md,
+// tabreduce.progress): its task, and the share of the task the call takes
+// (percent from base to base + span). The message leaves from inside the
+// call; conn.js, on its own thread, takes it at once.
+let call = null;
+
+function metered(id, base, span, fn) {
+  call = { id, base, span, last: -1 };
+  try { return fn(); } finally { call = null; }
+}
+
+function callProgress(permille) {
+  if (!call) return;
+  const pct = call.base + Math.floor(Math.min(permille >>> 0, 1000) * call.span / 1000);
+  if (pct === call.last) return;
+  call.last = pct;
+  progress(call.id, pct);
+}
+
 // execute runs one task and returns its counters and partitions.
 function execute(t, inst) {
   inst.setParams(t.params);
@@ -108,14 +127,15 @@ function execute(t, inst) {
   if (t.phase === Phase.MAP) {
     const head = new Uint8Array(8);
     new DataView(head.buffer).setBigUint64(0, t.offset, true);
-    res = splitResult(inst.call('tr_map', t.input, head));
-    if ((t.flags & 1) && res.pairs.length > 0 && !inst.noCombiner) {
+    const combine = (t.flags & 1) !== 0;
+    res = splitResult(metered(t.id, 0, combine ? 50 : 90, () => inst.call('tr_map', t.input, head)));
+    if (combine && res.pairs.length > 0 && !inst.noCombiner) {
       progress(t.id, 50);
       const ps = new Pairs(res.pairs);
       const order = ps.sorted();
       // Every key once (the SDK's map-side table already folded them): the
       // combiner would fold nothing, and the ABI lets the host skip it.
-      const out = ps.distinctKeys(order) ? undefined : inst.call('tr_combine', ps.grouped(order));
+      const out = ps.distinctKeys(order) ? undefined : metered(t.id, 50, 40, () => inst.call('tr_combine', ps.grouped(order)));
       if (out === undefined) {
         // keep the map output as it is
       } else if (out === null) {
@@ -126,7 +146,7 @@ function execute(t, inst) {
       }
     }
   } else {
-    res = splitResult(inst.call('tr_reduce', t.input));
+    res = splitResult(metered(t.id, 0, 90, () => inst.call('tr_reduce', t.input)));
   }
   progress(t.id, 90);
   return { counters: res.counters, pairs: res.pairs };

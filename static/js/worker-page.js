@@ -71,29 +71,33 @@ function draw() {
   window.tabreduce.last = t;
 }
 
-// A module reports no progress while it maps or reduces, only the steps
-// after (50 %: combining, 90 %: sorting), so a running task's share done is
-// estimated from how long this tab's earlier tasks of the same job took
-// (jobTimes, kept by the connection workers).
+// A running task's progress is what its module reports of its input
+// consumed (wasm/ABI.md, tabreduce.progress) and the steps after the call
+// (combining from 50 %, sorting at 90 %). Where nothing is reported yet
+// (a module without the import), it is estimated ("~") from how long this
+// tab's earlier tasks of the same job took (jobTimes, kept by the
+// connection workers).
 let jobTimes = {};
 
 function progressCell(r) {
-  const stage = r.percent >= 90 ? 'sorting' : r.percent >= 50 ? 'combining' : r.phase === 'map' ? 'mapping' : 'reducing';
+  const stage = r.percent >= 90 ? 'sorting' : r.combine && r.percent >= 50 ? 'combining' : r.phase === 'map' ? 'mapping' : 'reducing';
+  const reported = r.percent > 0;
   const d = jobTimes[r.job];
-  const est = d ? Math.min(95, Math.round(100 * r.ms / (d.ms / d.n))) : null;
-  const pct = Math.max(r.percent, est || 0);
+  const est = reported || !d ? null : Math.min(95, Math.round(100 * r.ms / (d.ms / d.n)));
+  const pct = reported ? r.percent : est || 0;
   const box = document.createElement('div');
   box.className = 'progress';
   const bar = document.createElement('div');
   bar.className = 'bar';
-  bar.title = est === null ? 'no estimate yet: this tab has not finished a task of this job' : `estimated from ${d.n} earlier task(s) of this job on this tab`;
+  bar.title = reported ? 'as the module reported' : est === null ? 'no estimate yet: this tab has not finished a task of this job' : `estimated from ${d.n} earlier task(s) of this job on this tab`;
   const fill = document.createElement('i');
   fill.style.width = `${pct}%`;
   bar.append(fill);
   const text = document.createElement('span');
-  text.textContent = `${stage}${est === null ? '' : ` · ~${pct} %`} · ${(r.ms / 1000).toFixed(1)} s`;
+  text.textContent = `${stage}${reported ? ` · ${pct} %` : est === null ? '' : ` · ~${pct} %`} · ${(r.ms / 1000).toFixed(1)} s`;
   box.append(bar, text);
   box.dataset.percent = String(pct);
+  if (reported) box.dataset.reported = String(pct);
   return box;
 }
 

@@ -56,8 +56,21 @@ const (
 	StatusNoCombiner Status = 3
 )
 
-// WASIModule is the only module a job may import from.
+// WASIModule is the module of the WASI functions a job may import.
 const WASIModule = "wasi_snapshot_preview1"
+
+// HostModule is the module of the host's own optional imports; a reactor
+// may import ImportProgress from it, nothing else.
+const HostModule = "tabreduce"
+
+// ImportProgress is the optional import `tabreduce.progress(permille i32)`
+// by which a reactor says how far the call it is in has got: 0 to 1000 of
+// its input consumed. It returns nothing and changes nothing the module can
+// see, so results and hashes do not depend on it.
+const ImportProgress = "progress"
+
+// MaxProgress is the permille of a call that has consumed all its input.
+const MaxProgress = 1000
 
 // AllowedImports is the set of WASI preview 1 functions a job module may
 // import: what Go's wasip1 runtime and its os package need, and what a small

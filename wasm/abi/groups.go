@@ -85,6 +85,9 @@ func (g *GroupReader) Next() (key, values []byte, count int, ok bool) {
 // Err returns the decoding error that stopped Next, if any.
 func (g *GroupReader) Err() error { return g.r.err }
 
+// Consumed returns how many bytes of the stream Next has read so far.
+func (g *GroupReader) Consumed() int { return g.r.off }
+
 // ValueReader iterates over the framed values of one group, as returned by
 // GroupReader.Next. The values were validated by the GroupReader.
 type ValueReader struct {

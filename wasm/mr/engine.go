@@ -102,6 +102,8 @@ func (e *engine) runMap(offset uint64, data []byte) (st abi.Status) {
 	}
 	e.begin()
 	chunkOffset = offset
+	callMeter.start(len(data))
+	defer callMeter.stop()
 	if e.job.Combine != nil {
 		e.agg.reset()
 	}
@@ -131,6 +133,8 @@ func (e *engine) runGroups(stream []byte, what string, fn func([]byte, Values, E
 		return e.fail(errors.New(what + ": the job has none"))
 	}
 	e.begin()
+	callMeter.start(len(stream))
+	defer callMeter.stop()
 	gr := abi.NewGroupReader(stream)
 	for {
 		key, vals, n, ok := gr.Next()
@@ -140,6 +144,7 @@ func (e *engine) runGroups(stream []byte, what string, fn func([]byte, Values, E
 		if err := fn(key, e.iter.reset(vals, n), e.emitOut); err != nil {
 			return e.fail(errfmt.Wrap(what+" key "+errfmt.Quote(key), err))
 		}
+		callMeter.at(gr.Consumed())
 	}
 	if err := gr.Err(); err != nil {
 		return e.fail(badInput(errfmt.Wrap(what+" input", err)))

@@ -83,3 +83,8 @@ func trOutput() uint64 {
 	ptr := uint64(uintptr(unsafe.Pointer(unsafe.SliceData(registered.out))))
 	return ptr<<32 | uint64(len(registered.out))
 }
+
+// reportProgress is the host's abi.ImportProgress.
+//
+//go:wasmimport tabreduce progress
+func reportProgress(permille uint32)

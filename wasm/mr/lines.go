@@ -5,9 +5,11 @@ import "bytes"
 // ForEachLine calls fn for every line of a map chunk, without its newline,
 // with the line's byte offset within the job's whole input (ChunkOffset plus
 // its position in the chunk) — a stable id for the line. It stops at the
-// first error fn returns.
+// first error fn returns. Over the chunk a map call was given, it tells the
+// host how far the call has got (abi.ImportProgress) as it goes.
 func ForEachLine(chunk []byte, fn func(line []byte, offset uint64) error) error {
 	base := ChunkOffset()
+	metered := len(chunk) == callMeter.total
 	for pos := 0; pos < len(chunk); {
 		end := bytes.IndexByte(chunk[pos:], '\n')
 		next := pos + end + 1
@@ -18,6 +20,9 @@ func ForEachLine(chunk []byte, fn func(line []byte, offset uint64) error) error 
 			return err
 		}
 		pos = next
+		if metered {
+			callMeter.at(pos)
+		}
 	}
 	return nil
 }

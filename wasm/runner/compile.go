@@ -206,11 +206,19 @@ func isCommand(c wazero.CompiledModule) bool {
 
 // checkImports checks a module's imports against an allowlist and that it
 // defines and exports its own memory.
-func checkImports(c wazero.CompiledModule, allowed func(string) bool) error {
+// A reactor may also import abi.ImportProgress, with its one signature.
+func checkImports(c wazero.CompiledModule, allowed func(string) bool, reactor bool) error {
 	var refused []string
 	for _, f := range c.ImportedFunctions() {
 		mod, name, _ := f.Import()
-		if mod != abi.WASIModule || !allowed(name) {
+		switch {
+		case mod == abi.WASIModule && allowed(name):
+		case reactor && mod == abi.HostModule && name == abi.ImportProgress:
+			if !slices.Equal(f.ParamTypes(), []api.ValueType{api.ValueTypeI32}) || len(f.ResultTypes()) != 0 {
+				return fmt.Errorf("%w: import %s.%s has type %v -> %v, want [i32] -> []", ErrBadModule, mod, name,
+					typeNames(f.ParamTypes()), typeNames(f.ResultTypes()))
+			}
+		default:
 			refused = append(refused, mod+"."+name)
 		}
 	}
@@ -229,7 +237,7 @@ func checkImports(c wazero.CompiledModule, allowed func(string) bool) error {
 
 // validateCommand checks a command's imports and its _start.
 func validateCommand(c wazero.CompiledModule) error {
-	if err := checkImports(c, abi.CommandImport); err != nil {
+	if err := checkImports(c, abi.CommandImport, false); err != nil {
 		return err
 	}
 	if def := c.ExportedFunctions()[abi.ExportStart]; len(def.ParamTypes()) != 0 || len(def.ResultTypes()) != 0 {
@@ -241,7 +249,7 @@ func validateCommand(c wazero.CompiledModule) error {
 // validate checks a reactor's imports against the allowlist and its
 // exports against the ABI.
 func validate(c wazero.CompiledModule) error {
-	if err := checkImports(c, func(name string) bool { return abi.AllowedImports[name] }); err != nil {
+	if err := checkImports(c, func(name string) bool { return abi.AllowedImports[name] }, true); err != nil {
 		return err
 	}
 	exports := c.ExportedFunctions()

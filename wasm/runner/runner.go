@@ -142,6 +142,10 @@ func (r *Runner) newRuntime(ctx context.Context, interruptible bool) (wazero.Run
 		rt.Close(ctx)
 		return nil, fmt.Errorf("runner: WASI: %w", err)
 	}
+	if err := instantiateHost(ctx, rt); err != nil {
+		rt.Close(ctx)
+		return nil, err
+	}
 	return rt, nil
 }
 

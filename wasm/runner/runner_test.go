@@ -26,6 +26,14 @@ var (
 	envImport = []byte("\x00asm\x01\x00\x00\x00" +
 		"\x01\x04\x01\x60\x00\x00" +
 		"\x02\x0b\x01\x03env\x03foo\x00\x00")
+	// progressNoArg imports tabreduce.progress as () -> (), not (i32) -> ().
+	progressNoArg = []byte("\x00asm\x01\x00\x00\x00" +
+		"\x01\x04\x01\x60\x00\x00" +
+		"\x02\x16\x01\x09tabreduce\x08progress\x00\x00")
+	// hostOther imports a function of the host module that does not exist.
+	hostOther = []byte("\x00asm\x01\x00\x00\x00" +
+		"\x01\x04\x01\x60\x00\x00" +
+		"\x02\x13\x01\x09tabreduce\x05other\x00\x00")
 )
 
 // newRunner starts a runner with tight limits for hostile modules.
@@ -52,6 +60,8 @@ func TestCompileRejects(t *testing.T) {
 		{"truncated module", emptyModule[:6], runner.ErrBadModule, ""},
 		{"no memory", emptyModule, runner.ErrMissingExport, `"memory"`},
 		{"import outside WASI", envImport, runner.ErrImportNotAllowed, "env.foo"},
+		{"progress of the wrong type", progressNoArg, runner.ErrBadModule, "tabreduce.progress"},
+		{"host import other than progress", hostOther, runner.ErrImportNotAllowed, "tabreduce.other"},
 		{"no ABI exports", built[0], runner.ErrMissingExport, "tr_version"},
 		{"WASI call not served", built[1], runner.ErrImportNotAllowed, "path_open"},
 		{"unknown ABI version", built[2], runner.ErrBadModule, "version 99"},

@@ -19,13 +19,27 @@ import (
 // errResultTooLarge: a task's partitions exceed Welcome.MaxResultBytes.
 var errResultTooLarge = errors.New("result too large")
 
-// Progress a running task reports in heartbeats (0 while the module maps or
-// reduces). The runner cannot see inside a call, so these mark the stages of
-// a task, not bytes processed.
+// Progress a running task reports in heartbeats. While the module maps or
+// reduces, it is what the module reports of its input consumed
+// (abi.ImportProgress), scaled to the stage's share (callPercent); a module
+// that reports nothing stays at 0 until the stages after the call, which
+// these mark.
 const (
 	progressCombining = 50
 	progressSorting   = 90
 )
+
+// callPercent scales a call's reported permille to the share of the task
+// its call takes: up to progressCombining for a map whose output is then
+// combined, else up to progressSorting. The combine call reports within
+// progressCombining..progressSorting (mapTask).
+func callPercent(t *workerproto.Task, permille uint32) uint32 {
+	span := uint32(progressSorting)
+	if t.Phase == workerproto.PhaseMap && t.Flags&workerproto.FlagCombine != 0 {
+		span = progressCombining
+	}
+	return permille * span / abi.MaxProgress
+}
 
 // executor runs tasks on a runner and shapes their output the way the
 // protocol requires: partitioned by abi.Partition and sorted.
@@ -85,6 +99,7 @@ func (x *executor) run(ctx context.Context, t *workerproto.Task, sc *scratch, pr
 			return workerproto.Result{}, err
 		}
 	}
+	ctx = runner.WithProgress(ctx, func(permille uint32) { progress.Store(callPercent(t, permille)) })
 	rt := runner.Task{ID: "#" + strconv.FormatUint(t.ID, 10), Module: t.Module, Params: t.Params} // as the pages name a copy
 	var (
 		res abi.Result
@@ -136,6 +151,9 @@ func (x *executor) mapTask(ctx context.Context, rt runner.Task, t *workerproto.T
 		return res, nil
 	}
 	sc.groups = appendGroups(sc.groups[:0], sc.items)
+	ctx = runner.WithProgress(ctx, func(permille uint32) {
+		progress.Store(progressCombining + permille*(progressSorting-progressCombining)/abi.MaxProgress)
+	})
 	comb, err := x.r.Combine(ctx, rt, sc.groups)
 	if errors.Is(err, runner.ErrNoCombiner) {
 		x.noCombiner.Store(t.Module, true)
