@@ -30,11 +30,33 @@ var (
 	word      []byte // reused buffer for lower-cased words
 )
 
+// segment is how much of a chunk mapWords scans between progress reports.
+const segment = 64 << 10
+
 func mapWords(chunk []byte, emit mr.Emit) error {
-	var n int
-	word, n = scanWords(chunk, word, one, emit)
-	wordsSeen.Add(int64(n))
+	var words int
+	for pos := 0; pos < len(chunk); {
+		end := cutAfter(chunk, pos+segment)
+		var n int
+		word, n = scanWords(chunk[pos:end], word, one, emit)
+		words += n
+		pos = end
+		mr.Consumed(chunk, pos)
+	}
+	wordsSeen.Add(int64(words))
 	return nil
+}
+
+// cutAfter returns the first index from i on where text may be cut without
+// cutting a word: an ASCII separator (words never span one, and it is no
+// part of a multi-byte rune), or the end of text.
+func cutAfter(text []byte, i int) int {
+	for ; i < len(text); i++ {
+		if c := text[i]; c < utf8.RuneSelf && asciiWord[c] == 0 {
+			return i
+		}
+	}
+	return len(text)
 }
 
 // asciiWord maps an ASCII byte to its lower-case form if it belongs to a word

@@ -89,3 +89,33 @@ func FuzzScanWords(f *testing.F) {
 		}
 	})
 }
+
+// TestMapWordsSegments checks that scanning a chunk in segments, for its
+// progress reports, finds the words of scanning it whole: words that straddle
+// a segment's end, multi-byte runes there, and a word longer than a segment.
+func TestMapWordsSegments(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(generate(segment - 3))
+	b.WriteString("ÉcoleÉcole straße")
+	b.WriteString(strings.Repeat("Long", segment/2))
+	b.WriteString(" x²y\xff\xc3 ")
+	b.WriteString(generate(2*segment + 5))
+	text := []byte(b.String())
+
+	var whole, parts []string
+	scanWords(text, nil, nil, func(w, _ []byte) { whole = append(whole, string(w)) })
+	if err := mapWords(text, func(w, _ []byte) { parts = append(parts, string(w)) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(parts) != len(whole) {
+		t.Fatalf("%d words in segments, %d whole", len(parts), len(whole))
+	}
+	for i := range whole {
+		if parts[i] != whole[i] {
+			t.Fatalf("word %d: %q in segments, %q whole", i, parts[i], whole[i])
+		}
+	}
+	if len(whole) < 3*segment/20 {
+		t.Fatalf("only %d words: the text is not what the test means", len(whole))
+	}
+}

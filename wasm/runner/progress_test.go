@@ -48,3 +48,31 @@ func TestProgress(t *testing.T) {
 		t.Fatal("the result differs when someone listens to the progress")
 	}
 }
+
+// TestProgressWordcount: wordcount scans its chunk itself, in segments, and
+// says how far it has got after each (mr.Consumed).
+func TestProgressWordcount(t *testing.T) {
+	r := newRunner(t, runner.Config{})
+	sha, err := r.Compile(t.Context(), wasmtest.Module(t, "github.com/tabreduce/tabreduce/jobs/wordcount"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in strings.Builder
+	for k := 0; in.Len() < 1<<20; k++ {
+		fmt.Fprintf(&in, "word%d Word%d, ÉCOLE\n", k%1000, k%7)
+	}
+	var got []uint32
+	ctx := runner.WithProgress(t.Context(), func(p uint32) { got = append(got, p) })
+	if _, err := r.Map(ctx, runner.Task{ID: "t", Module: sha}, abi.Chunk{Data: []byte(in.String())}); err != nil {
+		t.Fatal(err)
+	}
+	// 1 MiB in 64 KiB segments: about 16 reports, each a rise, the last the end.
+	if len(got) < 10 || got[len(got)-1] != abi.MaxProgress {
+		t.Fatalf("%d reports %v: want 10 or more, the last %d", len(got), got, abi.MaxProgress)
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i] <= got[i-1] {
+			t.Fatalf("report %d is %d after %d: want a rise", i, got[i], got[i-1])
+		}
+	}
+}
