@@ -245,7 +245,7 @@ func (r *blobReader) fill() error {
 		return r.b.s.mapErr(err)
 	}
 	if int64(len(v)) != to-from {
-		return fmt.Errorf("%w: blob %s chunk %d has %d bytes where %d were wanted (replaced and expired?)", errCorrupt, r.key, i, len(v), to-from)
+		return fmt.Errorf("%w: %w: blob %s chunk %d has %d bytes where %d were wanted (replaced and expired?)", blob.ErrCorrupt, errCorrupt, r.key, i, len(v), to-from)
 	}
 	r.buf = []byte(v)
 	r.off += to - from
