@@ -134,6 +134,10 @@ type Status struct {
 	SpilledRuns int64 `json:"spilled_runs"`
 	// Verification counts the extra work spent checking results.
 	Verification VerifyCounts `json:"verification"`
+	// Coordinator is the server that moves the job from phase to phase
+	// (the holder of its coordination lease), when several servers share a
+	// store; empty while none holds it.
+	Coordinator string `json:"coordinator,omitempty"`
 }
 
 // Verify is a job's verification mode.

@@ -23,6 +23,9 @@ type WorkerInfo struct {
 	// Flagged workers were caught returning wrong results: disconnected,
 	// refused, and listed here for the operator to see.
 	Flagged bool `json:"flagged"`
+	// Server is the name of the server the worker is connected to (its
+	// --name), when several servers share a store.
+	Server string `json:"server,omitempty"`
 }
 
 // RunningTask is a copy of a task a worker holds. Every page names it the

@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/tabreduce/tabreduce/jobs"
+	"github.com/tabreduce/tabreduce/server/blob"
 	"github.com/tabreduce/tabreduce/server/broker"
 	"github.com/tabreduce/tabreduce/server/buntstore"
 	"github.com/tabreduce/tabreduce/server/engine"
@@ -315,9 +316,15 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		lock.Release()
 		return nil, err
 	}
+	// On Redis, the servers sharing the store are one service: jobs'
+	// files go to the shared blob store and jobs are coordinated by lease.
+	var shared blob.Store
+	if rs, ok := store.(*redisstore.Store); ok {
+		shared = rs.Blobs()
+	}
 	eng, err := engine.New(ctx, engine.Config{
 		DataDir: cfg.DataDir, MaxInput: cfg.MaxInput, MaxTaskBytes: cfg.MaxTaskBytes, SpillBytes: cfg.SpillBytes, Builtins: cfg.Builtins, JobRetention: cfg.JobRetention,
-		BuiltinEncodings: cfg.builtinEncodings, Observer: httpapi.NewEngineMetrics(reg), Logger: cfg.Logger,
+		BuiltinEncodings: cfg.builtinEncodings, Observer: httpapi.NewEngineMetrics(reg), Shared: shared, Server: cfg.Name, Logger: cfg.Logger,
 		MaxWorkerSlots: cfg.MaxWorkerSlots, SameNetworkReplicas: cfg.SameNetworkReplicas,
 		HeartbeatInterval: cfg.HeartbeatInterval,
 	}, b.Internal(), run)

@@ -179,11 +179,18 @@ func testServerKill(t *testing.T, bin string, corpus corpusFile) {
 	startWorkers(t, bin, srv.url)
 	final := waitDone(t, srv.url, job.ID)
 	checkOutput(t, "wordcount after two kills", fetchOutput(t, bin, srv.url, job.ID), corpus.want["wordcount"])
+	checkCounted(t, "after two kills", final, corpus)
+}
+
+// checkCounted checks a done wordcount's sums against the oracle: every
+// map task counted once, every record once.
+func checkCounted(t *testing.T, what string, final apiclient.Job, corpus corpusFile) {
+	t.Helper()
 	if got, want := final.Counters["words"], wordTotal(corpus.counts); got != want {
-		t.Errorf("counter words = %d after two kills, want %d (each map task counted once)", got, want)
+		t.Errorf("counter words = %d %s, want %d (each map task counted once)", got, what, want)
 	}
 	if got, want := final.Records, int64(len(corpus.counts)); got != want {
-		t.Errorf("records_out = %d after two kills, want %d", got, want)
+		t.Errorf("records_out = %d %s, want %d", got, what, want)
 	}
 }
 

@@ -53,6 +53,17 @@ func (h *Internal) Nack(ctx context.Context, p LeaseNackParams) (deadLettered bo
 	return h.b.nack(ctx, p)
 }
 
+// Extend moves a lease's deadline to now+visibility.
+func (h *Internal) Extend(ctx context.Context, queue, leaseID string, visibility time.Duration) (Lease, error) {
+	if err := checkAnyQueueName(queue); err != nil {
+		return Lease{}, err
+	}
+	if visibility <= 0 || visibility > h.b.cfg.MaxVisibility {
+		return Lease{}, fmt.Errorf("%w: visibility %s is outside 0..%s", ErrInvalid, visibility, h.b.cfg.MaxVisibility)
+	}
+	return h.b.store.LeaseExtend(ctx, queue, leaseID, h.b.now().Add(visibility))
+}
+
 // Scan returns up to limit ready messages with ids above afterID, in id
 // order, without changing them.
 func (h *Internal) Scan(ctx context.Context, queue string, afterID uint64, limit int) ([]Message, error) {

@@ -53,6 +53,8 @@ type Input struct {
 	dir   string
 	files []inputFile
 	size  int64
+	// shared: some of it was copied to the shared blob store.
+	shared bool
 }
 
 // OutputFunc receives a job's output pairs, one call per pair.

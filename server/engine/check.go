@@ -396,6 +396,7 @@ func (e *Engine) flag(ctx context.Context, s *session, why string, touched map[*
 	info := s.infoLocked()
 	e.flagged = append(e.flagged, info)
 	e.mu.Unlock()
+	e.recordBan(ctx, s.banKey(), info)
 	e.log.Warn("worker flagged: its result disagreed with verification", "worker", s.id, "remote", s.peer.RemoteAddr,
 		"name", s.hello.Name, "why", why, "unverified_results", len(refs))
 	go func() {

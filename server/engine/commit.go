@@ -148,18 +148,21 @@ func (e *Engine) commitBatch(ctx context.Context, batch []commitReq) error {
 		groups = append(groups, g)
 	}
 	if len(groups) > 0 {
-		res, err := e.q.Commit(ctx, groups)
+		res, err := e.commitResults(ctx, groups)
 		if err != nil {
 			return err
 		}
 		for i, r := range results {
-			if res[i].Applied {
+			switch {
+			case res[i].Applied:
 				e.taskDone(r, &groups[i], touched)
 				if r.unverified {
 					e.rememberUnverified(r, []*session{r.copies[0].session}, &groups[i], res[i].Pushed, touched)
 				} else if len(r.backers) > 0 {
 					e.rememberUnverified(r, r.backers, &groups[i], res[i].Pushed, touched)
 				}
+			case e.shared():
+				e.leaseGone(r.copies[0].task)
 			}
 		}
 	}

@@ -22,6 +22,7 @@ const DefaultJobRetention = 7 * 24 * time.Hour
 // leaves its record, so the next start (or the next Delete) finishes the
 // work.
 func (e *Engine) Delete(ctx context.Context, id string) error {
+	e.lookup(ctx, id)
 	e.mu.Lock()
 	j := e.jobs[id]
 	switch {
@@ -50,7 +51,7 @@ func (e *Engine) Delete(ctx context.Context, id string) error {
 func (e *Engine) deleteJob(ctx context.Context, j *job) error {
 	id := j.rec.ID
 	queues := []string{mapQueue(id), reduceQueue(id), outQueue(id),
-		broker.DeadQueue(mapQueue(id)), broker.DeadQueue(reduceQueue(id)), broker.DeadQueue(outQueue(id))}
+		broker.DeadQueue(mapQueue(id)), broker.DeadQueue(reduceQueue(id)), broker.DeadQueue(outQueue(id)), coordQueue(id)}
 	for r := range j.rec.Spec.Reducers {
 		queues = append(queues, partQueue(id, r), broker.DeadQueue(partQueue(id, r)))
 	}
@@ -65,6 +66,11 @@ func (e *Engine) deleteJob(ctx context.Context, j *job) error {
 	j.closeInputs()
 	if err := os.RemoveAll(j.dir); err != nil {
 		return fmt.Errorf("delete job %s: %w", id, err)
+	}
+	if j.shared != nil {
+		if _, err := j.shared.DeletePrefix(ctx, jobBlobPrefix(id)); err != nil {
+			return fmt.Errorf("delete job %s: %w", id, err)
+		}
 	}
 	_, err := e.commitOne(ctx, broker.CommitGroup{RecordDelete: []string{jobKey(id)}})
 	return err

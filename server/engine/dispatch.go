@@ -22,6 +22,10 @@ import (
 // maxLeaseBatch bounds the tasks leased in one store transaction.
 const maxLeaseBatch = 256
 
+// leaseRetry is how soon the dispatcher tries again after the store failed
+// a lease.
+const leaseRetry = 500 * time.Millisecond
+
 // leaseSlack is added to a task's timeout for its lease: the engine times
 // tasks out itself; the lease only returns tasks whose engine died.
 const leaseSlack = 30 * time.Second
@@ -125,6 +129,9 @@ func (e *Engine) leaseTasks(ctx context.Context, j *job, free []*session, n int)
 	if err != nil {
 		if !errors.Is(err, broker.ErrClosed) {
 			e.log.Error("lease tasks", "job", j.rec.ID, "err", err)
+			// The store may be back in a moment (a restart) with no event
+			// to say so: look again then.
+			time.AfterFunc(leaseRetry, e.kick)
 		}
 		return 0
 	}
@@ -159,9 +166,9 @@ func (e *Engine) leaseTasks(ctx context.Context, j *job, free []*session, n int)
 // markStarted moves a queued job to mapping when its first task goes out.
 func (e *Engine) markStarted(ctx context.Context, j *job) {
 	e.mu.Lock()
-	if j.rec.Started != nil {
+	if j.rec.Started != nil || (e.shared() && j.coord == nil) {
 		e.mu.Unlock()
-		return
+		return // when servers share the store, only the coordinator writes it
 	}
 	now := time.Now().UTC()
 	rec := j.rec

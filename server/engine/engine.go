@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tabreduce/tabreduce/api"
+	"github.com/tabreduce/tabreduce/server/blob"
 	"github.com/tabreduce/tabreduce/wasm/runner"
 	wp "github.com/tabreduce/tabreduce/wasm/workerproto"
 )
@@ -62,7 +63,15 @@ type Config struct {
 	// audits, confirmations of failures) at once (default half the CPUs,
 	// at least 1).
 	ServerChecks int
-	Logger       *slog.Logger
+	// Shared is the blob store of a service of several servers on one
+	// store (Redis): job inputs, spilled runs and uploaded modules go there,
+	// so that every server can run every job's tasks, and jobs are
+	// coordinated by a lease (shared.go). Nil: this server is alone, and
+	// keeps them in DataDir.
+	Shared blob.Store
+	// Server is this server's name among those sharing the store.
+	Server string
+	Logger *slog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -141,10 +150,18 @@ type Engine struct {
 
 	// The services, and the goroutines that prepare tasks and check
 	// results on the server.
-	dispatcher, committer, watchdog, retention *service
-	preparers                                  sync.WaitGroup
-	merging                                    chan struct{} // a slot per partition merge that may run
-	checks                                     sync.WaitGroup
+	dispatcher, committer, watchdog, retention, sharer *service
+	preparers                                          sync.WaitGroup
+	merging                                            chan struct{} // a slot per partition merge that may run
+	checks                                             sync.WaitGroup
+
+	// When servers share the store (shared.go): what the sharer read of
+	// the other servers' workers and bans, and the jobs events named.
+	remote    remoteState
+	syncC     chan struct{}
+	dirtyMu   sync.Mutex
+	advanceMu sync.Mutex
+	dirty     map[string]bool
 
 	stopWatch func()
 	kickC     chan struct{}
@@ -163,6 +180,7 @@ func New(ctx context.Context, cfg Config, q Queues, r *runner.Runner) (*Engine, 
 		caughtAt: map[string]int{}, tainted: map[string]int{}, serverRuns: make(chan struct{}, cfg.ServerChecks),
 		streams: map[string]int{}, kickC: make(chan struct{}, 1), commitC: make(chan commitReq, 1024),
 		merging: make(chan struct{}, maxMerging),
+		syncC:   make(chan struct{}, 1), dirty: map[string]bool{},
 	}
 	e.verifier = checker{e}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
@@ -170,6 +188,7 @@ func New(ctx context.Context, cfg Config, q Queues, r *runner.Runner) (*Engine, 
 	if e.mods, err = newModules(filepath.Join(cfg.DataDir, "modules"), cfg.Builtins, cfg.BuiltinEncodings, r, cfg.Logger); err != nil {
 		return nil, err
 	}
+	e.mods.shared = cfg.Shared
 	if err := e.recover(ctx); err != nil {
 		e.cancel()
 		return nil, fmt.Errorf("resume jobs: %w", err)
@@ -180,6 +199,9 @@ func New(ctx context.Context, cfg Config, q Queues, r *runner.Runner) (*Engine, 
 	e.watchdog = startService(e.ctx, "watchdog", e.watchLoop)
 	if cfg.JobRetention > 0 {
 		e.retention = startService(e.ctx, "retention", e.retentionLoop)
+	}
+	if e.shared() {
+		e.sharer = startService(e.ctx, "sharer", e.syncLoop)
 	}
 	e.kick()
 	return e, nil
@@ -203,6 +225,8 @@ func (e *Engine) Close() error {
 	}
 	e.watchdog.stop()
 	e.retention.stop()
+	e.sharer.stop()
+	e.leaveService()
 	e.dispatcher.stop()
 	e.cancel() // preparers and server checks end with the engine's context
 	e.preparers.Wait()
@@ -242,9 +266,7 @@ func (e *Engine) Modules() []ModuleInfo { return e.mods.list() }
 
 // Job returns one job's status.
 func (e *Engine) Job(ctx context.Context, id string) (Status, error) {
-	e.mu.Lock()
-	j := e.jobs[id]
-	e.mu.Unlock()
+	j := e.lookup(ctx, id)
 	if j == nil {
 		return Status{}, fmt.Errorf("%w: %s", ErrJobNotFound, truncate(id, 64))
 	}
@@ -287,6 +309,9 @@ func (e *Engine) status(ctx context.Context, j *job) Status {
 	for _, p := range []Phase{PhaseMap, PhaseReduce} {
 		st.Phases[p] = PhaseCounts{Total: j.total(p), Running: running[p], Done: j.done[p], Failed: j.failed[p],
 			MeanSeconds: j.avgTask[p].Seconds()}
+	}
+	if e.shared() {
+		e.sharedStatusLocked(j, &st)
 	}
 	e.mu.Unlock()
 	st.ModuleName = e.mods.name(st.ModuleSHA)

@@ -60,6 +60,9 @@ func (in *Input) AddFile(name string, r io.Reader) (int64, error) {
 func (in *Input) Discard() {
 	if in != nil {
 		os.RemoveAll(in.dir)
+		if in.shared {
+			in.e.dropShared(in.jobID)
+		}
 	}
 }
 
@@ -123,6 +126,9 @@ func skipLine(r *bufio.Reader) (int64, error) {
 // readChunk reads one map task's bytes. The job's input files stay open
 // while it runs (closed by closeInputs).
 func (j *job) readChunk(t mapTask) ([]byte, error) {
+	if j.shared != nil {
+		return j.readSharedChunk(t)
+	}
 	f, err := j.inputFile(t.File)
 	if err != nil {
 		return nil, err

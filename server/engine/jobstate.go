@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tabreduce/tabreduce/server/blob"
+	"github.com/tabreduce/tabreduce/server/broker"
 	"github.com/tabreduce/tabreduce/wasm/runner"
 )
 
@@ -37,6 +39,17 @@ type job struct {
 	verify Verify
 	counts VerifyCounts
 	known  []knownAnswer
+
+	// When servers share the store (shared.go): the blob store its input
+	// and spilled runs are in, the coordination lease while this server
+	// holds it, the coordinator's name as last read, and the sums of every
+	// server's committed tasks as last read, with the queue figures they
+	// were read at (Engine.mu).
+	shared    blob.Store
+	coord     *broker.Lease
+	coordName string
+	stored    *taskSums
+	storedAt  [4]int64
 }
 
 func newJob(rec jobRecord, dir string) *job {

@@ -17,12 +17,21 @@ import (
 // reduces done → done. It also cleans up what a finished job left behind, so
 // calling it again after a crash finishes the work.
 func (e *Engine) advance(ctx context.Context, j *job) error {
+	if e.shared() {
+		return e.advanceShared(ctx, j)
+	}
 	e.mu.Lock()
 	rec := j.rec
 	idle := len(j.running) == 0
 	mapDone := j.done[PhaseMap] >= rec.MapTasks && idle
 	reduceDone := j.done[PhaseReduce] >= rec.Spec.Reducers && idle
 	e.mu.Unlock()
+	return e.moveOn(ctx, j, rec, mapDone, reduceDone)
+}
+
+// moveOn takes a job to its next state given whether its phases are done
+// (reduceDone is checked against the reduce queue here).
+func (e *Engine) moveOn(ctx context.Context, j *job, rec jobRecord, mapDone, reduceDone bool) error {
 	if reduceDone && rec.State == StateReducing {
 		// A partition too large for one task left follow-ups in the queue.
 		info, err := e.q.Stats(ctx, reduceQueue(rec.ID))
@@ -106,9 +115,7 @@ func (e *Engine) end(ctx context.Context, j *job, state State, why string) error
 // Cancel cancels a job: workers are told to abort its tasks and its queues
 // are purged.
 func (e *Engine) Cancel(ctx context.Context, id string) (Status, error) {
-	e.mu.Lock()
-	j := e.jobs[id]
-	e.mu.Unlock()
+	j := e.lookup(ctx, id)
 	if j == nil {
 		return Status{}, fmt.Errorf("%w: %s", ErrJobNotFound, truncate(id, 64))
 	}
@@ -125,7 +132,7 @@ func (e *Engine) Cancel(ctx context.Context, id string) (Status, error) {
 // output) and its input files. It is idempotent.
 func (e *Engine) cleanup(ctx context.Context, j *job) error {
 	id, state := j.rec.ID, e.state(j)
-	queues := []string{mapQueue(id), reduceQueue(id), broker.DeadQueue(mapQueue(id)), broker.DeadQueue(reduceQueue(id))}
+	queues := []string{mapQueue(id), reduceQueue(id), broker.DeadQueue(mapQueue(id)), broker.DeadQueue(reduceQueue(id)), coordQueue(id)}
 	for r := range j.rec.Spec.Reducers {
 		queues = append(queues, partQueue(id, r))
 	}
@@ -143,6 +150,9 @@ func (e *Engine) cleanup(ctx context.Context, j *job) error {
 		}
 	}
 	j.closeInputs()
+	if err := e.cleanupShared(ctx, j, state); err != nil {
+		return err
+	}
 	if state != StateDone {
 		return os.RemoveAll(j.dir)
 	}

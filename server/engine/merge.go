@@ -313,9 +313,7 @@ func (g *grouper) input(partition int, runs []run, heads []int64, pending *merge
 
 // Output streams a done job's output pairs sorted by key (then value).
 func (e *Engine) Output(ctx context.Context, id string, fn OutputFunc) error {
-	e.mu.Lock()
-	j := e.jobs[id]
-	e.mu.Unlock()
+	j := e.lookup(ctx, id)
 	if j == nil {
 		return fmt.Errorf("%w: %s", ErrJobNotFound, truncate(id, 64))
 	}

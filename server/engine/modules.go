@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -13,9 +14,11 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/tabreduce/tabreduce/server/blob"
 	"github.com/tabreduce/tabreduce/server/broker"
 	"github.com/tabreduce/tabreduce/wasm/modenc"
 	"github.com/tabreduce/tabreduce/wasm/runner"
@@ -31,6 +34,9 @@ type modules struct {
 	dir    string
 	runner *runner.Runner
 	log    *slog.Logger
+	// shared, when servers share a store, holds every uploaded module
+	// (modules/<sha>.wasm): a server that lacks one fetches it from there.
+	shared blob.Store
 
 	mu       sync.Mutex
 	byName   map[string]string // built-in name → sha
@@ -77,6 +83,11 @@ func (m *modules) put(ctx context.Context, wasm []byte, name string) (string, er
 		return "", err
 	}
 	name = CleanModuleName(name)
+	if m.shared != nil {
+		if _, err := m.shared.Put(ctx, moduleBlob(sha), bytes.NewReader(wasm), int64(len(wasm))); err != nil {
+			return "", fmt.Errorf("store module %s: %w", sha, err)
+		}
+	}
 	m.mu.Lock()
 	m.compiled[sha] = true
 	old, builtin := m.nameLocked(sha), m.trusted[sha]
@@ -193,6 +204,9 @@ func (m *modules) ensureCompiled(ctx context.Context, sha string) error {
 		return nil
 	}
 	wasm, err := os.ReadFile(filepath.Join(m.dir, sha+".wasm"))
+	if errors.Is(err, os.ErrNotExist) && m.shared != nil {
+		wasm, err = m.fetch(ctx, sha)
+	}
 	if errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("%w: %s (upload it to /api/v1/modules first)", ErrModuleNotFound, sha)
 	}
@@ -298,9 +312,43 @@ func (m *modules) path(sha string) (string, error) {
 	}
 	p := filepath.Join(m.dir, sha+".wasm")
 	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("%w: %s", ErrModuleNotFound, sha)
+		ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
+		defer cancel()
+		if m.shared == nil {
+			return "", fmt.Errorf("%w: %s", ErrModuleNotFound, sha)
+		}
+		if _, err := m.fetch(ctx, sha); err != nil {
+			return "", fmt.Errorf("%w: %s", ErrModuleNotFound, sha)
+		}
 	}
 	return p, nil
+}
+
+// moduleBlob is an uploaded module's key in the shared blob store.
+func moduleBlob(sha string) string { return "modules/" + sha + ".wasm" }
+
+// fetchTimeout bounds fetching a module from the shared blob store.
+const fetchTimeout = 30 * time.Second
+
+// fetch copies a module another server took from the shared blob store
+// into this server's own directory (with its compressed forms), after
+// checking it is the module its sha names. A module missing there too is
+// os.ErrNotExist.
+func (m *modules) fetch(ctx context.Context, sha string) ([]byte, error) {
+	wasm, err := blob.ReadAll(ctx, m.shared, moduleBlob(sha))
+	if errors.Is(err, blob.ErrNotFound) {
+		return nil, os.ErrNotExist
+	}
+	if err != nil {
+		return nil, err
+	}
+	if got := sha256.Sum256(wasm); hex.EncodeToString(got[:]) != sha {
+		return nil, fmt.Errorf("shared module %s is corrupt: its sha256 differs", sha)
+	}
+	if _, err := m.store(wasm, nil); err != nil {
+		return nil, err
+	}
+	return wasm, nil
 }
 
 func (m *modules) list() []ModuleInfo {

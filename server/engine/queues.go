@@ -15,6 +15,7 @@ import (
 type Queues interface {
 	Lease(ctx context.Context, queue string, n int, visibility time.Duration) ([]broker.Lease, error)
 	Release(ctx context.Context, queue string, leaseIDs []string) ([]string, error)
+	Extend(ctx context.Context, queue, leaseID string, visibility time.Duration) (broker.Lease, error)
 	Nack(ctx context.Context, p broker.LeaseNackParams) (deadLettered bool, err error)
 	Scan(ctx context.Context, queue string, afterID uint64, limit int) ([]broker.Message, error)
 	Purge(ctx context.Context, queue string) error

@@ -58,7 +58,7 @@ func (e *Engine) recover(ctx context.Context) error {
 		if err != nil {
 			return e.putAside(ctx, r, err)
 		}
-		j := newJob(rec, filepath.Join(e.cfg.DataDir, "jobs", rec.ID))
+		j := e.jobOf(rec)
 		if err := e.loadTaskRecords(ctx, j); err != nil {
 			return err
 		}
@@ -149,6 +149,9 @@ func decodeJobRecord(r broker.Record) (jobRecord, error) {
 
 // checkInputs makes sure a job's input files are there, at their sizes.
 func (j *job) checkInputs() error {
+	if j.shared != nil {
+		return j.checkSharedInputs()
+	}
 	for _, f := range j.rec.Files {
 		fi, err := os.Stat(filepath.Join(j.dir, f.Path))
 		if err != nil {

@@ -2,6 +2,8 @@ package engine
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -34,6 +36,15 @@ var runFileRE = regexp.MustCompile(`^[mo][0-9]{1,20}-c[0-9]{1,20}-p[0-9]{1,5}$`)
 func (e *Engine) runMessage(j *job, name string, stream []byte) ([]byte, error) {
 	if len(stream) <= e.cfg.SpillBytes {
 		return append([]byte{runInline}, stream...), nil
+	}
+	if j.shared != nil {
+		ctx, cancel := context.WithTimeout(e.ctx, fetchTimeout)
+		defer cancel()
+		if _, err := j.shared.Put(ctx, runBlob(j, name), bytes.NewReader(stream), int64(len(stream))); err != nil {
+			return nil, fmt.Errorf("spill a run: %w", err)
+		}
+		j.spilled.Add(1)
+		return append([]byte{runFile}, name...), nil
 	}
 	dir := runDir(j, name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -87,6 +98,9 @@ func openRun(j *job, msg []byte, offset int64) (pairSource, io.Closer, error) {
 		name := string(msg[1:])
 		if !runFileRE.MatchString(name) {
 			return nil, nil, fmt.Errorf("run file %q is not one the engine writes", truncate(name, 40))
+		}
+		if j.shared != nil {
+			return openSharedRun(j, name, offset)
 		}
 		f, err := os.Open(filepath.Join(runDir(j, name), name))
 		if err != nil {

@@ -89,6 +89,10 @@ func (e *Engine) ServeWorker(ctx context.Context, t Transport, p Peer) error {
 		sendError(ctx, t, err)
 		return err
 	}
+	if e.bannedInStore(ctx, banKeyOf(p, hello)) {
+		sendError(ctx, t, errRefused)
+		return errRefused
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	s := e.newSession(t, p, hello, cancel)
@@ -397,7 +401,28 @@ func (e *Engine) Workers() []WorkerInfo {
 			out = append(out, s.infoLocked())
 		}
 	}
-	return append(out, e.flagged...)
+	banned := map[string]bool{}
+	for _, f := range e.remote.flagged {
+		banned[f.key] = true
+	}
+	for _, w := range e.remote.workers {
+		// Another server's list is up to a round old: a worker flagged
+		// since is listed as flagged only.
+		if key := w.RemoteAddr + "|" + w.Name + "|" + w.UserAgent; !banned[key] && !e.banned[key] {
+			out = append(out, w)
+		}
+	}
+	mine := map[string]bool{}
+	for _, w := range e.flagged {
+		mine[w.RemoteAddr+"|"+w.Name+"|"+w.UserAgent] = true
+	}
+	out = append(out, e.flagged...)
+	for _, f := range e.remote.flagged {
+		if !mine[f.key] {
+			out = append(out, f.info)
+		}
+	}
+	return out
 }
 
 // infoLocked describes the session. e.mu held.
@@ -407,7 +432,7 @@ func (s *session) infoLocked() WorkerInfo {
 		RemoteAddr: s.peer.RemoteAddr, Slots: s.slots, Running: []api.RunningTask{},
 		TasksDone: s.done.Load(), TasksFailed: s.failed.Load(), BytesIn: s.bytesIn.Load(),
 		Connected: s.connected, LastSeen: time.Unix(0, s.lastSeen.Load()),
-		Trusted: s.peer.Trusted, Standing: s.standing, Flagged: s.standing.Flagged,
+		Trusted: s.peer.Trusted, Standing: s.standing, Flagged: s.standing.Flagged, Server: s.e.cfg.Server,
 	}
 	wi.Standing.Probation = !s.peer.Trusted && s.standing.Agreed < probation
 	wi.Standing.Contradicted, wi.Standing.Throttled = int64(s.contradicted), s.throttled
@@ -425,9 +450,9 @@ func (s *session) infoLocked() WorkerInfo {
 // banKey identifies a worker across reconnections, as well as anonymous
 // workers can be: its address, its self-chosen name and its user agent.
 // (Tabs of one browser on one address share it.)
-func (s *session) banKey() string {
-	return s.peer.RemoteAddr + "|" + s.hello.Name + "|" + s.hello.UserAgent
-}
+func (s *session) banKey() string { return banKeyOf(s.peer, &s.hello) }
+
+func banKeyOf(p Peer, h *wp.Hello) string { return p.RemoteAddr + "|" + h.Name + "|" + h.UserAgent }
 
 func encodeCancel(ids ...uint64) []byte { return wp.Encode(&wp.Cancel{TaskIDs: ids}) }
 

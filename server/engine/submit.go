@@ -169,6 +169,11 @@ func (e *Engine) Submit(ctx context.Context, spec Spec, in *Input) (st Status, e
 		group.Pushes = []broker.QueuePush{{Queue: mapQueue(rec.ID), Messages: msgs}}
 		rec.Files, rec.MapTasks, rec.BytesIn = in.files, len(tasks), in.size
 	}
+	if e.shared() && !spec.Stream {
+		if err := e.shareInput(ctx, in, &group); err != nil {
+			return Status{}, err
+		}
+	}
 	group.RecordSet = []broker.Record{rec.record()}
 	applied, err := e.commitOne(ctx, group)
 	if err != nil {
@@ -177,7 +182,7 @@ func (e *Engine) Submit(ctx context.Context, spec Spec, in *Input) (st Status, e
 	if !applied.Applied {
 		return Status{}, fmt.Errorf("input queue %s changed while it was drained: submit again", spec.InputQueue)
 	}
-	j := newJob(rec, in.dir)
+	j := e.jobOf(rec)
 	e.mu.Lock()
 	e.jobs[rec.ID] = j
 	e.mu.Unlock()

@@ -10,6 +10,11 @@ import (
 // return to a job's map or reduce queue, a message on a streaming job's
 // input queue, or a queue resumed. Nothing polls.
 func (e *Engine) onEvent(ev broker.Event) {
+	if e.shared() && strings.HasPrefix(ev.Queue, "job/") {
+		if id, _, ok := strings.Cut(ev.Queue[len("job/"):], "/"); ok {
+			e.markDirty(id) // another server may have moved the job on
+		}
+	}
 	switch ev.Kind {
 	case broker.EventResync:
 		e.kick()
