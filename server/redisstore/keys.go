@@ -116,6 +116,10 @@ func (k keys) queue(name string) []string {
 	return []string{t + ":m:" + name, t + ":r:" + name, t + ":b:" + name, t + ":f:" + name, t + ":x:" + name}
 }
 
+// leaseReply is where the reply of one lease request is kept, in its
+// queue's slot.
+func (k keys) leaseReply(name, req string) string { return k.tag(Group(name)) + ":lr:" + req }
+
 func (k keys) meta(name string) string { return k.tag(Group(name)) + ":m:" + name }
 
 // records returns a group's record hash and index.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -87,6 +88,50 @@ func (s *Store) run(ctx context.Context, sc *script, now nowArgs, keys []string,
 		return nil, s.scriptErr(sc, err)
 	}
 	return v, nil
+}
+
+// runAgain is run for a script that may safely run twice (its keys make a
+// second run give the first one's reply): a call that failed on the way,
+// its reply lost or Redis restarting, is tried again with backoff for up to
+// retryFor.
+func (s *Store) runAgain(ctx context.Context, sc *script, now nowArgs, keys []string, args ...any) (any, error) {
+	deadline := time.Now().Add(retryFor)
+	for wait := 20 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		full := make([]any, 0, 4+len(args))
+		full = append(full, s.keys.channel(), s.origin, now.ns, now.us)
+		full = append(full, args...)
+		v, err := sc.s.Run(ctx, s.client, keys, full...).Result()
+		if err == nil || errors.Is(err, redis.Nil) {
+			return v, nil
+		}
+		if !transient(err) || s.isClosed() || time.Now().Add(wait).After(deadline) {
+			return nil, s.scriptErr(sc, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, s.scriptErr(sc, err)
+		case <-time.After(wait):
+		}
+	}
+}
+
+// retryFor bounds runAgain's retries.
+const retryFor = 30 * time.Second
+
+// transient reports whether a call's error may pass: the connection broke
+// (the reply may be lost), or Redis is loading its data or failing over.
+func transient(err error) bool {
+	var rerr redis.Error
+	if !errors.As(err, &rerr) {
+		return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, redis.ErrClosed)
+	}
+	msg := rerr.Error()
+	for _, p := range []string{"LOADING", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN", "READONLY"} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // scriptErr names the script in an error and maps the client's closed

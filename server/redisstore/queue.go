@@ -111,7 +111,8 @@ func (s *Store) QueueLease(ctx context.Context, p broker.QueueLeaseParams) ([]br
 	if err := s.writeHints(ctx, &h); err != nil {
 		return nil, fmt.Errorf("lease from %s: %w", p.Queue, err)
 	}
-	v, err := s.run(ctx, scriptLease, timeArgs(p.Now), s.keys.queue(p.Queue), p.Queue, p.N, pad(deadline), p.Owner)
+	keys := append(s.keys.queue(p.Queue), s.keys.leaseReply(p.Queue, newOrigin()))
+	v, err := s.runAgain(ctx, scriptLease, timeArgs(p.Now), keys, p.Queue, p.N, pad(deadline), p.Owner)
 	if err != nil {
 		return nil, fmt.Errorf("lease from %s: %w", p.Queue, err)
 	}

@@ -1,7 +1,12 @@
--- QueueLease. KEYS: a queue. ARGV: name, n, deadline (ns), owner.
--- Replies {events, message...}.
+-- QueueLease. KEYS: a queue, the request's reply key. ARGV: name, n,
+-- deadline (ns), owner. Replies {events, message...}. The reply is kept
+-- under the request's key for a while: a client whose reply was lost (the
+-- connection broke) asks again with the same key and gets the same leases,
+-- rather than leaving them leased to no one.
 local q = Q(1, ARGV[5])
 local n, dl, owner = tonumber(ARGV[6]), ARGV[7], ARGV[8]
+local prev = redis.call('GET', KEYS[6])
+if prev then return cmsgpack.unpack(prev) end
 local out = {''}
 if n <= 0 or not qexists(q) or qlen(q) == 0 then return out end
 local got = pick(q, n, function(id, r)
@@ -16,4 +21,5 @@ end)
 incr(q, 'len', -got)
 incr(q, 'infl', got)
 incr(q, 'deliv', got)
+redis.call('SET', KEYS[6], cmsgpack.pack(out), 'EX', 120)
 return out
