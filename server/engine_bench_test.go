@@ -89,8 +89,11 @@ func submitAndWait(b *testing.B, eng *engine.Engine, spec engine.Spec, input str
 // map tasks committed per second, from the first task handed out to the
 // last committed, after a warm-up job in which the workers compile the
 // module.
-func BenchmarkNoopTasks(b *testing.B) {
-	srv := benchServer(b)
+func BenchmarkNoopTasks(b *testing.B) { noopTasks(b, benchServer(b)) }
+
+// noopTasks runs b.N no-op map tasks on srv through 4 native workers,
+// after a warm-up job, and reports tasks/s.
+func noopTasks(b *testing.B, srv *server.Server) {
 	startWorkers(b, srv, 4, 16)
 	// Each worker compiles the module on its first task: do that before
 	// the clock starts, with a job of as many tasks as there are slots.

@@ -317,7 +317,7 @@ func pollUntil(t *testing.T, c *apiclient.Client, id, what string, cond func(api
 }
 
 // waitDone waits for a job to end and requires it done.
-func waitDone(t *testing.T, url, id string) apiclient.Job {
+func waitDone(t testing.TB, url, id string) apiclient.Job {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), jobWait)
 	defer cancel()

@@ -131,7 +131,7 @@ var listeningRE = regexp.MustCompile(`tabreduce listening on (http://127\.0\.0\.
 
 // startWorker starts a native worker with slots slots for the server at url.
 // It connects (and reconnects) by itself; nothing waits for it.
-func startWorker(t *testing.T, bin, url, name string, slots int) *proc {
+func startWorker(t testing.TB, bin, url, name string, slots int) *proc {
 	t.Helper()
 	return startProc(t, bin, "worker "+name, workerArgs(url, name, slots)...)
 }

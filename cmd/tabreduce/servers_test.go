@@ -19,7 +19,7 @@ import (
 // run real servers (the binary) on a real redis-server.
 
 // startRedis starts a redis-server for one test (AOF, fsync as given).
-func startRedis(t *testing.T, fsync string) *redistest.Server {
+func startRedis(t testing.TB, fsync string) *redistest.Server {
 	t.Helper()
 	r, err := redistest.Start(t.TempDir(), redistest.Options{Fsync: fsync})
 	if err != nil {
@@ -31,7 +31,7 @@ func startRedis(t *testing.T, fsync string) *redistest.Server {
 
 // startShared starts a server named name on the store at storeURL, with a
 // data directory of its own.
-func startShared(t *testing.T, bin, storeURL, name string, extra ...string) *proc {
+func startShared(t testing.TB, bin, storeURL, name string, extra ...string) *proc {
 	t.Helper()
 	p := startBroker(t, bin, t.TempDir(), "everysec", append([]string{"--store", storeURL, "--name", name}, extra...)...)
 	p.name = "serve " + name

@@ -187,6 +187,9 @@ func (e *Engine) Submit(ctx context.Context, spec Spec, in *Input) (st Status, e
 	e.jobs[rec.ID] = j
 	e.mu.Unlock()
 	e.trackStream(j, +1)
+	if e.shared() {
+		e.coordinate(ctx, j) // the submitting server coordinates first
+	}
 	e.log.Info("job submitted", "job", rec.ID, "module", sha[:12], "map_tasks", rec.MapTasks,
 		"bytes", rec.BytesIn, "reducers", spec.Reducers, "input_queue", spec.InputQueue, "stream", spec.Stream)
 	e.kick()

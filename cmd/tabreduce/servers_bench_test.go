@@ -1,0 +1,120 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tabreduce/tabreduce/server/apiclient"
+	"github.com/tabreduce/tabreduce/server/engine"
+)
+
+// BenchmarkServersCPU is what a no-op task costs the servers of a service
+// as it grows from one server to three on one redis-server: b.N no-op map
+// tasks (per round, at least 2,000) submitted on the first server, run by
+// two native workers on each server, and the CPU time every server
+// process spent meanwhile (user + system, from /proc). The metrics are the
+// servers' CPU-seconds per 1,000 tasks, summed (raw, and net of what they
+// spend idle over as long, measured before), of the busiest server, and the
+// job's tasks/s from submission to done. Flat net sums mean no coordination
+// cost per task that grows with the servers.
+func BenchmarkServersCPU(b *testing.B) {
+	bin := tabreduceBin(b)
+	tasks := max(b.N, 2000)
+	input := filepath.Join(b.TempDir(), "noop.txt")
+	if err := os.WriteFile(input, []byte(strings.Repeat("x\n", tasks)), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	for round := range 2 {
+		for _, n := range []int{1, 2, 3} {
+			b.Run(fmt.Sprintf("servers=%d/round=%d", n, round), func(b *testing.B) {
+				store := startRedis(b, "everysec").URL("svc")
+				var servers []*proc
+				for i := range n {
+					s := startShared(b, bin, store, string(rune('A'+i)))
+					servers = append(servers, s)
+					startWorker(b, bin, s.url, "w"+s.name+"1", 8)
+					startWorker(b, bin, s.url, "w"+s.name+"2", 8)
+				}
+				c := apiclient.New(servers[0].url, "")
+				waitListedN(b, c, 2*n)
+				// What the servers spend idle (heartbeats, the sharer's
+				// rounds, the reaper) is measured first, to tell it from
+				// what the tasks cost.
+				idle := serversCPU(b, servers)
+				time.Sleep(idleSample)
+				idleRate := (serversCPU(b, servers) - idle) / idleSample.Seconds()
+				before := make([]float64, n)
+				for i, s := range servers {
+					before[i] = cpuSeconds(b, s.cmd.Process.Pid)
+				}
+				start := time.Now()
+				b.ResetTimer()
+				job, err := c.SubmitJob(b.Context(), engine.Spec{Module: "noop", ChunkSize: 1, Reducers: 1, Verify: engine.VerifyNone}, apiclient.FileInput(input))
+				if err != nil {
+					b.Fatal(err)
+				}
+				waitDone(b, servers[0].url, job.ID)
+				b.StopTimer()
+				elapsed := time.Since(start)
+				var sum, top float64
+				for i, s := range servers {
+					d := cpuSeconds(b, s.cmd.Process.Pid) - before[i]
+					sum += d
+					top = max(top, d)
+				}
+				b.ReportMetric(sum/float64(tasks)*1000, "cpu-s/1000tasks")
+				b.ReportMetric((sum-idleRate*elapsed.Seconds())/float64(tasks)*1000, "net-cpu-s/1000tasks")
+				b.ReportMetric(top/float64(tasks)*1000, "busiest-cpu-s/1000tasks")
+				b.ReportMetric(idleRate*1000, "idle-cpu-ms/s")
+				b.ReportMetric(float64(tasks)/elapsed.Seconds(), "tasks/s")
+			})
+		}
+	}
+}
+
+// idleSample is how long the servers' idle CPU is sampled.
+const idleSample = 3 * time.Second
+
+// serversCPU is the servers' CPU time so far, summed.
+func serversCPU(b *testing.B, servers []*proc) float64 {
+	sum := 0.0
+	for _, s := range servers {
+		sum += cpuSeconds(b, s.cmd.Process.Pid)
+	}
+	return sum
+}
+
+// waitListedN waits until c lists n workers.
+func waitListedN(b *testing.B, c *apiclient.Client, n int) {
+	b.Helper()
+	deadline := time.Now().Add(workersWait)
+	for {
+		ws, err := c.Workers(b.Context())
+		if err == nil && len(ws) == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d workers listed after %v, want %d (%v)", len(ws), workersWait, n, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// cpuSeconds is a process's user + system CPU time so far.
+func cpuSeconds(b *testing.B, pid int) float64 {
+	b.Helper()
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The fields after the command's ")" start at field 3 (state).
+	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	utime, _ := strconv.ParseFloat(f[11], 64)
+	stime, _ := strconv.ParseFloat(f[12], 64)
+	return (utime + stime) / 100 // USER_HZ
+}
