@@ -247,14 +247,18 @@ function renderWorkers(workers, t, jobs) {
   const tb = $('workers');
   tb.replaceChildren();
   const seen = new Set();
-  if (workers.length === 0) tb.append(el('tr', {}, el('td', { colSpan: 11, className: 'muted', textContent: 'no workers: open /worker in a browser tab, or run tabreduce worker' })));
+  // The server column shows only when the workers are on more than one
+  // server (several servers sharing a store).
+  const multi = new Set(workers.map((w) => w.server || '')).size > 1;
+  $('server-col').hidden = !multi;
+  if (workers.length === 0) tb.append(el('tr', {}, el('td', { colSpan: 10, className: 'muted', textContent: 'no workers: open /worker in a browser tab, or run tabreduce worker' })));
   for (const w of workers) {
     const r = rate(`worker.${w.id}`, t, w.tasks_done);
     const tr = el('tr', {},
       el('td', { className: 'mono who', title: `${w.remote_addr}, connected ${ago(w.connected, t)}` },
         w.id, ...(w.name ? [el('div', { className: 'muted', textContent: w.name })] : [])),
       el('td', { textContent: w.kind }),
-      el('td', { className: 'who', textContent: w.server || '', title: 'the server the worker is connected to' }),
+      ...(multi ? [el('td', { className: 'who', textContent: w.server || '', title: 'the server the worker is connected to' })] : []),
       el('td', { className: 'who', textContent: shortAgent(w.user_agent), title: w.user_agent }),
       el('td', { className: 'num', textContent: w.slots }),
       el('td', { className: 'num', textContent: `${w.tasks_done}`, title: `${w.tasks_done} tasks done, ${w.tasks_failed} failed` },
