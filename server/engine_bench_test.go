@@ -89,18 +89,18 @@ func submitAndWait(b *testing.B, eng *engine.Engine, spec engine.Spec, input str
 // map tasks committed per second, from the first task handed out to the
 // last committed, after a warm-up job in which the workers compile the
 // module.
-func BenchmarkNoopTasks(b *testing.B) { noopTasks(b, benchServer(b)) }
+func BenchmarkNoopTasks(b *testing.B) { noopTasks(b, benchServer(b), engine.VerifyAdaptive) }
 
 // noopTasks runs b.N no-op map tasks on srv through 4 native workers,
-// after a warm-up job, and reports tasks/s.
-func noopTasks(b *testing.B, srv *server.Server) {
+// verified as verify says, after a warm-up job, and reports tasks/s.
+func noopTasks(b *testing.B, srv *server.Server, verify engine.Verify) {
 	startWorkers(b, srv, 4, 16)
 	// Each worker compiles the module on its first task: do that before
 	// the clock starts, with a job of as many tasks as there are slots.
-	submitAndWait(b, srv.Engine(), engine.Spec{Module: "noop", ChunkSize: 1, Reducers: 1}, strings.Repeat("x\n", 64))
+	submitAndWait(b, srv.Engine(), engine.Spec{Module: "noop", ChunkSize: 1, Reducers: 1, Verify: verify}, strings.Repeat("x\n", 64))
 	input := strings.Repeat("x\n", b.N)
 	b.ResetTimer()
-	st := submitAndWait(b, srv.Engine(), engine.Spec{Module: "noop", ChunkSize: 1, Reducers: 1}, input)
+	st := submitAndWait(b, srv.Engine(), engine.Spec{Module: "noop", ChunkSize: 1, Reducers: 1, Verify: verify}, input)
 	b.StopTimer()
 	if st.Phases[engine.PhaseMap].Done != b.N {
 		b.Fatalf("map tasks done %d, want %d", st.Phases[engine.PhaseMap].Done, b.N)

@@ -50,6 +50,8 @@ type job struct {
 	coordName string
 	stored    *taskSums
 	storedAt  [4]int64
+	windowsMu sync.Mutex
+	windows   []window // the input last read, newest first
 }
 
 func newJob(rec jobRecord, dir string) *job {

@@ -201,18 +201,83 @@ func (e *Engine) dropShared(id string) {
 }
 
 // readSharedChunk reads a map task's chunk from the shared blob store.
+// Small chunks come from the window of the input they lie in, read whole
+// once: many small tasks then cost the store one read per window, not one
+// each.
 func (j *job) readSharedChunk(t mapTask) ([]byte, error) {
 	if t.File < 0 || t.File >= len(j.rec.Files) {
 		return nil, fmt.Errorf("map task names input file %d of %d", t.File, len(j.rec.Files))
 	}
+	if t.Length > inputWindow {
+		return j.readShared(t.File, t.Offset, t.Length)
+	}
+	out := make([]byte, 0, t.Length)
+	for w := t.Offset / inputWindow; w <= (t.Offset+t.Length-1)/inputWindow; w++ {
+		data, err := j.inputWindow(t.File, w)
+		if err != nil {
+			return nil, err
+		}
+		from := max(t.Offset-w*inputWindow, 0)
+		to := min(t.Offset+t.Length-w*inputWindow, int64(len(data)))
+		if from > to {
+			return nil, fmt.Errorf("read input chunk: %d+%d lies outside the input", t.Offset, t.Length)
+		}
+		out = append(out, data[from:to]...)
+	}
+	if int64(len(out)) != t.Length {
+		return nil, fmt.Errorf("read input chunk: %d bytes of %d", len(out), t.Length)
+	}
+	return out, nil
+}
+
+// inputWindow is the span of a job's input a server reads and keeps at
+// once; a job keeps inputWindows of them.
+const (
+	inputWindow  = 1 << 20
+	inputWindows = 2
+)
+
+// window is one read span of an input file.
+type window struct {
+	file int
+	n    int64
+	data []byte
+}
+
+// inputWindow returns window w of input file f, read from the blob store
+// unless it is one of the last ones read.
+func (j *job) inputWindow(f int, w int64) ([]byte, error) {
+	j.windowsMu.Lock()
+	defer j.windowsMu.Unlock()
+	for i, win := range j.windows {
+		if win.file == f && win.n == w && win.data != nil {
+			j.windows[0], j.windows[i] = j.windows[i], j.windows[0]
+			return win.data, nil
+		}
+	}
+	size := j.rec.Files[f].Size
+	data, err := j.readShared(f, w*inputWindow, min(inputWindow, size-w*inputWindow))
+	if err != nil {
+		return nil, err
+	}
+	if len(j.windows) < inputWindows {
+		j.windows = append(j.windows, window{})
+	}
+	copy(j.windows[1:], j.windows[:len(j.windows)-1])
+	j.windows[0] = window{file: f, n: w, data: data}
+	return data, nil
+}
+
+// readShared reads n bytes of input file f from off.
+func (j *job) readShared(f int, off, n int64) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
 	defer cancel()
-	r, err := blob.OpenRetrying(ctx, j.shared, inputBlob(j.rec.ID, j.rec.Files[t.File].Path), t.Offset, t.Length, fetchTimeout)
+	r, err := blob.OpenRetrying(ctx, j.shared, inputBlob(j.rec.ID, j.rec.Files[f].Path), off, n, fetchTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("read input chunk: %w", err)
 	}
 	defer r.Close()
-	b := make([]byte, t.Length)
+	b := make([]byte, n)
 	if _, err := io.ReadFull(r, b); err != nil {
 		return nil, fmt.Errorf("read input chunk: %w", err)
 	}
@@ -255,6 +320,9 @@ func (e *Engine) cleanupShared(ctx context.Context, j *job, state State) error {
 	e.mu.Lock()
 	j.coord, j.coordName = nil, "" // its queue is purged
 	e.mu.Unlock()
+	j.windowsMu.Lock()
+	j.windows = nil
+	j.windowsMu.Unlock()
 	if j.shared == nil {
 		return nil
 	}
