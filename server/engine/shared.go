@@ -575,6 +575,23 @@ func (e *Engine) markDirty(id string) {
 	}
 }
 
+// worthALook reports whether an event on a job's queue (rest is the name
+// after job/ID/) may mean news for this server: the job is new here, it is
+// coordinated here (a result committed elsewhere may end a phase), or its
+// record may have changed (reduce tasks pushed, queues purged). A result
+// pushed to a partition queue is none of a non-coordinator's business:
+// were every server to look at each, what a task costs would grow with the
+// servers.
+func (e *Engine) worthALook(id, rest string, kind broker.EventKind) bool {
+	if kind == broker.EventPurge || rest == "reduce" || rest == "coord" {
+		return true
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	j := e.jobs[id]
+	return j == nil || j.coord != nil
+}
+
 // syncDirty looks at the jobs events named: a new one is read, the one
 // coordinated here may move on, another's record may have changed.
 func (e *Engine) syncDirty(ctx context.Context) {

@@ -11,7 +11,7 @@ import (
 // input queue, or a queue resumed. Nothing polls.
 func (e *Engine) onEvent(ev broker.Event) {
 	if e.shared() && strings.HasPrefix(ev.Queue, "job/") {
-		if id, _, ok := strings.Cut(ev.Queue[len("job/"):], "/"); ok {
+		if id, rest, ok := strings.Cut(ev.Queue[len("job/"):], "/"); ok && e.worthALook(id, rest, ev.Kind) {
 			e.markDirty(id) // another server may have moved the job on
 		}
 	}
