@@ -28,10 +28,14 @@ import (
 
 func benchServer(b *testing.B) *server.Server {
 	b.Helper()
-	srv, err := server.Start(context.Background(), server.Config{
-		Addr: "127.0.0.1:0", DataDir: b.TempDir(), Fsync: benchFsync(),
-		Logger: discardLogger(),
-	})
+	return benchServerWith(b, server.Config{})
+}
+
+// benchServerWith is benchServer with cfg's other settings.
+func benchServerWith(b *testing.B, cfg server.Config) *server.Server {
+	b.Helper()
+	cfg.Addr, cfg.DataDir, cfg.Fsync, cfg.Logger = "127.0.0.1:0", b.TempDir(), benchFsync(), discardLogger()
+	srv, err := server.Start(context.Background(), cfg)
 	if err != nil {
 		b.Fatal(err)
 	}

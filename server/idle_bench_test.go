@@ -10,13 +10,11 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
-
-	wp "github.com/tabreduce/tabreduce/wasm/workerproto"
+	"github.com/tabreduce/tabreduce/server"
+	"github.com/tabreduce/tabreduce/server/servertest"
 )
 
 // idleClientsEnv makes the test binary a client process: it connects the
@@ -36,7 +34,8 @@ func init() {
 // set, divided by the connections.
 func BenchmarkIdleWorkers(b *testing.B) {
 	const conns = 5000
-	srv := benchServer(b)
+	// Every client here dials from 127.0.0.1: lift the anonymous caps.
+	srv := benchServerWith(b, server.Config{MaxAnonWorkers: conns + 16, MaxAnonWorkersPerAddr: conns + 16})
 	before := serverMemory()
 	var heap, rss float64
 	for range b.N {
@@ -109,43 +108,12 @@ func runIdleClients(spec string) int {
 	url, nstr, _ := strings.Cut(spec, ",")
 	n, _ := strconv.Atoi(nstr)
 	ctx := context.Background()
-	hello := wp.Encode(&wp.Hello{Protocol: wp.ProtocolVersion, Kind: wp.KindNative, Slots: 1, UserAgent: "idle-bench"})
-	heartbeat := wp.Encode(&wp.Heartbeat{FreeSlots: 1})
-	conns := make([]*websocket.Conn, n)
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	sem := make(chan struct{}, 64)
-	for i := range n {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			c, _, err := websocket.Dial(ctx, strings.Replace(url, "http", "ws", 1)+"/api/v1/ws/worker", nil)
-			if err == nil {
-				err = c.Write(ctx, websocket.MessageBinary, hello)
-			}
-			if err == nil {
-				_, _, err = c.Read(ctx) // WELCOME
-			}
-			if err != nil {
-				errs <- err
-				return
-			}
-			conns[i] = c
-		}()
-	}
-	wg.Wait()
-	select {
-	case err := <-errs:
+	conns, err := servertest.DialIdleWorkers(ctx, url, n, 64)
+	if err != nil {
 		fmt.Println("error:", err)
 		return 1
-	default:
 	}
 	fmt.Println("connected")
-	for {
-		time.Sleep(2 * time.Second)
-		for _, c := range conns {
-			_ = c.Write(ctx, websocket.MessageBinary, heartbeat)
-		}
-	}
+	servertest.HeartbeatIdle(ctx, conns, 2*time.Second)
+	return 0
 }

@@ -13,7 +13,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	wp "github.com/tabreduce/tabreduce/wasm/workerproto"
+	"github.com/tabreduce/tabreduce/server/servertest"
 )
 
 // BenchmarkIdleSockets measures a running server's resident set per idle
@@ -98,53 +98,11 @@ func raiseFileLimit(want uint64) uint64 {
 // connectIdle connects n idle workers to the server at url and keeps them
 // heartbeating until ctx ends.
 func connectIdle(b *testing.B, ctx context.Context, wg *sync.WaitGroup, url string, n int) []*websocket.Conn {
-	hello := wp.Encode(&wp.Hello{Protocol: wp.ProtocolVersion, Kind: wp.KindNative, Slots: 1, UserAgent: "idle-bench"})
-	heartbeat := wp.Encode(&wp.Heartbeat{FreeSlots: 1})
-	conns := make([]*websocket.Conn, n)
-	errs := make(chan error, n)
-	sem := make(chan struct{}, 32)
-	var dial sync.WaitGroup
-	for i := range n {
-		dial.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; dial.Done() }()
-			c, _, err := websocket.Dial(ctx, strings.Replace(url, "http", "ws", 1)+"/api/v1/ws/worker", nil)
-			if err == nil {
-				err = c.Write(ctx, websocket.MessageBinary, hello)
-			}
-			if err == nil {
-				_, _, err = c.Read(ctx) // WELCOME
-			}
-			if err != nil {
-				errs <- fmt.Errorf("worker %d: %w", i, err)
-				return
-			}
-			conns[i] = c
-		}()
-	}
-	dial.Wait()
-	select {
-	case err := <-errs:
+	conns, err := servertest.DialIdleWorkers(ctx, url, n, 32)
+	if err != nil {
 		b.Fatal(err)
-	default:
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(2 * time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			for _, c := range conns {
-				_ = c.Write(ctx, websocket.MessageBinary, heartbeat)
-			}
-		}
-	}()
+	wg.Go(func() { servertest.HeartbeatIdle(ctx, conns, 2*time.Second) })
 	return conns
 }
 
