@@ -182,12 +182,7 @@ func (t *task) finishLocked(hash [32]byte, checked bool, backers []*session, tr 
 		t.doneHash = &hash
 		t.doneBackers = backers
 	}
-	t.held, t.wantCopies = nil, 0
-	delete(t.job.running, t.lease.ID)
-	for _, o := range t.copies {
-		others = append(others, o)
-	}
-	t.copies = map[uint64]*taskCopy{}
+	others = t.detachLocked()
 	t.job.addResult(t.phase, tr)
 	return others
 }
@@ -200,6 +195,12 @@ func (t *task) giveBackLocked() (copies []*taskCopy) {
 		return nil
 	}
 	t.state = taskReturned
+	return t.detachLocked()
+}
+
+// detachLocked ends the engine's hold on a task that leaves the running
+// set (finished or given back) and returns its copies, detached from it.
+func (t *task) detachLocked() (copies []*taskCopy) {
 	t.held, t.wantCopies = nil, 0
 	delete(t.job.running, t.lease.ID)
 	for _, c := range t.copies {
