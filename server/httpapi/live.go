@@ -92,6 +92,7 @@ func (a *API) startStream(c echo.Context, sse bool, timeout time.Duration, gone 
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	w.Flush()
+	holdWriteDeadline(c) // from here on each message arms its own
 	cw = &cometWriter{w: w, rc: http.NewResponseController(w.Writer), timeout: timeout}
 	done := make(chan struct{})
 	go func() {
@@ -131,12 +132,18 @@ func (w *cometWriter) begin() bool {
 	return true
 }
 
-// write writes and flushes one message; an error means the stream is over.
+// write writes and flushes one message; an error means the stream is over
+// and the message may not have reached the client, nil that it is in the
+// kernel's hands.
 func (w *cometWriter) write(b []byte) error {
 	if !w.begin() {
 		return errStreamCut
 	}
 	defer w.end()
+	return w.send(b)
+}
+
+func (w *cometWriter) send(b []byte) error {
 	if _, err := w.w.Write(b); err != nil {
 		return err
 	}

@@ -96,42 +96,74 @@ var errBodyIdle = errors.New("the client sent nothing for too long")
 // boundWrites is middleware that fails a write of the response that the
 // client does not take within timeout. The deadline is armed before each
 // write and flush, so a long response to a client that keeps reading goes
-// on; after the handler it stays armed for the server's last flush.
+// on; after the handler it stays armed for the server's last flush. A live
+// stream bounds its own writes instead (holdWriteDeadline).
 func boundWrites(timeout time.Duration) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			res := c.Response()
 			w := &deadlineWriter{ResponseWriter: res.Writer, rc: http.NewResponseController(res.Writer), timeout: timeout}
 			res.Writer = w
-			defer w.arm()
+			defer func() {
+				w.held = false
+				w.arm()
+			}()
 			return next(c)
 		}
 	}
 }
 
 // deadlineWriter arms the connection's write deadline before each write.
+// Its flush reports the connection's error: a handler that acknowledges
+// what it flushed must know that the bytes did not go.
 type deadlineWriter struct {
 	http.ResponseWriter
 	rc      *http.ResponseController
 	timeout time.Duration
+	held    bool // the handler sets the deadlines itself
 }
 
-func (w *deadlineWriter) arm() { _ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout)) }
+func (w *deadlineWriter) arm() {
+	if !w.held {
+		_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
+	}
+}
 
 func (w *deadlineWriter) Write(p []byte) (int, error) {
 	w.arm()
 	return w.ResponseWriter.Write(p)
 }
 
-// Flush flushes what is buffered, under the deadline.
-func (w *deadlineWriter) Flush() {
+// FlushError flushes what is buffered, under the deadline.
+func (w *deadlineWriter) FlushError() error {
 	w.arm()
-	_ = w.rc.Flush()
+	return w.rc.Flush()
 }
+
+func (w *deadlineWriter) Flush() { _ = w.FlushError() }
 
 // Unwrap gives http.ResponseController (and the WebSocket upgrade) the
 // server's writer.
 func (w *deadlineWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// holdWriteDeadline stops boundWrites from arming the write deadline of c's
+// response until the handler returns: a live stream arms it per message
+// and may cut a write short by setting it to now, which a later arming
+// would undo.
+func holdWriteDeadline(c echo.Context) {
+	var w http.ResponseWriter = c.Response().Writer
+	for w != nil {
+		if dw, ok := w.(*deadlineWriter); ok {
+			dw.held = true
+			return
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return
+		}
+		w = u.Unwrap()
+	}
+}
 
 // clearDeadlines drops the connection's read and write deadlines before a
 // WebSocket upgrade: the socket outlives the request, and bounds its own
