@@ -122,7 +122,7 @@ FUZZ_TARGETS := \
 	./server/httpapi:FuzzHostAllowed ./server/httpapi:FuzzFrameAncestors \
 	./server/buntstore:FuzzDecodeMeta ./wasm/workerproto:FuzzDecode \
 	./wasm/abi:FuzzDecodePairs ./wasm/abi:FuzzDecodeGroups ./wasm/abi:FuzzDecodeResult \
-	./jobs/wordcount:FuzzScanWords ./jobs/kmeans:FuzzParseFloat ./jobs/kmeans:FuzzParseDecimal ./jobs/kmeans:FuzzScanPoint ./jobs/kmeans:FuzzAssign \
+	./jobs/wordcount:FuzzScanWords ./jobs/kmeans:FuzzParseFloat ./jobs/kmeans:FuzzParseDecimal ./jobs/kmeans:FuzzScanPoint ./jobs/kmeans:FuzzAssign ./jobs/kmeans:FuzzKmeansC \
 	./wasm/modenc:FuzzAccept \
 	./server:FuzzHTTP ./cmd/tabreduce:FuzzParseByteSize \
 	./server/kv:FuzzParseJSON ./server/resp:FuzzReadRequest \

@@ -27,9 +27,10 @@ var files embed.FS
 // names are the built-in jobs, whether built or not. The reactors are Go
 // (jobs/<name>/main.go); wordcount-cmd is a Go WASI command and
 // wordcount-c a C one (jobs/<name>/main.c, built where clang is), both
-// mappers for the reducer sum; wordcount-as is a reactor in AssemblyScript
+// mappers for the reducer sum; kmeans-c is a C mapper for the reducer
+// kmeans; wordcount-as is a reactor in AssemblyScript
 // (jobs/<name>/assembly/index.ts, built where npm is).
-var names = []string{"grep", "invertedindex", "kmeans", "noop", "pi", "primes", "sum", "wordcount", "wordcount-as", "wordcount-c", "wordcount-cmd"}
+var names = []string{"grep", "invertedindex", "kmeans", "kmeans-c", "noop", "pi", "primes", "sum", "wordcount", "wordcount-as", "wordcount-c", "wordcount-cmd"}
 
 // ErrNotBuilt is returned by Builtin when the job exists but its module was
 // not built before this binary was.

@@ -2,11 +2,13 @@ package server_test
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tabreduce/tabreduce/jobs"
 	"github.com/tabreduce/tabreduce/server"
 	"github.com/tabreduce/tabreduce/wasm/wasmtest"
 )
@@ -96,4 +98,33 @@ func (s *testServer) waitFinished(id string) jobReply {
 	}
 	s.t.Fatalf("job %s did not finish", id)
 	return jobReply{}
+}
+
+// TestKmeansCJob: the C mapper kmeans-c (the built-in, by name, where make
+// jobs built it) with the built-in kmeans as reducer, on a native worker,
+// gives the Go kmeans job's output on the same points, byte for byte.
+func TestKmeansCJob(t *testing.T) {
+	s := startServer(t, server.Config{})
+	s.startWorker()
+	mapper := "kmeans-c"
+	if _, err := jobs.Builtin(mapper); err != nil {
+		mapper = s.upload(wasmtest.C(t, "../jobs/kmeans-c/main.c"))
+	}
+	var in strings.Builder
+	for _, p := range wasmtest.ClusterPoints(20_000) {
+		fmt.Fprintf(&in, "%v,%v\n", p[0], p[1])
+	}
+	goJob := s.submit(field("module", "kmeans"), field("chunk_size", "65536"), field("params", `{"centroids": [[1, 1], [9, 9], [-4, 7]]}`), inputFile("pts.csv", in.String()))
+	cJob := s.submit(field("mapper", mapper), field("reducer", "kmeans"), field("chunk_size", "65536"),
+		field("params", `{"args": ["1,1", "9,9", "-4,7"]}`), inputFile("pts.csv", in.String()))
+	s.waitJob(goJob.ID)
+	done := s.waitJob(cJob.ID)
+	want := string(s.get(goJob.URLs.Output+"?format=tsv").want(t, http.StatusOK).Body)
+	got := string(s.get(cJob.URLs.Output+"?format=tsv").want(t, http.StatusOK).Body)
+	if got != want || strings.Count(want, "\n") != 3 {
+		t.Errorf("kmeans-c + kmeans output:\n%s\nthe Go kmeans job's:\n%s", got, want)
+	}
+	if done.Counters["kmeans.points"] != 20_000 {
+		t.Errorf("counters %v: want kmeans.points 20000", done.Counters)
+	}
 }

@@ -1,6 +1,8 @@
 // Command kmeans is a tabreduce job: one iteration of k-means. Input lines are
 // points as comma-separated numbers; the parameters give the current
-// centroids, {"centroids": [[x, y], ...]}. Each point goes to its nearest
+// centroids, {"centroids": [[x, y], ...]}, or, as the C mapper kmeans-c
+// takes them (jobs/kmeans-c: this module is then its reducer),
+// {"args": ["x,y", ...]}, each a point as an input line writes it. Each point goes to its nearest
 // centroid (squared Euclidean distance, lowest index on ties); the output maps
 // each centroid index (4 digits) to the mean of its points, comma-separated,
 // printed in the shortest form that reads back exactly.
@@ -43,12 +45,22 @@ var (
 func setParams(params []byte) error {
 	var p struct {
 		Centroids [][]float64 `json:"centroids"`
+		Args      []string    `json:"args"`
 	}
 	if err := json.Unmarshal(params, &p); err != nil {
 		return fmt.Errorf("kmeans parameters: %w", err)
 	}
+	if p.Centroids == nil {
+		for i, a := range p.Args {
+			c, err := parsePoint(nil, []byte(a))
+			if err != nil {
+				return fmt.Errorf("kmeans parameters: centroid %d: %w", i, err)
+			}
+			p.Centroids = append(p.Centroids, c)
+		}
+	}
 	if len(p.Centroids) == 0 {
-		return errors.New(`kmeans parameters: "centroids" must list at least one point`)
+		return errors.New(`kmeans parameters: "centroids" (or "args") must list at least one point`)
 	}
 	for i, c := range p.Centroids {
 		if len(c) != len(p.Centroids[0]) || len(c) == 0 {
@@ -160,12 +172,16 @@ func nearest(p, cs []float64) int {
 	return best
 }
 
-// A partial is "count,sum1,sum2,...".
+// A partial is "count,sum1,sum2,...", each sum in 17 significant digits
+// (enough to read back exactly), as C's printf("%.17g") writes them too:
+// the C mapper kmeans-c emits the very same partials, so the reducer sums
+// the same strings in the same order and the two jobs' outputs agree bit
+// for bit.
 func appendPartial(dst []byte, n int64, sums []float64) []byte {
 	dst = strconv.AppendInt(dst, n, 10)
 	for _, s := range sums {
 		dst = append(dst, ',')
-		dst = strconv.AppendFloat(dst, s, 'g', -1, 64)
+		dst = strconv.AppendFloat(dst, s, 'g', 17, 64)
 	}
 	return dst
 }
@@ -180,7 +196,8 @@ func addValues(values mr.Values) (int64, []float64, error) {
 		if err != nil {
 			return 0, nil, fmt.Errorf("bad partial %q", values.Value())
 		}
-		if sums == nil {
+		first := sums == nil
+		if first {
 			sums = make([]float64, len(fields)-1)
 		}
 		if len(fields)-1 != len(sums) {
@@ -191,7 +208,11 @@ func addValues(values mr.Values) (int64, []float64, error) {
 			if err != nil {
 				return 0, nil, fmt.Errorf("bad partial %q", values.Value())
 			}
-			sums[i] += x
+			if first {
+				sums[i] = x // not 0 + x, which would turn a sum of -0 into 0
+			} else {
+				sums[i] += x
+			}
 		}
 		n += c
 	}
