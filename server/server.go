@@ -168,6 +168,9 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// idleTimeout bounds a kept-alive connection's wait for its next request.
+const idleTimeout = 120 * time.Second
+
 // DefaultReadHeaderTimeout is Config.ReadHeaderTimeout's default.
 const DefaultReadHeaderTimeout = 10 * time.Second
 
@@ -240,6 +243,7 @@ type Server struct {
 	engine *engine.Engine
 	runner *runner.Runner
 	http   *http.Server
+	fast   *httpapi.FastPath // serves http's listener
 	ln     net.Listener
 	resp   *resp.Server // nil unless RedisAddr is set
 	done   chan error
@@ -339,17 +343,18 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	stopping := make(chan struct{})
 	reg.MustRegister(httpapi.NewEngineCollector(eng))
 	sessions := &sync.WaitGroup{} // worker sessions, ended by the engine's Close
-	e := httpapi.New(httpapi.Config{
+	e, fast := httpapi.NewWithFastPath(httpapi.Config{
 		MaxBody: cfg.MaxBody, MaxInput: cfg.MaxInput, Token: cfg.Token, PublicRead: cfg.PublicRead, JSONP: cfg.JSONP,
 		AllowOrigins: cfg.AllowOrigins, AllowHosts: cfg.AllowHosts, TrustedProxies: proxies, MaxWorkerFrame: eng.MaxFrame(),
 		WriteTimeout: cfg.WriteTimeout, BodyIdleTimeout: cfg.BodyIdleTimeout,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout, IdleTimeout: idleTimeout,
 		MaxAnonWorkers: cfg.MaxAnonWorkers, MaxAnonWorkersPerAddr: cfg.MaxAnonWorkersPerAddr,
 	}, httpapi.Deps{Broker: b, KV: store, Hub: hub, Engine: eng, Log: cfg.Logger, Landing: static.Landing(), Done: stopping, Sessions: sessions}, reg, reg)
-	s := &Server{cfg: cfg, log: cfg.Logger, store: store, lock: lock, broker: b, hub: hub, engine: eng, runner: run, sessions: sessions, done: make(chan error, 1)}
+	s := &Server{cfg: cfg, log: cfg.Logger, store: store, lock: lock, broker: b, hub: hub, engine: eng, runner: run, sessions: sessions, fast: fast, done: make(chan error, 1)}
 	s.http = &http.Server{
 		Handler:           e,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
-		IdleTimeout:       120 * time.Second,
+		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
@@ -389,7 +394,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		s.log.Info("redis protocol listening", "addr", s.resp.Addr())
 	}
-	go func() { s.done <- s.http.Serve(s.ln) }()
+	// RestMQ's push and hard get are answered on the fast path; every
+	// other request, and its connection from then on, goes to net/http.
+	ln := fast.Listen(s.ln)
+	go func() { s.done <- s.http.Serve(ln) }()
 	if cfg.LocalWorkers > 0 {
 		s.startLocalWorker(cfg.LocalWorkers)
 	}
@@ -436,6 +444,7 @@ func (s *Server) Close() error {
 		if errors.Is(herr, context.DeadlineExceeded) {
 			herr = s.http.Close()
 		}
+		_ = s.fast.Wait(ctx) // past ctx it has closed the fast connections left
 		err = cmp.Or(err, herr)
 		s.engine.Close()
 		s.sessions.Wait()

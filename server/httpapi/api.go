@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/tabreduce/tabreduce/server/broker"
 	"github.com/tabreduce/tabreduce/server/engine"
 	"github.com/tabreduce/tabreduce/server/kv"
@@ -49,6 +51,13 @@ type Config struct {
 	// BodyIdleTimeout bounds the wait for each read of a request body
 	// (default DefaultBodyIdleTimeout).
 	BodyIdleTimeout time.Duration
+	// ReadHeaderTimeout bounds the wait for a request's headers, and
+	// IdleTimeout a kept-alive connection's wait for its next request, on
+	// the fast path's connections (the http.Server given the Echo instance
+	// should have the same; defaults DefaultReadHeaderTimeout,
+	// DefaultIdleTimeout).
+	ReadHeaderTimeout time.Duration
+	IdleTimeout       time.Duration
 	// FirstFrameWait is how long a WebSocket consumer may take to send its
 	// optional first frame before delivery starts (default 500 ms).
 	FirstFrameWait time.Duration
@@ -92,6 +101,8 @@ type API struct {
 	// handler (workerSession); stopping ends when Deps.Done closes.
 	sessions *sync.WaitGroup
 	stopping context.Context
+	// latency is the request-latency histogram (newLatency).
+	latency *prometheus.HistogramVec
 }
 
 // Deps are the parts the API is built on.

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"crypto/subtle"
+	"encoding/base64"
 	"net/http"
 	"net/url"
 	"path"
@@ -40,17 +41,40 @@ func (a *API) tokenOK(r *http.Request) bool {
 	if a.cfg.Token == "" {
 		return false
 	}
-	h := r.Header.Get("Authorization")
-	if tok, ok := strings.CutPrefix(h, "Bearer "); ok {
-		return a.isToken(strings.TrimSpace(tok))
-	}
-	if _, pass, ok := r.BasicAuth(); ok {
-		return a.isToken(pass)
+	if a.authorizationOK(r.Header.Get("Authorization")) {
+		return true
 	}
 	if isWebSocketHandshake(r) {
 		return a.cookieOK(r)
 	}
 	return false
+}
+
+// authorizationOK reports whether an Authorization header's value carries
+// the token: Bearer, or HTTP Basic with the token as password.
+func (a *API) authorizationOK(h string) bool {
+	if tok, ok := strings.CutPrefix(h, "Bearer "); ok {
+		return a.isToken(strings.TrimSpace(tok))
+	}
+	if pass, ok := basicPassword(h); ok {
+		return a.isToken(pass)
+	}
+	return false
+}
+
+// basicPassword is the password of an HTTP Basic Authorization value, read
+// as net/http's Request.BasicAuth reads it.
+func basicPassword(h string) (string, bool) {
+	const prefix = "Basic "
+	if len(h) < len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return "", false
+	}
+	raw, err := base64.StdEncoding.DecodeString(h[len(prefix):])
+	if err != nil {
+		return "", false
+	}
+	_, pass, ok := strings.Cut(string(raw), ":")
+	return pass, ok
 }
 
 // cookieOK checks the cookie auth=user:token (or auth=token), raw or
@@ -85,8 +109,10 @@ func isWebSocketHandshake(r *http.Request) bool {
 
 // public reports whether the route's own name (routeName) matches a
 // PublicRead pattern; routes without a name are public only under "*".
-func (a *API) public(c echo.Context) bool {
-	name := routeName(c)
+func (a *API) public(c echo.Context) bool { return a.publicName(routeName(c)) }
+
+// publicName reports whether a route's name (see public) is open to reads.
+func (a *API) publicName(name string) bool {
 	for _, p := range a.cfg.PublicRead {
 		if p == "*" {
 			return true

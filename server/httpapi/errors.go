@@ -150,13 +150,23 @@ func handleError(err error, c echo.Context) { errorHandler(slog.Default())(err, 
 
 // writeError answers with err's status and a JSON error body.
 func writeError(c echo.Context, err error) error {
+	status, body, retryAfter := errorAnswer(err)
+	if retryAfter != "" {
+		c.Response().Header().Set("Retry-After", retryAfter)
+	}
+	return c.JSON(status, body)
+}
+
+// errorAnswer is the answer to err: its status, its JSON body, and the
+// Retry-After header's value ("" for none).
+func errorAnswer(err error) (status int, body any, retryAfter string) {
 	var ra *restmqAnswer
 	if errors.As(err, &ra) {
-		return c.JSON(http.StatusOK, map[string]string{"error": ra.msg})
+		return http.StatusOK, map[string]string{"error": ra.msg}, ""
 	}
 	code, status := classify(err)
 	if rl := (*retryLater)(nil); errors.As(err, &rl) {
-		c.Response().Header().Set("Retry-After", strconv.Itoa(rl.after))
+		retryAfter = strconv.Itoa(rl.after)
 	}
 	msg := err.Error()
 	var he *echo.HTTPError
@@ -173,7 +183,7 @@ func writeError(c echo.Context, err error) error {
 	if status >= 500 { // what failed inside is for the log, not the client
 		msg = http.StatusText(status)
 	}
-	return c.JSON(status, api.Error{Code: code, Message: msg})
+	return status, api.Error{Code: code, Message: msg}, retryAfter
 }
 
 // badRequest wraps a parse error as a 400 whose message says what was wrong.

@@ -13,13 +13,7 @@ import (
 
 // observeLatency records every request in a latency histogram labelled by
 // method, route pattern (not the raw path, to bound the label set) and status.
-func observeLatency(reg prometheus.Registerer) echo.MiddlewareFunc {
-	hist := prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "tabreduce_http_request_duration_seconds",
-		Help:    "HTTP request latency by method, route and status.",
-		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-	}, []string{"method", "route", "status"})
-	reg.MustRegister(hist)
+func observeLatency(hist *prometheus.HistogramVec) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			start := time.Now()
@@ -32,6 +26,18 @@ func observeLatency(reg prometheus.Registerer) echo.MiddlewareFunc {
 			return err
 		}
 	}
+}
+
+// newLatency registers the histogram of request latencies that
+// observeLatency (and the fast path) feed.
+func newLatency(reg prometheus.Registerer) *prometheus.HistogramVec {
+	hist := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "tabreduce_http_request_duration_seconds",
+		Help:    "HTTP request latency by method, route and status.",
+		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	}, []string{"method", "route", "status"})
+	reg.MustRegister(hist)
+	return hist
 }
 
 // queueCollector exports every queue's depth and totals at scrape time, read

@@ -23,11 +23,25 @@ import (
 // New builds the Echo instance with every route. reg receives the HTTP
 // metrics; /metrics serves gather.
 func New(cfg Config, d Deps, reg prometheus.Registerer, gather prometheus.Gatherer) *echo.Echo {
+	e, _ := NewWithFastPath(cfg, d, reg, gather)
+	return e
+}
+
+// NewWithFastPath is New, and the fast path that answers RestMQ's push and
+// hard get on connections of its own before Echo (fast.go): serve the Echo
+// instance through FastPath.Listen's listener.
+func NewWithFastPath(cfg Config, d Deps, reg prometheus.Registerer, gather prometheus.Gatherer) (*echo.Echo, *FastPath) {
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = DefaultWriteTimeout
 	}
 	if cfg.BodyIdleTimeout <= 0 {
 		cfg.BodyIdleTimeout = DefaultBodyIdleTimeout
+	}
+	if cfg.ReadHeaderTimeout <= 0 {
+		cfg.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
 	}
 	if cfg.MaxWorkerFrame <= 0 {
 		cfg.MaxWorkerFrame = 65 << 20
@@ -63,6 +77,7 @@ func New(cfg Config, d Deps, reg prometheus.Registerer, gather prometheus.Gather
 		subs: map[chan []byte]struct{}{},
 	}
 	reg.MustRegister(a.dashboards.made)
+	a.latency = newLatency(reg)
 	a.sessions = cmp.Or(d.Sessions, &sync.WaitGroup{})
 	a.stopping = untilClosed(d.Done)
 
@@ -74,7 +89,7 @@ func New(cfg Config, d Deps, reg prometheus.Registerer, gather prometheus.Gather
 	e.Pre(headAsGet)   // HEAD on every GET route (head.go)
 	e.Use(middleware.Recover())
 	e.Use(middleware.RequestID())
-	e.Use(observeLatency(reg))
+	e.Use(observeLatency(a.latency))
 	e.Use(boundWrites(cfg.WriteTimeout), boundBodies(cfg.BodyIdleTimeout)) // timeouts.go
 	e.Use(a.headGuard)
 	e.Use(unescapeParams)
@@ -100,6 +115,9 @@ func New(cfg Config, d Deps, reg prometheus.Registerer, gather prometheus.Gather
 	e.GET(HelpPath, helpPage)
 	e.GET("/q", a.listQueues, read)
 	e.GET("/q/", a.queuePage("q"), read)
+	// The fast path (fast.go) answers the plainest of these two before
+	// Echo: a check added to them, or to the middleware above, must be
+	// made there too (or make it hand such requests to Echo).
 	e.POST("/q/:queue", a.push, write)
 	e.GET("/q/:queue", a.take, read)
 	e.DELETE("/q/:queue", a.purge, write)
@@ -161,7 +179,7 @@ func New(cfg Config, d Deps, reg prometheus.Registerer, gather prometheus.Gather
 	e.GET("/static/*", staticAssets)
 	e.GET(DashboardSocketPath, a.dashboardSocket) // checks the token itself
 
-	return e
+	return e, newFastPath(a, reg)
 }
 
 // The worker's and the dashboard's sockets.

@@ -24,8 +24,10 @@ import (
 
 // Defaults of the timeouts.
 const (
-	DefaultBodyIdleTimeout = 20 * time.Second
-	DefaultWriteTimeout    = 10 * time.Second
+	DefaultBodyIdleTimeout   = 20 * time.Second
+	DefaultWriteTimeout      = 10 * time.Second
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultIdleTimeout       = 120 * time.Second
 )
 
 // boundBodies is middleware that fails a read of the request body that
