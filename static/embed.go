@@ -9,7 +9,8 @@
 // by ETag. Modules that import each other by relative URL take the second
 // path: cheap 304s. A page may also have a classic script inlined, for
 // what must start before any fetch: <script src="/static/js/x.js" inline>
-// becomes the script's text. The scripts Web Workers start from are served
+// becomes the script's text, with the modules it imports bundled in
+// (bundle.go; the bundle is a classic script). The scripts Web Workers start from are served
 // with their imports bundled in (bundle.go).
 package static
 
@@ -89,6 +90,7 @@ var assetRef = regexp.MustCompile(`((?:src|href)=")/static/([^"?]+)"`)
 
 // inlineScript matches a classic script a page wants inlined, for what
 // must run before any fetch: <script src="/static/js/x.js" inline></script>.
+// Its static imports are bundled in with it.
 var inlineScript = regexp.MustCompile(`<script src="/static/([^"?]+\.js)" inline></script>`)
 
 // inline replaces each inlined script reference of a page with the
@@ -100,7 +102,7 @@ func inline(page []byte) ([]byte, []string, error) {
 	var hashes []string
 	out := inlineScript.ReplaceAllFunc(page, func(m []byte) []byte {
 		name := string(inlineScript.FindSubmatch(m)[1])
-		js, rerr := files.ReadFile(name)
+		js, rerr := bundle(files, name) // with what it imports, if anything
 		if rerr == nil && bytes.Contains(bytes.ToLower(js), []byte("</script")) {
 			rerr = fmt.Errorf("%s holds </script and cannot be inlined", name)
 		}

@@ -53,8 +53,9 @@ self.onmessage = e => {
       for (const sha of cfg.named || []) expectModule(cfg.base, sha);
       for (let i = 0; i < cfg.slots; i++) slots.push({ port: null, alive: false, task: null, readyAt: 0 });
       setInterval(reportStats, 250);
-      if (!cfg.paused) connect();
-      else setState('paused');
+      if (cfg.paused) { disconnect('paused'); setState('paused'); }
+      else if (!ws) connect();
+      else if (helloDue === ws) sayHello(ws); // the early socket opened before init came
       break;
     case 'slot': attachSlot(m.index, m.port); break;
     case 'module':
@@ -100,16 +101,32 @@ function reportStats() {
 
 // Connection.
 
+// The socket's URL: init's, or, for the early socket opened before init
+// comes, the one beside this script (the page's origin).
+function socketURL() {
+  if (cfg) return cfg.url;
+  return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/v1/ws/worker`;
+}
+
+let helloDue = null; // the socket that opened before init came: HELLO waits for init's slots
+
+function sayHello(sock) {
+  helloDue = null;
+  const c = cfg || early;
+  sock.send(proto.hello(c.slots, c.userAgent, c.name));
+  welcomeTimer = setTimeout(() => sock.close(4000, 'no welcome'), WELCOME_WAIT);
+}
+
 function connect() {
   clearTimeout(reconnectTimer);
   setState(stats.sessions > 0 ? 'reconnecting' : 'connecting');
-  const sock = new WebSocket(cfg.url);
+  const sock = new WebSocket(socketURL());
   ws = sock;
   sock.binaryType = 'arraybuffer';
   sock.onopen = () => {
     mark('open');
-    sock.send(proto.hello(cfg.slots, cfg.userAgent, cfg.name));
-    welcomeTimer = setTimeout(() => sock.close(4000, 'no welcome'), WELCOME_WAIT);
+    if (cfg || early) sayHello(sock);
+    else helloDue = sock;
   };
   sock.onmessage = ev => {
     if (sock !== ws) return;
@@ -128,7 +145,7 @@ function connect() {
     if (sock !== ws) return;
     endSession();
     if (ev.reason) stats.lastError = `connection closed: ${ev.code} ${ev.reason}`;
-    if (cfg.paused) return;
+    if (cfg && cfg.paused) return;
     // Exponential backoff, each wait drawn from the upper half (as the
     // native worker does).
     const wait = backoff / 2 + Math.random() * backoff / 2;
@@ -143,6 +160,7 @@ function connect() {
 // Running tasks finish in their compute worker; their answers are dropped.
 function endSession() {
   clearTimeout(welcomeTimer); clearInterval(heartbeatTimer);
+  helloDue = null;
   welcome = null; gen++; queue = [];
   for (const r of running.values()) clearTimeout(r.timer);
   running.clear();
@@ -199,7 +217,7 @@ function heartbeat() {
 // accept queues a task, or refuses one beyond what WELCOME's prefetch
 // allows (the server is at fault then).
 function accept(t) {
-  const limit = cfg.slots * Math.max(1, welcome.prefetch);
+  const limit = (cfg || early).slots * Math.max(1, welcome.prefetch); // TASKS may come before init
   if (queue.length + running.size >= limit) {
     fail(t.id, proto.Failure.INTERNAL, `more tasks than slots × prefetch (${limit})`);
     return;
@@ -336,3 +354,19 @@ function answer(i, m) {
   }
   pump();
 }
+
+// The page starts this worker with what its socket's HELLO needs in the
+// script's URL (?connect&slots=N&name=…, when it is not paused) and the
+// modules it is compiling for the waiting work (&named=sha,sha): the
+// socket opens, says HELLO and takes its first TASKS as soon as this
+// script has run, without waiting for init's message, which reaches a
+// fresh worker only once the page's busy main thread has passed it on
+// (10–100 ms later, measured; the page's 'slot' ports and compiled
+// modules come the same way, and a task waits for them in the queue).
+const early = (() => {
+  const q = new URLSearchParams(location.search);
+  for (const sha of (q.get('named') || '').split(',')) if (/^[0-9a-f]{64}$/.test(sha)) expectModule(location.origin, sha);
+  if (!q.has('connect')) return null;
+  return { slots: Math.max(1, parseInt(q.get('slots'), 10) || 1), name: q.get('name') || '', userAgent: navigator.userAgent };
+})();
+if (early) connect();

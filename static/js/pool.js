@@ -1,6 +1,7 @@
 // The volunteer page's pool of workers, started while the page is still
-// being parsed: the server inlines this classic script at the top of
-// /worker's head (static.Page), so a fresh tab's connection and compute
+// being parsed: the server inlines this classic script, with the one
+// module it imports (modules.js) bundled in, at the top of /worker's head
+// (static.Page), so a fresh tab's connection and compute
 // workers begin to load at once rather than after a script fetch and the
 // page's parsing. A fresh tab's time to its first result is mostly these
 // workers' scripts loading. worker-page.js (the page's display and
@@ -12,6 +13,8 @@
 // 1, at least 1); ?cap=P the CPU cap in percent; ?paused starts paused;
 // ?sockets=slot gives every compute worker its own connection (for the
 // socket benchmark).
+import { capMemory, MAX_PAGES, sha256Hex } from './modules.js'; // bundled in by the server (static.Page)
+
 (() => {
   'use strict';
   const params = new URLSearchParams(location.search);
@@ -41,7 +44,11 @@
   pool.start = () => {
     const sizes = pool.perSlot ? Array(pool.slots).fill(1) : [pool.slots];
     pool.groups = sizes.map((k, n) => {
-      const g = { conn: new Worker(base + 'conn.js', { type: 'module' }), tasks: [], stats: null };
+      // ?connect: the connection worker opens its socket as soon as it
+      // runs, before init's message reaches it (conn.js).
+      const q = new URLSearchParams({ slots: k, name: params.get('name') || (pool.perSlot ? `tab slot ${n}` : ''), named: pool.named.join(',') });
+      if (!pool.paused) q.set('connect', '');
+      const g = { conn: new Worker(base + 'conn.js?' + q, { type: 'module' }), tasks: [], stats: null };
       g.conn.onmessage = e => {
         const m = e.data;
         if (m.type === 'stats') { g.stats = m; if (pool.onstats) pool.onstats(); }
@@ -81,21 +88,22 @@
   pool.named = named.map(n => n.sha);
   const offers = []; // what was offered, for connection workers started later
 
-  // modules.js caps each module's memory as the connection worker would
-  // (capMemoryBytes); it loads while the modules download.
-  const capping = named.length ? import(base + 'modules.js') : null;
-
   async function compileNamed({ sha, url }) {
     const start = performance.now();
     let offer = { type: 'module', sha, module: null };
     try {
       const r = await fetch(url);
-      if (!r.ok) throw new Error(`HTTP ${r.status}`);
-      const buf = await r.arrayBuffer();
-      const d = new Uint8Array(await crypto.subtle.digest('SHA-256', buf));
-      if (Array.from(d, b => b.toString(16).padStart(2, '0')).join('') !== sha) throw new Error('hash mismatch');
-      const { capMemoryBytes, MAX_PAGES } = await capping;
-      const module = await WebAssembly.compile(capMemoryBytes(buf, MAX_PAGES));
+      if (!r.ok || !r.body) throw new Error(`HTTP ${r.status}`);
+      // One branch of the body streams into the compiler (its memory
+      // capped as it passes), the other is hashed once whole: the compile
+      // overlaps the download and the hash, and a module whose bytes do
+      // not hash to its name is never offered.
+      const [toCompile, toHash] = r.body.tee();
+      const compiling = WebAssembly.compileStreaming(
+        new Response(toCompile.pipeThrough(capMemory(MAX_PAGES)), { headers: { 'Content-Type': 'application/wasm' } }));
+      compiling.catch(() => {}); // awaited below, after the hash
+      if (await sha256Hex(await new Response(toHash).arrayBuffer()) !== sha) throw new Error('hash mismatch');
+      const module = await compiling;
       const e = performance.getEntriesByName(url).reduce((a, b) => (!a || b.transferSize > a.transferSize ? b : a), null);
       offer = {
         type: 'module', sha, module, transferSize: e ? e.transferSize : -1, encodedBodySize: e ? e.encodedBodySize : -1,
