@@ -182,11 +182,26 @@ func (e *Engine) Submit(ctx context.Context, spec Spec, in *Input) (st Status, e
 	if !applied.Applied {
 		return Status{}, fmt.Errorf("input queue %s changed while it was drained: submit again", spec.InputQueue)
 	}
+	if testHookSubmitted != nil {
+		testHookSubmitted(e, rec.ID)
+	}
+	// When servers share the store, the push event of the job's own tasks
+	// may have had the sharer adopt it already (and lease its tasks): that
+	// job is the one. Replacing it would orphan its tasks, and a result held
+	// on one of them for verification would wait for a replica no
+	// dispatcher hands out, until its lease lapsed.
 	j := e.jobOf(rec)
 	e.mu.Lock()
-	e.jobs[rec.ID] = j
+	adopted := e.jobs[rec.ID]
+	if adopted != nil {
+		j = adopted
+	} else {
+		e.jobs[rec.ID] = j
+	}
 	e.mu.Unlock()
-	e.trackStream(j, +1)
+	if adopted == nil {
+		e.trackStream(j, +1)
+	}
 	if e.shared() {
 		e.coordinate(ctx, j) // the submitting server coordinates first
 	}
@@ -307,3 +322,7 @@ func (e *Engine) releaseRefs(ctx context.Context, refs []broker.LeaseRef) {
 		}
 	}
 }
+
+// testHookSubmitted, when set by a test, runs once a submission is in the
+// store, before the engine lists the job.
+var testHookSubmitted func(e *Engine, id string)
