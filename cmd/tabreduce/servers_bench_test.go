@@ -21,60 +21,76 @@ import (
 // servers' CPU-seconds per 1,000 tasks, summed (raw, and net of what they
 // spend idle over as long, measured before), of the busiest server, and the
 // job's tasks/s from submission to done. Flat net sums mean no coordination
-// cost per task that grows with the servers.
+// cost per task that grows with the servers. TABREDUCE_BENCH_BASE names an
+// older binary to run in the same rounds (bin=base against bin=new),
+// TABREDUCE_BENCH_ROUNDS the rounds (2).
 func BenchmarkServersCPU(b *testing.B) {
-	bin := tabreduceBin(b)
+	bins := []struct{ name, path string }{{"new", tabreduceBin(b)}}
+	if base := os.Getenv("TABREDUCE_BENCH_BASE"); base != "" {
+		bins = append(bins, struct{ name, path string }{"base", base})
+	}
 	tasks := max(b.N, 2000)
 	input := filepath.Join(b.TempDir(), "noop.txt")
 	if err := os.WriteFile(input, []byte(strings.Repeat("x\n", tasks)), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	for round := range 2 {
-		for _, n := range []int{1, 2, 3} {
-			b.Run(fmt.Sprintf("servers=%d/round=%d", n, round), func(b *testing.B) {
-				store := startRedis(b, "everysec").URL("svc")
-				var servers []*proc
-				for i := range n {
-					s := startShared(b, bin, store, string(rune('A'+i)))
-					servers = append(servers, s)
-					startWorker(b, bin, s.url, "w"+s.name+"1", 8)
-					startWorker(b, bin, s.url, "w"+s.name+"2", 8)
-				}
-				c := apiclient.New(servers[0].url, "")
-				waitListedN(b, c, 2*n)
-				// What the servers spend idle (heartbeats, the sharer's
-				// rounds, the reaper) is measured first, to tell it from
-				// what the tasks cost.
-				idle := serversCPU(b, servers)
-				time.Sleep(idleSample)
-				idleRate := (serversCPU(b, servers) - idle) / idleSample.Seconds()
-				before := make([]float64, n)
-				for i, s := range servers {
-					before[i] = cpuSeconds(b, s.cmd.Process.Pid)
-				}
-				start := time.Now()
-				b.ResetTimer()
-				job, err := c.SubmitJob(b.Context(), engine.Spec{Module: "noop", ChunkSize: 1, Reducers: 1, Verify: engine.VerifyNone}, apiclient.FileInput(input))
-				if err != nil {
-					b.Fatal(err)
-				}
-				waitDone(b, servers[0].url, job.ID)
-				b.StopTimer()
-				elapsed := time.Since(start)
-				var sum, top float64
-				for i, s := range servers {
-					d := cpuSeconds(b, s.cmd.Process.Pid) - before[i]
-					sum += d
-					top = max(top, d)
-				}
-				b.ReportMetric(sum/float64(tasks)*1000, "cpu-s/1000tasks")
-				b.ReportMetric((sum-idleRate*elapsed.Seconds())/float64(tasks)*1000, "net-cpu-s/1000tasks")
-				b.ReportMetric(top/float64(tasks)*1000, "busiest-cpu-s/1000tasks")
-				b.ReportMetric(idleRate*1000, "idle-cpu-ms/s")
-				b.ReportMetric(float64(tasks)/elapsed.Seconds(), "tasks/s")
-			})
+	for round := range envInt("TABREDUCE_BENCH_ROUNDS", 2) {
+		for i, n := range []int{1, 2, 3} {
+			for k := range bins {
+				// Who goes first alternates, so that load from elsewhere
+				// falls on both.
+				bin := bins[(k+i+round)%len(bins)]
+				b.Run(fmt.Sprintf("servers=%d/round=%d/bin=%s", n, round, bin.name), func(b *testing.B) {
+					serversCPURun(b, bin.path, n, tasks, input)
+				})
+			}
 		}
 	}
+}
+
+// serversCPURun is one round of BenchmarkServersCPU: n servers of binary
+// bin, a job of tasks no-op tasks read from input.
+func serversCPURun(b *testing.B, bin string, n, tasks int, input string) {
+	store := startRedis(b, "everysec").URL("svc")
+	var servers []*proc
+	for i := range n {
+		s := startShared(b, bin, store, string(rune('A'+i)))
+		servers = append(servers, s)
+		startWorker(b, bin, s.url, "w"+s.name+"1", 8)
+		startWorker(b, bin, s.url, "w"+s.name+"2", 8)
+	}
+	c := apiclient.New(servers[0].url, "")
+	waitListedN(b, c, 2*n)
+	// What the servers spend idle (heartbeats, the sharer's
+	// rounds, the reaper) is measured first, to tell it from
+	// what the tasks cost.
+	idle := serversCPU(b, servers)
+	time.Sleep(idleSample)
+	idleRate := (serversCPU(b, servers) - idle) / idleSample.Seconds()
+	before := make([]float64, n)
+	for i, s := range servers {
+		before[i] = cpuSeconds(b, s.cmd.Process.Pid)
+	}
+	start := time.Now()
+	b.ResetTimer()
+	job, err := c.SubmitJob(b.Context(), engine.Spec{Module: "noop", ChunkSize: 1, Reducers: 1, Verify: engine.VerifyNone}, apiclient.FileInput(input))
+	if err != nil {
+		b.Fatal(err)
+	}
+	waitDone(b, servers[0].url, job.ID)
+	b.StopTimer()
+	elapsed := time.Since(start)
+	var sum, top float64
+	for i, s := range servers {
+		d := cpuSeconds(b, s.cmd.Process.Pid) - before[i]
+		sum += d
+		top = max(top, d)
+	}
+	b.ReportMetric(sum/float64(tasks)*1000, "cpu-s/1000tasks")
+	b.ReportMetric((sum-idleRate*elapsed.Seconds())/float64(tasks)*1000, "net-cpu-s/1000tasks")
+	b.ReportMetric(top/float64(tasks)*1000, "busiest-cpu-s/1000tasks")
+	b.ReportMetric(idleRate*1000, "idle-cpu-ms/s")
+	b.ReportMetric(float64(tasks)/elapsed.Seconds(), "tasks/s")
 }
 
 // idleSample is how long the servers' idle CPU is sampled.

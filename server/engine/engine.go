@@ -291,7 +291,14 @@ func (e *Engine) Jobs(ctx context.Context) ([]Status, error) {
 
 // status builds a job's Status; pending counts come from its queues.
 func (e *Engine) status(ctx context.Context, j *job) Status {
+	e.statusSums(ctx, j)
 	e.mu.Lock()
+	if e.sumsStaleLocked(j) {
+		// It ended since: its final sums first.
+		e.mu.Unlock()
+		e.statusSums(ctx, j)
+		e.mu.Lock()
+	}
 	st := Status{
 		ID: j.rec.ID, State: j.rec.State, Spec: j.rec.Spec, ModuleSHA: j.rec.Module, ReducerSHA: j.rec.Reducer,
 		BytesIn: j.rec.BytesIn, BytesOut: j.bytesOut, Records: j.records,

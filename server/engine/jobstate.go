@@ -44,12 +44,16 @@ type job struct {
 	// and spilled runs are in, the coordination lease while this server
 	// holds it, the coordinator's name as last read, and the sums of every
 	// server's committed tasks as last read, with the queue figures they
-	// were read at (Engine.mu).
+	// were read at, when, and whether after the job ended (Engine.mu);
+	// sumsMu is held by the one reading them.
 	shared    blob.Store
 	coord     *broker.Lease
 	coordName string
 	stored    *taskSums
 	storedAt  [4]int64
+	sumsRead  time.Time
+	sumsFinal bool
+	sumsMu    sync.Mutex
 	windowsMu sync.Mutex
 	windows   []window // the input last read, newest first
 }

@@ -110,12 +110,9 @@ func (e *Engine) loadShared(ctx context.Context, id string) *job {
 func (e *Engine) adopt(ctx context.Context, rec jobRecord) *job {
 	e.mu.Lock()
 	j := e.jobs[rec.ID]
-	ending := j != nil && rec.State.Finished() && !j.rec.State.Finished()
 	e.mu.Unlock()
 	if j == nil {
-		// Its sums first: a status never shows a job without them.
 		j = e.jobOf(rec)
-		e.refreshSums(ctx, j, true)
 		e.mu.Lock()
 		if e.closed || e.jobs[rec.ID] != nil {
 			e.mu.Unlock()
@@ -126,9 +123,6 @@ func (e *Engine) adopt(ctx context.Context, rec jobRecord) *job {
 		e.trackStream(j, +1)
 		e.kick()
 		return j
-	}
-	if ending {
-		e.refreshSums(ctx, j, true) // the final sums before the final state
 	}
 	e.mu.Lock()
 	was := j.rec
@@ -393,28 +387,71 @@ func (e *Engine) queueFigures(ctx context.Context, j *job) ([4]int64, error) {
 	return f, nil
 }
 
+// sumsMaxAge is how old the sums a status shows of a running job may be.
+const sumsMaxAge = time.Second
+
+// statusSums brings a job's sums up to date for a status: those of a
+// running job are read again when older than sumsMaxAge, those of an ended
+// one once after it ended. Sums are read only for a status someone asked
+// for, not on every server for every job: reading them scans every task
+// record of the job, and doing that everywhere, every second, made what a
+// task costs grow with the servers. While another call reads a running
+// job's sums, a status shows the last ones; an ended job's status waits
+// for its final sums.
+func (e *Engine) statusSums(ctx context.Context, j *job) {
+	if !e.shared() || j.rec.Spec.Stream {
+		return
+	}
+	e.mu.Lock()
+	final := j.rec.State.Finished()
+	fresh := j.stored != nil && (j.sumsFinal || !final && time.Since(j.sumsRead) < sumsMaxAge)
+	e.mu.Unlock()
+	if fresh {
+		return
+	}
+	if final {
+		j.sumsMu.Lock()
+	} else if !j.sumsMu.TryLock() {
+		return
+	}
+	defer j.sumsMu.Unlock()
+	e.refreshSums(ctx, j, false)
+}
+
+// sumsStaleLocked reports whether a status of an ended job would show sums
+// read before it ended. e.mu held.
+func (e *Engine) sumsStaleLocked(j *job) bool {
+	return e.shared() && !j.rec.Spec.Stream && j.rec.State.Finished() && !j.sumsFinal
+}
+
 // refreshSums reads a job's sums from the store when its queues changed
-// since the last read (or always, when forced).
+// since the last read, always when forced or the job ended.
 func (e *Engine) refreshSums(ctx context.Context, j *job, force bool) {
 	if j.rec.Spec.Stream {
 		return
 	}
+	e.mu.Lock()
+	final := j.rec.State.Finished() // before the read: then it is the last
+	e.mu.Unlock()
 	f, err := e.queueFigures(ctx, j)
 	if err != nil {
 		return
 	}
 	e.mu.Lock()
 	same := j.stored != nil && j.storedAt == f
-	e.mu.Unlock()
-	if same && !force {
+	if same && !force && !final {
+		j.sumsRead = time.Now()
+		e.mu.Unlock()
 		return
 	}
+	e.mu.Unlock()
 	s, err := e.readSums(ctx, j)
 	if err != nil {
 		return
 	}
 	e.mu.Lock()
-	j.stored, j.storedAt = s, f
+	j.stored, j.storedAt, j.sumsRead = s, f, time.Now()
+	j.sumsFinal = j.sumsFinal || final
 	e.mu.Unlock()
 }
 
@@ -648,7 +685,6 @@ func (e *Engine) syncRound(ctx context.Context) {
 			return
 		}
 		e.coordinate(ctx, j)
-		e.refreshSums(ctx, j, false)
 	}
 	e.shareWorkers(ctx)
 }
