@@ -173,7 +173,8 @@ func testRedisRestart(t *testing.T, bin string, corpus corpusFile) {
 }
 
 // TestServersShareBans flags a cheating worker on A and checks that B
-// refuses it too, and lists it as flagged.
+// refuses it too, and lists it as flagged; then a second cheater at the
+// same address is caught on B, and A refuses the address.
 func TestServersShareBans(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the binary and redis-server")
@@ -232,5 +233,26 @@ func TestServersShareBans(t *testing.T) {
 				t.Errorf("B lists the cheater unflagged: %+v", w)
 			}
 		}
+	}
+
+	// A second cheater at the same address, under another name, is caught
+	// on B (replicate checks its every result). That is the address's
+	// second catch in the service, one on each server: the address is now
+	// refused everywhere, so a worker there that says hello to A under a
+	// third name is refused by A, which caught only one of the two.
+	bad1 := startProc(t, bin, "worker bad-1 (faulty) on B", append(workerArgs(b.url, "bad-1", 2), "--faulty", "1")...)
+	job2, err := cb.SubmitJob(t.Context(), engine.Spec{Module: "wordcount", Reducers: 2, ChunkSize: 1 << 10, Verify: engine.VerifyReplicate}, apiclient.FileInput(corpus.path))
+	if err != nil {
+		t.Fatalf("submit on B: %v", err)
+	}
+	if waitLog(bad1, sessionEnded, 1, jobWait) < 1 {
+		t.Fatalf("the second cheater's session on B never ended; stderr:\n%s", tail(bad1.stderr.String(), 4<<10))
+	}
+	bad1.kill(t)
+	waitDone(t, b.url, job2.ID)
+	checkOutput(t, "wordcount with a second cheater on B", fetchOutput(t, bin, b.url, job2.ID), corpus.want["wordcount"])
+	fresh := startWorker(t, bin, a.url, "fresh-0", 2)
+	if waitLog(fresh, sessionEnded, 1, procWait) < 1 || strings.Contains(fresh.stderr.String(), sessionStarted) {
+		t.Fatalf("A took a worker from an address caught twice in the service (once on A, once on B); stderr:\n%s", tail(fresh.stderr.String(), 4<<10))
 	}
 }

@@ -397,6 +397,7 @@ func (e *Engine) flag(ctx context.Context, s *session, why string, touched map[*
 	e.flagged = append(e.flagged, info)
 	e.mu.Unlock()
 	e.recordBan(ctx, s.banKey(), info)
+	e.recordCatch(ctx, hostOf(s.peer.RemoteAddr), s.banKey(), s.net)
 	e.log.Warn("worker flagged: its result disagreed with verification", "worker", s.id, "remote", s.peer.RemoteAddr,
 		"name", s.hello.Name, "why", why, "unverified_results", len(refs))
 	go func() {

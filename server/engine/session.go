@@ -93,6 +93,7 @@ func (e *Engine) ServeWorker(ctx context.Context, t Transport, p Peer) error {
 		sendError(ctx, t, errRefused)
 		return errRefused
 	}
+	e.readCatches(ctx, p)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	s := e.newSession(t, p, hello, cancel)

@@ -3,8 +3,6 @@ package engine
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -786,10 +784,7 @@ type banRecord struct {
 }
 
 func workersKey(server string) string { return workersPrefix + url.PathEscape(server) }
-func banKeyRecord(key string) string {
-	sum := sha256.Sum256([]byte(key))
-	return banPrefix + hex.EncodeToString(sum[:16])
-}
+func banKeyRecord(key string) string  { return banPrefix + hashName(key) }
 
 // shareWorkers writes this server's workers record and reads the others'
 // and every ban.
@@ -838,6 +833,7 @@ func (e *Engine) shareWorkers(ctx context.Context) {
 	e.mu.Lock()
 	e.remote = remoteState{workers: others, flagged: bans}
 	e.mu.Unlock()
+	e.readTaints(ctx)
 }
 
 // recordBan stores a flagged worker's ban, so that no server of the
