@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tabreduce/tabreduce/jobs"
 	"github.com/tabreduce/tabreduce/server/apiclient"
 	"github.com/tabreduce/tabreduce/server/engine"
 )
@@ -27,18 +30,39 @@ func TestServersRunJobs(t *testing.T) {
 	t.Run("Redis restarts mid-job", func(t *testing.T) { t.Parallel(); testRedisRestart(t, bin, corpus) })
 }
 
-// testWorkersElsewhere submits wordcount on A, whose only workers are on
-// B, and reads the output on A and on B: both equal the oracle. Every
-// worker of the service is listed on A, with its server.
+// testWorkersElsewhere uploads a wordcount module on A and submits a job
+// of it there, whose only workers are on B, and reads the output on A and
+// on B: both equal the oracle. The module is no built-in (its bytes carry
+// a custom section of their own), so B's workers can only have had it from
+// B, which can only have had it from the shared blob store. Every worker
+// of the service is listed on A, with its server.
 func testWorkersElsewhere(t *testing.T, bin string, corpus corpusFile) {
 	store := startRedis(t, "everysec").URL("svc")
 	a, b := startShared(t, bin, store, "A"), startShared(t, bin, store, "B")
 	startWorkers(t, bin, b.url)
 	ca := apiclient.New(a.url, "")
 	waitListed(t, ca, 2, "B")
-	job, err := ca.SubmitJob(t.Context(), engine.Spec{Module: "wordcount", Reducers: 8, ChunkSize: 16 << 10}, apiclient.FileInput(corpus.path))
+	built, _ := jobs.Modules()
+	wc := built["wordcount"]
+	if wc == nil {
+		t.Fatal("the wordcount built-in is missing: run make jobs")
+	}
+	// A custom section (id 0, 9 bytes: a 4-byte name and 4 bytes of
+	// payload) changes the module's sha256, not what it does.
+	own := append(slices.Clip(wc), 0, 9, 4, 'c', 'o', 'p', 'y', 'e', 'l', 's', 'e')
+	mod, err := ca.UploadModuleNamed(t.Context(), bytes.NewReader(own), "wordcount-copy")
+	if err != nil {
+		t.Fatalf("upload on A: %v", err)
+	}
+	if jobs.SHAs()[mod.SHA256] {
+		t.Fatalf("the uploaded module %s is a built-in's", mod.SHA256)
+	}
+	job, err := ca.SubmitJob(t.Context(), engine.Spec{Module: mod.SHA256, Reducers: 8, ChunkSize: 16 << 10}, apiclient.FileInput(corpus.path))
 	if err != nil {
 		t.Fatalf("submit on A: %v", err)
+	}
+	if job.ModuleSHA != mod.SHA256 {
+		t.Fatalf("job runs module %s, want the uploaded %s", job.ModuleSHA, mod.SHA256)
 	}
 	final := waitDone(t, a.url, job.ID)
 	checkOutput(t, "wordcount submitted on A, run on B, read on A", fetchOutput(t, bin, a.url, job.ID), corpus.want["wordcount"])
