@@ -72,7 +72,7 @@ func (e *Engine) deleteJob(ctx context.Context, j *job) error {
 			return fmt.Errorf("delete job %s: %w", id, err)
 		}
 	}
-	_, err := e.commitOne(ctx, broker.CommitGroup{RecordDelete: []string{jobKey(id)}})
+	_, err := e.commitOne(ctx, broker.CommitGroup{RecordDelete: []string{endKey(id), jobKey(id)}})
 	return err
 }
 

@@ -61,6 +61,7 @@ func (e *Engine) moveOn(ctx context.Context, j *job, rec jobRecord, mapDone, red
 		}
 		e.setRecord(j, rec)
 		e.log.Info("map phase done", "job", rec.ID, "tasks", rec.MapTasks)
+		e.endedElsewhere(ctx, j)
 		e.kick()
 	case rec.State == StateReducing && reduceDone:
 		rec.State, rec.Finished = StateDone, &now
@@ -69,6 +70,9 @@ func (e *Engine) moveOn(ctx context.Context, j *job, rec jobRecord, mapDone, red
 		}
 		e.setRecord(j, rec)
 		e.log.Info("job done", "job", rec.ID, "records", j.records, "seconds", now.Sub(rec.Submitted).Seconds())
+		if e.endedElsewhere(ctx, j) {
+			return nil
+		}
 		return e.cleanup(ctx, j)
 	}
 	return nil
@@ -90,22 +94,38 @@ func (e *Engine) setRecord(j *job, rec jobRecord) {
 // end finishes a job as failed or cancelled: its record says why, workers
 // are told to abort its tasks, and its queues are purged.
 func (e *Engine) end(ctx context.Context, j *job, state State, why string) error {
+	return e.endAs(ctx, j, state, why, false)
+}
+
+// endAs is end; again ends a job that this server saw finish (done) but
+// another server ended first (shared.go: endedElsewhere).
+func (e *Engine) endAs(ctx context.Context, j *job, state State, why string, again bool) error {
+	if !again && e.shared() && e.lookupLocal(j.rec.ID) == j && e.finishedInStore(ctx, j) {
+		return nil // it ended elsewhere meanwhile: that end stands
+	}
 	now := time.Now().UTC()
 	e.mu.Lock()
-	if j.rec.State.Finished() {
+	if j.rec.State.Finished() && (!again || j.rec.State != StateDone) {
 		e.mu.Unlock()
 		return nil
 	}
+	wasDone := j.rec.State == StateDone
 	rec := j.rec
 	rec.State, rec.Error, rec.Finished = state, why, &now
 	j.setState(rec)
 	cancels := e.dropRunningLocked(j)
 	e.mu.Unlock()
-	e.trackStream(j, -1)
+	if !wasDone {
+		e.trackStream(j, -1)
+	}
 	for _, c := range cancels {
 		c.session.cancelTask(c.id)
 	}
-	if err := e.putRecords(ctx, rec.record()); err != nil {
+	recs := []broker.Record{rec.record()}
+	if e.shared() {
+		recs = append(recs, endRecordOf(rec))
+	}
+	if err := e.putRecords(ctx, recs...); err != nil {
 		return fmt.Errorf("job %s: %s: %w", rec.ID, state, err)
 	}
 	e.log.Info("job ended", "job", rec.ID, "state", state, "error", why)
@@ -124,6 +144,9 @@ func (e *Engine) Cancel(ctx context.Context, id string) (Status, error) {
 	}
 	if err := e.end(ctx, j, StateCancelled, "cancelled"); err != nil {
 		return Status{}, err
+	}
+	if st := e.state(j); st != StateCancelled {
+		return e.status(ctx, j), fmt.Errorf("%w: %s is %s", ErrFinished, id, st) // it ended elsewhere first
 	}
 	return e.status(ctx, j), nil
 }

@@ -528,6 +528,9 @@ func (e *Engine) advanceShared(ctx context.Context, j *job) error {
 	}
 	mapDone := s.done[PhaseMap] >= rec.MapTasks
 	reduceDone := rec.State == StateReducing && s.done[PhaseReduce] >= rec.Spec.Reducers
+	if testHookMoveOn != nil && (mapDone || reduceDone) {
+		testHookMoveOn(e, rec.ID)
+	}
 	if err := e.moveOn(ctx, j, rec, mapDone, reduceDone); err != nil {
 		return err
 	}
@@ -726,6 +729,9 @@ func (e *Engine) coordinate(ctx context.Context, j *job) {
 		e.log.Warn("record a job's coordinator", "job", id, "err", err)
 	}
 	e.markStarted(ctx, j)
+	if e.endedElsewhere(ctx, j) {
+		return // the last coordinator moved it on over an end
+	}
 	e.advanceQuietly(ctx, j)
 }
 
@@ -891,3 +897,7 @@ func (e *Engine) leaveService() {
 	}
 	_, _ = e.commitOne(ctx, broker.CommitGroup{RecordDelete: []string{workersKey(e.cfg.Server)}})
 }
+
+// testHookMoveOn, when set by a test, runs as the coordinator is about to
+// move a job on, after its last look at the job's record.
+var testHookMoveOn func(e *Engine, id string)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,16 +14,24 @@ import (
 	"github.com/tabreduce/tabreduce/wasm/wasmtest"
 )
 
-// newSharedEngine starts an engine in shared mode on a real redis-server.
-func newSharedEngine(t *testing.T) *testEngine {
+// startRedis starts a real redis-server for the test and returns its URL
+// (prefix "engine").
+func startRedis(t *testing.T) string {
 	t.Helper()
 	rs, err := redistest.Start(t.TempDir(), redistest.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(rs.Close)
+	return rs.URL("engine")
+}
+
+// newSharedEngine starts an engine in shared mode, named server, on the
+// Redis at url.
+func newSharedEngine(t *testing.T, url, server string) *testEngine {
+	t.Helper()
 	log := slog.New(slog.DiscardHandler)
-	store, err := redisstore.Open(context.Background(), rs.URL("engine"), redisstore.Options{Logger: log})
+	store, err := redisstore.Open(context.Background(), url, redisstore.Options{Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +39,7 @@ func newSharedEngine(t *testing.T) *testEngine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{DataDir: t.TempDir(), Logger: log, HeartbeatInterval: time.Hour, Shared: store.Blobs(), Server: "A",
+	cfg := Config{DataDir: t.TempDir(), Logger: log, HeartbeatInterval: time.Hour, Shared: store.Blobs(), Server: server,
 		Builtins: map[string][]byte{"noop": wasmtest.Module(t, "github.com/tabreduce/tabreduce/jobs/noop")}}
 	e, err := New(context.Background(), cfg, b.Internal(), wasmtest.Runner(t))
 	if err != nil {
@@ -50,7 +59,7 @@ func newSharedEngine(t *testing.T) *testEngine {
 // it, or the tasks leased meanwhile are orphaned (a result held for
 // verification on one then waits for its lease to lapse).
 func TestSubmitKeepsTheAdoptedJob(t *testing.T) {
-	e := newSharedEngine(t)
+	e := newSharedEngine(t, startRedis(t), "A")
 	var adopted *job
 	testHookSubmitted = func(e *Engine, id string) {
 		// Let the sharer adopt the job from its event, as it may.
@@ -68,5 +77,42 @@ func TestSubmitKeepsTheAdoptedJob(t *testing.T) {
 	}
 	if got := e.lookupLocal(st.ID); got != adopted {
 		t.Fatalf("Submit replaced the job the sharer adopted (%p) with another (%p): tasks leased into the first are orphaned", adopted, got)
+	}
+}
+
+// TestCancelRacingThePhaseChange cancels a job on server B just as its
+// coordinator, A, has made its last check of the job's record and moves
+// it from map to reduce: the cancel stands, on A, on B and in the store.
+func TestCancelRacingThePhaseChange(t *testing.T) {
+	url := startRedis(t)
+	a, b := newSharedEngine(t, url, "A"), newSharedEngine(t, url, "B")
+	var raced atomic.Bool
+	testHookMoveOn = func(e *Engine, id string) {
+		if e != a.Engine || raced.Swap(true) {
+			return
+		}
+		if _, err := b.Cancel(context.Background(), id); err != nil {
+			t.Errorf("cancel on B: %v", err)
+		}
+	}
+	t.Cleanup(func() { testHookMoveOn = nil })
+	st := a.submit(t, Spec{Reducers: 1, ChunkSize: 2}, "a\nb\n")
+	w := a.connect(t, 2, true)
+	got := w.serve(a, st.ID, nil, noopAnswer(1))
+	if !raced.Load() {
+		t.Fatal("the coordinator never moved the job on")
+	}
+	if got.State != StateCancelled {
+		t.Fatalf("A shows the job %s, want cancelled: B cancelled it as A moved it on", got.State)
+	}
+	v, err := a.q.RecordGet(context.Background(), jobKey(st.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := decodeJobRecord(broker.Record{Key: jobKey(st.ID), Value: v}); err != nil || rec.State != StateCancelled {
+		t.Fatalf("the store says %s (%v), want cancelled", rec.State, err)
+	}
+	if st, err := b.Job(context.Background(), st.ID); err != nil || st.State != StateCancelled {
+		t.Fatalf("B shows the job %s (%v), want cancelled", st.State, err)
 	}
 }
