@@ -11,6 +11,7 @@ import (
 
 	"github.com/tabreduce/tabreduce/server/apiclient"
 	"github.com/tabreduce/tabreduce/server/engine"
+	"github.com/tabreduce/tabreduce/server/redisstore/redistest"
 )
 
 // BenchmarkServersCPU is what a no-op task costs the servers of a service
@@ -20,7 +21,9 @@ import (
 // process spent meanwhile (user + system, from /proc). The metrics are the
 // servers' CPU-seconds per 1,000 tasks, summed (raw, and net of what they
 // spend idle over as long, measured before), of the busiest server, and the
-// job's tasks/s from submission to done. Flat net sums mean no coordination
+// job's tasks/s from submission to done, and redis-server's commands (those
+// its scripts run included) and script calls per task. Flat net sums mean
+// no coordination
 // cost per task that grows with the servers. TABREDUCE_BENCH_BASE names an
 // older binary to run in the same rounds (bin=base against bin=new),
 // TABREDUCE_BENCH_ROUNDS the rounds (2).
@@ -51,7 +54,8 @@ func BenchmarkServersCPU(b *testing.B) {
 // serversCPURun is one round of BenchmarkServersCPU: n servers of binary
 // bin, a job of tasks no-op tasks read from input.
 func serversCPURun(b *testing.B, bin string, n, tasks int, input string) {
-	store := startRedis(b, "everysec").URL("svc")
+	rs := startRedis(b, "everysec")
+	store := rs.URL("svc")
 	var servers []*proc
 	for i := range n {
 		s := startShared(b, bin, store, string(rune('A'+i)))
@@ -71,6 +75,7 @@ func serversCPURun(b *testing.B, bin string, n, tasks int, input string) {
 	for i, s := range servers {
 		before[i] = cpuSeconds(b, s.cmd.Process.Pid)
 	}
+	cmds0, scripts0 := redisCommands(b, rs)
 	start := time.Now()
 	b.ResetTimer()
 	job, err := c.SubmitJob(b.Context(), engine.Spec{Module: "noop", ChunkSize: 1, Reducers: 1, Verify: engine.VerifyNone}, apiclient.FileInput(input))
@@ -91,6 +96,32 @@ func serversCPURun(b *testing.B, bin string, n, tasks int, input string) {
 	b.ReportMetric(top/float64(tasks)*1000, "busiest-cpu-s/1000tasks")
 	b.ReportMetric(idleRate*1000, "idle-cpu-ms/s")
 	b.ReportMetric(float64(tasks)/elapsed.Seconds(), "tasks/s")
+	cmds1, scripts1 := redisCommands(b, rs)
+	b.ReportMetric(float64(cmds1-cmds0)/float64(tasks), "redis-cmds/task")
+	b.ReportMetric(float64(scripts1-scripts0)/float64(tasks), "redis-scripts/task")
+}
+
+// redisCommands is what redis-server has run so far (INFO commandstats):
+// every command, those scripts run included, and the script calls.
+func redisCommands(b *testing.B, rs *redistest.Server) (cmds, scripts int64) {
+	b.Helper()
+	out, err := rs.CLI("INFO", "commandstats")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		name, v, ok := strings.Cut(strings.TrimSpace(line), ":calls=")
+		if !ok {
+			continue
+		}
+		n, _, _ := strings.Cut(v, ",")
+		calls, _ := strconv.ParseInt(n, 10, 64)
+		cmds += calls
+		if name == "cmdstat_evalsha" || name == "cmdstat_eval" {
+			scripts += calls
+		}
+	}
+	return cmds, scripts
 }
 
 // idleSample is how long the servers' idle CPU is sampled.
