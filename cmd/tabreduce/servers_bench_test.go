@@ -17,16 +17,15 @@ import (
 // BenchmarkServersCPU is what a no-op task costs the servers of a service
 // as it grows from one server to three on one redis-server: b.N no-op map
 // tasks (per round, at least 2,000) submitted on the first server, run by
-// two native workers on each server, and the CPU time every server
-// process spent meanwhile (user + system, from /proc). The metrics are the
-// servers' CPU-seconds per 1,000 tasks, summed (raw, and net of what they
-// spend idle over as long, measured before), of the busiest server, and the
-// job's tasks/s from submission to done, and redis-server's commands (those
-// its scripts run included) and script calls per task. Flat net sums mean
-// no coordination
-// cost per task that grows with the servers. TABREDUCE_BENCH_BASE names an
-// older binary to run in the same rounds (bin=base against bin=new),
-// TABREDUCE_BENCH_ROUNDS the rounds (2).
+// six native workers spread evenly over the servers, and the CPU time every
+// server process spent meanwhile (user + system, from /proc). The metrics
+// are the servers' CPU-seconds per 1,000 tasks, summed (raw, and net of
+// what they spend idle over as long, measured before), of the busiest
+// server, the job's tasks/s from submission to done, and redis-server's
+// commands (those its scripts run included) and script calls per task.
+// Flat net sums mean no coordination cost per task that grows with the
+// servers. TABREDUCE_BENCH_BASE names an older binary to run in the same
+// rounds (bin=base against bin=new), TABREDUCE_BENCH_ROUNDS the rounds (2).
 func BenchmarkServersCPU(b *testing.B) {
 	bins := []struct{ name, path string }{{"new", tabreduceBin(b)}}
 	if base := os.Getenv("TABREDUCE_BENCH_BASE"); base != "" {
@@ -60,11 +59,12 @@ func serversCPURun(b *testing.B, bin string, n, tasks int, input string) {
 	for i := range n {
 		s := startShared(b, bin, store, string(rune('A'+i)))
 		servers = append(servers, s)
-		startWorker(b, bin, s.url, "w"+s.name+"1", 8)
-		startWorker(b, bin, s.url, "w"+s.name+"2", 8)
+		for w := range serversWorkers / n {
+			startWorker(b, bin, s.url, fmt.Sprintf("w%s%d", s.name, w), 8)
+		}
 	}
 	c := apiclient.New(servers[0].url, "")
-	waitListedN(b, c, 2*n)
+	waitListedN(b, c, serversWorkers/n*n)
 	// What the servers spend idle (heartbeats, the sharer's
 	// rounds, the reaper) is measured first, to tell it from
 	// what the tasks cost.
@@ -123,6 +123,11 @@ func redisCommands(b *testing.B, rs *redistest.Server) (cmds, scripts int64) {
 	}
 	return cmds, scripts
 }
+
+// serversWorkers is how many native workers (8 slots each) run the job,
+// spread evenly over the servers: as many for one server as for three, so
+// that what grows is the servers, not the workers.
+const serversWorkers = 6
 
 // idleSample is how long the servers' idle CPU is sampled.
 const idleSample = 3 * time.Second
