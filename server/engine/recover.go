@@ -62,6 +62,8 @@ func (e *Engine) recover(ctx context.Context) error {
 		if err := e.loadTaskRecords(ctx, j); err != nil {
 			return err
 		}
+		// A job that ended before this start has its final sums in hand.
+		j.sumsFinal = rec.State.Finished()
 		e.jobs[rec.ID] = j
 		if !rec.State.Finished() {
 			e.log.Info("resuming job", "job", rec.ID, "state", rec.State,

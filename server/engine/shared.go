@@ -402,7 +402,7 @@ func (e *Engine) statusSums(ctx context.Context, j *job) {
 	}
 	e.mu.Lock()
 	final := j.rec.State.Finished()
-	fresh := j.stored != nil && (j.sumsFinal || !final && time.Since(j.sumsRead) < sumsMaxAge)
+	fresh := j.sumsFinal || (j.stored != nil && !final && time.Since(j.sumsRead) < sumsMaxAge)
 	e.mu.Unlock()
 	if fresh {
 		return
