@@ -199,8 +199,10 @@ func readmeScript(cmds []readmeCommand, out, server string) string {
 				continue
 			case "server":
 				// In the background, as its own terminal would keep it.
+				// Wait for it while it runs: its build may take minutes on a
+				// loaded machine, and the test's own deadline bounds it.
 				fmt.Fprintf(&b, "echo %d >%s\n{ %s\n} >%s.out 2>%s.err &\necho 0 >%s.rc\n", i, filepath.Join(out, "at"), body, f, f, f)
-				fmt.Fprintf(&b, "for i in $(seq 600); do curl -so /dev/null %s/healthz && break; sleep 0.2; done\n", server)
+				fmt.Fprintf(&b, "pid=$!; until curl -so /dev/null %s/healthz; do kill -0 $pid 2>/dev/null || { echo 1 >%s.rc; break; }; sleep 0.2; done\n", server, f)
 				continue
 			case "stream":
 				body = "timeout 2 " + body
@@ -316,6 +318,15 @@ func copyTree(t *testing.T, root, dst string) {
 			t.Fatal(err)
 		}
 		if err := os.Chtimes(to, st.ModTime(), st.ModTime()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The packages npm installed for a job (not tracked): the copy's make
+	// would otherwise install them again before it serves.
+	modules, _ := filepath.Glob(filepath.Join(root, "jobs", "*", "node_modules"))
+	for _, m := range modules {
+		rel, _ := filepath.Rel(root, m)
+		if err := os.Symlink(m, filepath.Join(dst, rel)); err != nil {
 			t.Fatal(err)
 		}
 	}
