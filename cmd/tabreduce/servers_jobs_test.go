@@ -265,6 +265,7 @@ func TestServersShareBans(t *testing.T) {
 	// refused everywhere, so a worker there that says hello to A under a
 	// third name is refused by A, which caught only one of the two.
 	bad1 := startProc(t, bin, "worker bad-1 (faulty) on B", append(workerArgs(b.url, "bad-1", 2), "--faulty", "1")...)
+	waitListed(t, cb, 1, "B") // else good-0 on A may run the whole job before it says hello
 	job2, err := cb.SubmitJob(t.Context(), engine.Spec{Module: "wordcount", Reducers: 2, ChunkSize: 1 << 10, Verify: engine.VerifyReplicate}, apiclient.FileInput(corpus.path))
 	if err != nil {
 		t.Fatalf("submit on B: %v", err)
