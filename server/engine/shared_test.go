@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync/atomic"
@@ -12,6 +13,8 @@ import (
 	"github.com/tabreduce/tabreduce/server/redisstore"
 	"github.com/tabreduce/tabreduce/server/redisstore/redistest"
 	"github.com/tabreduce/tabreduce/wasm/wasmtest"
+	"github.com/tabreduce/tabreduce/wasm/worker"
+	wp "github.com/tabreduce/tabreduce/wasm/workerproto"
 )
 
 // startRedis starts a real redis-server for the test and returns its URL
@@ -114,5 +117,80 @@ func TestCancelRacingThePhaseChange(t *testing.T) {
 	}
 	if st, err := b.Job(context.Background(), st.ID); err != nil || st.State != StateCancelled {
 		t.Fatalf("B shows the job %s (%v), want cancelled", st.State, err)
+	}
+}
+
+// connectFrom opens an untrusted session from addr, named name.
+func (e *testEngine) connectFrom(t *testing.T, addr, name string) (*fakeWorker, *session) {
+	t.Helper()
+	serverEnd, workerEnd := worker.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = e.ServeWorker(context.Background(), serverEnd, Peer{RemoteAddr: addr, UserAgent: "fake"})
+	}()
+	w := &fakeWorker{t: t, tr: workerEnd}
+	t.Cleanup(func() {
+		workerEnd.Close("test over")
+		<-done
+	})
+	w.send(&wp.Hello{Protocol: wp.ProtocolVersion, Kind: wp.KindNative, Slots: 1, Name: name})
+	if f := w.recv(); f.Type() != wp.TypeWelcome {
+		t.Fatalf("first frame %s, want WELCOME", f.Type())
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, s := range e.sessions {
+		if s.hello.Name == name {
+			return w, s
+		}
+	}
+	t.Fatalf("no session named %s", name)
+	return nil, nil
+}
+
+// TestCatchesAreShared: a worker caught on A taints its network on B too,
+// for B's workers already connected and for those that come; its address's
+// catch counts on B, where a second catch then refuses the address.
+func TestCatchesAreShared(t *testing.T) {
+	url := startRedis(t)
+	a, b := newSharedEngine(t, url, "A"), newSharedEngine(t, url, "B")
+	const net = "10.1.1.0/24"
+	_, early := b.connectFrom(t, "10.1.1.9", "early")
+	_, cheat := a.connectFrom(t, "10.1.1.4", "cheat")
+	a.flag(context.Background(), cheat, "a test's forged result", map[*job]bool{})
+	deadline := time.Now().Add(waitFor)
+	for {
+		b.mu.Lock()
+		tainted := b.taintedLocked(early)
+		b.mu.Unlock()
+		if tainted {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("B never saw %s tainted by the catch on A (its worker there stays sampled)", net)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The same address comes to B under another name: let in (one catch),
+	// caught there: the address's second catch in the service.
+	_, again := b.connectFrom(t, "10.1.1.4", "again")
+	b.mu.Lock()
+	if n := b.caughtAt["10.1.1.4"]; n != 1 {
+		t.Errorf("B counts %d catches at the address, want the one A made", n)
+	}
+	b.mu.Unlock()
+	b.flag(context.Background(), again, "a test's forged result", map[*job]bool{})
+	// A, which caught only the first, refuses the address now.
+	serverEnd, workerEnd := worker.Pipe()
+	defer workerEnd.Close("test over")
+	errc := make(chan error, 1)
+	go func() {
+		errc <- a.ServeWorker(context.Background(), serverEnd, Peer{RemoteAddr: "10.1.1.4", UserAgent: "fake"})
+	}()
+	w := &fakeWorker{t: t, tr: workerEnd}
+	w.send(&wp.Hello{Protocol: wp.ProtocolVersion, Kind: wp.KindNative, Slots: 1, Name: "third"})
+	if err := <-errc; !errors.Is(err, errRefused) {
+		t.Fatalf("A took a third name from an address caught on A and on B: %v", err)
 	}
 }
