@@ -116,7 +116,7 @@ lint:
 FUZZTIME ?= 20s
 FUZZ_TARGETS := \
 	./server/broker:FuzzCheckQueueName ./server/broker:FuzzCheckInternalQueueName ./server/broker:FuzzParseKey ./server/broker:FuzzKeyRoundTrip \
-	./server/buntstore:FuzzRecordRoundTrip ./server/buntstore:FuzzDecodeRecord \
+	./server/buntstore:FuzzRecordRoundTrip ./server/buntstore:FuzzDecodeRecord ./server/buntstore:FuzzEntryIDs \
 	./server/httpapi:FuzzParseBatch ./server/httpapi:FuzzBatchRoundTrip ./server/httpapi:FuzzParseProtocolCmd \
 	./server/httpapi:FuzzReadMessage ./server/httpapi:FuzzOriginAllowed ./server/httpapi:FuzzSSEEvent \
 	./server/httpapi:FuzzHostAllowed ./server/httpapi:FuzzFrameAncestors ./server/httpapi:FuzzFastParse \

@@ -27,11 +27,7 @@ func (s *Store) Commit(ctx context.Context, p broker.CommitParams) ([]broker.Com
 				continue
 			}
 			for _, a := range g.Acks {
-				id, r, err := liveLease(tx, a.Queue, a.LeaseID)
-				if err != nil {
-					return err
-				}
-				if err := deleteFlight(tx, a.Queue, id, &r); err != nil {
+				if _, _, err := takeLease(tx, a.Queue, a.LeaseID); err != nil {
 					return err
 				}
 				m, err := mc.get(a.Queue)

@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// Key layout (version 2). A queue name is any UTF-8 text without control
+// Key layout (version 3). A queue name is any UTF-8 text without control
 // characters, so the byte 0x00 ends a name inside a key: a queue's keys are
 // one contiguous range that no other queue's keys enter, whatever the names.
 // Ids and times are fixed-width hex so keys sort numerically.
@@ -15,7 +15,11 @@ import (
 //	q:{queue}                         queue state (meta)
 //	r:{queue}\x00{id}                 ready message (record)
 //	f:{queue}\x00{id}                 in-flight message (record with lease)
-//	d:{deadline}{queue}\x00{id}       lease deadline index ("")
+//	d:{deadline}{queue}\x00{id}       lease deadline index: "" names the
+//	                                  key's id; else the uvarint ids of a
+//	                                  batch leased until deadline. Acks
+//	                                  leave entries; the reaper drops them
+//	                                  when due (layout 3)
 //	x:{expires}{queue}\x00{id}        TTL index of ready messages ("")
 //	k:{key}                           key/value entry (public)
 //	e:{key}                           engine record (internal)
@@ -30,8 +34,12 @@ const (
 	recordPrefix   = "e:"
 )
 
-// layoutVersion is the key layout this package writes.
-const layoutVersion = "2"
+// layoutVersion is the key layout this package writes; layoutV2 is the one
+// before it, read as it is (see checkLayout).
+const (
+	layoutVersion = "3"
+	layoutV2      = "2"
+)
 
 // nameEnd ends a queue name inside a key; no queue name holds it.
 const nameEnd = "\x00"

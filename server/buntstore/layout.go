@@ -11,14 +11,22 @@ import (
 
 // checkLayout makes sure the file is in this package's key layout: a new
 // file is marked, a file of layout 1 (queue names were [A-Za-z0-9._-] and
-// ':' separated the parts of a key) is rewritten in one transaction, and a
-// layout this package does not know is refused.
+// ':' separated the parts of a key) is rewritten in one transaction, a file
+// of layout 2 (one deadline index entry per leased message, dropped at its
+// ack) is marked (its entries are layout 3's entries of one message), and a
+// layout this package does not know is refused. A file of layout 3 is
+// refused by a binary that knows layout 2 only: it would miss the leases
+// an entry lists.
 func (s *Store) checkLayout() error {
 	return s.db.Update(func(tx *buntdb.Tx) error {
 		v, err := tx.Get(layoutKey)
 		switch {
 		case err == nil && v == layoutVersion:
 			return nil
+		case err == nil && v == layoutV2:
+			s.log.Info("upgraded the store's key layout", "layout", layoutVersion, "from", layoutV2)
+			_, _, err = tx.Set(layoutKey, layoutVersion, nil)
+			return err
 		case err == nil:
 			return fmt.Errorf("the store's key layout is %q; this version reads layout %s", truncate(v, 16), layoutVersion)
 		case !errors.Is(err, buntdb.ErrNotFound):

@@ -26,28 +26,16 @@ func v1Record(count int64, created, expires, leaseSeq, deadline int64, value str
 	return string(append(b, value...))
 }
 
-// A file written in layout 1 opens: its messages, leases and indexes are
-// rewritten in the layout of today, and read back whole.
-func TestLayoutOneIsUpgraded(t *testing.T) {
-	dir := t.TempDir()
-	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC).UnixNano()
-	hour := int64(time.Hour)
+// writeFile writes a store file of the given keys, as an older version
+// might have left it.
+func writeFile(t *testing.T, dir string, entries map[string]string) {
+	t.Helper()
 	db, err := buntdb.Open(filepath.Join(dir, FileName))
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := newMeta(now)
-	m.LastID, m.Length, m.InFlight, m.Pushed = 3, 2, 1, 3
 	err = db.Update(func(tx *buntdb.Tx) error {
-		for k, v := range map[string]string{
-			"q:jobs":                  m.encode(),
-			"r:jobs:0000000000000001": v1Record(0, now, 0, 0, 0, "one"),
-			"r:jobs:0000000000000003": v1Record(0, now, now+hour, 0, 0, "three"),
-			"x:" + hex16(uint64(now+hour)) + ":jobs:0000000000000003": "",
-			"f:jobs:0000000000000002":                                 v1Record(1, now, 0, 1, now+hour, "two"),
-			"d:" + hex16(uint64(now+hour)) + ":jobs:0000000000000002": "",
-			"k:config": `j{"a":1}`,
-		} {
+		for k, v := range entries {
 			if _, _, err := tx.Set(k, v, nil); err != nil {
 				return err
 			}
@@ -57,7 +45,28 @@ func TestLayoutOneIsUpgraded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db.Close()
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A file written in layout 1 opens: its messages, leases and indexes are
+// rewritten in the layout of today, and read back whole.
+func TestLayoutOneIsUpgraded(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC).UnixNano()
+	hour := int64(time.Hour)
+	m := newMeta(now)
+	m.LastID, m.Length, m.InFlight, m.Pushed = 3, 2, 1, 3
+	writeFile(t, dir, map[string]string{
+		"q:jobs":                  m.encode(),
+		"r:jobs:0000000000000001": v1Record(0, now, 0, 0, 0, "one"),
+		"r:jobs:0000000000000003": v1Record(0, now, now+hour, 0, 0, "three"),
+		"x:" + hex16(uint64(now+hour)) + ":jobs:0000000000000003": "",
+		"f:jobs:0000000000000002":                                 v1Record(1, now, 0, 1, now+hour, "two"),
+		"d:" + hex16(uint64(now+hour)) + ":jobs:0000000000000002": "",
+		"k:config": `j{"a":1}`,
+	})
 
 	s, err := Open(dir, Options{Fsync: FsyncNever})
 	if err != nil {
@@ -130,4 +139,64 @@ func TestSecondOpenIsRefused(t *testing.T) {
 		t.Fatalf("Open after Close: %v", err)
 	}
 	s.Close()
+}
+
+// A file written in layout 2 (one deadline index entry a lease, named by
+// its key alone) opens as it is, is marked layout 3, and its leases are
+// acked and reaped exactly.
+func TestLayoutTwoIsRead(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC).UnixNano()
+	hour := int64(time.Hour)
+	m := newMeta(now)
+	m.LastID, m.InFlight, m.Pushed = 2, 2, 2
+	leased := []record{
+		{count: 1, created: now, leaseSeq: 1, deadline: now + hour, owner: "gone", value: []byte("one")},
+		{count: 1, created: now, leaseSeq: 1, deadline: now + hour, owner: "gone", value: []byte("two")},
+	}
+	entries := map[string]string{layoutKey: layoutV2, metaKey("jobs"): m.encode()}
+	for i := range leased {
+		id := uint64(i + 1)
+		entries[flightKey("jobs", id)] = leased[i].encode()
+		entries[timeKey(deadlinePrefix, now+hour, "jobs", id)] = ""
+	}
+	writeFile(t, dir, entries)
+
+	s, err := Open(dir, Options{Fsync: FsyncNever})
+	if err != nil {
+		t.Fatalf("open a layout 2 file: %v", err)
+	}
+	defer s.Close()
+	err = s.db.View(func(tx *buntdb.Tx) error {
+		v, err := tx.Get(layoutKey)
+		if err == nil && v != layoutVersion {
+			t.Errorf("layout after Open = %q, want %q", v, layoutVersion)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if unknown, err := s.LeaseAck(ctx, "jobs", []string{leaseID(1, &leased[0])}); err != nil || len(unknown) != 0 {
+		t.Fatalf("ack the layout 2 lease of message 1: unknown %q, %v", unknown, err)
+	}
+	res, err := s.Reap(ctx, broker.ReapParams{Now: time.Unix(0, now+hour), Limit: 10})
+	if err != nil || res.Requeued["jobs"] != 1 || res.More {
+		t.Fatalf("reap at the layout 2 leases' deadline: %+v, %v; want message 2 requeued", res, err)
+	}
+	msg, err := s.QueueTake(ctx, "jobs", time.Unix(0, now+hour))
+	if err != nil || msg.ID != 2 || string(msg.Value) != "two" {
+		t.Errorf("take after the reap: %+v, %v; want message 2", msg, err)
+	}
+	err = s.db.View(func(tx *buntdb.Tx) error {
+		keys, _, err := scan(tx, deadlinePrefix, prefixEnd(deadlinePrefix), 0)
+		if err == nil && len(keys) != 0 {
+			t.Errorf("deadline index entries left after the reap: %q", keys)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }

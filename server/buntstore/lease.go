@@ -2,6 +2,7 @@ package buntstore
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -11,48 +12,124 @@ import (
 	"github.com/tabreduce/tabreduce/server/broker"
 )
 
-// putFlight stores an in-flight message and its deadline index entry.
+// putFlight stores an in-flight message. Its deadline goes into the index
+// through indexDeadlines, once for a whole leased batch.
 func putFlight(tx *buntdb.Tx, q string, id uint64, r *record) error {
-	if _, _, err := tx.Set(flightKey(q, id), r.encode(), nil); err != nil {
-		return err
-	}
-	_, _, err := tx.Set(timeKey(deadlinePrefix, r.deadline, q, id), "", nil)
+	_, _, err := tx.Set(flightKey(q, id), r.encode(), nil)
 	return err
 }
 
-// deleteFlight removes an in-flight message and its deadline index entry.
-func deleteFlight(tx *buntdb.Tx, q string, id uint64, r *record) error {
-	if _, err := tx.Delete(flightKey(q, id)); err != nil {
+// deleteFlight removes an in-flight message. Its deadline index entry stays
+// until it falls due: the reaper then finds no lease of that deadline there
+// and drops it (see reapLeases).
+func deleteFlight(tx *buntdb.Tx, q string, id uint64) error {
+	_, err := tx.Delete(flightKey(q, id))
+	return err
+}
+
+// indexDeadlines adds one deadline index entry for the in-flight messages
+// ids of q, all due at at. The entry's key carries the first id (to keep
+// batches of one deadline apart); an entry of one message has an empty
+// value, naming the key's id, and one of more lists them all. Should the
+// key exist already (one deadline, one first id: a message released and
+// leased again at the same instant), the two lists are merged.
+func indexDeadlines(tx *buntdb.Tx, q string, at int64, ids []uint64) error {
+	key := timeKey(deadlinePrefix, at, q, ids[0])
+	val := ""
+	if len(ids) > 1 {
+		val = encodeIDs(ids)
+	}
+	prev, replaced, err := tx.Set(key, val, nil)
+	if err != nil || !replaced {
 		return err
 	}
-	if _, err := tx.Delete(timeKey(deadlinePrefix, r.deadline, q, id)); err != nil && !errors.Is(err, buntdb.ErrNotFound) {
+	old, err := entryIDs(key, prev)
+	if err != nil {
 		return err
 	}
-	return nil
+	_, _, err = tx.Set(key, encodeIDs(append(old, ids...)), nil)
+	return err
+}
+
+// maxEntryIDs bounds the ids one deadline index entry may list when read
+// back (a leased batch holds at most broker.MaxLease; merges add a few).
+const maxEntryIDs = 1 << 20
+
+// encodeIDs encodes a deadline index entry's list of ids.
+func encodeIDs(ids []uint64) string {
+	b := make([]byte, 0, len(ids)*3)
+	for _, id := range ids {
+		b = binary.AppendUvarint(b, id)
+	}
+	return string(b)
+}
+
+// entryIDs returns the ids a deadline index entry names: the key's own for
+// an empty value (as layout 2 wrote every entry), else the listed ones.
+func entryIDs(key, val string) ([]uint64, error) {
+	if val == "" {
+		_, _, id, err := parseTimeKey(key)
+		if err != nil {
+			return nil, err
+		}
+		return []uint64{id}, nil
+	}
+	var ids []uint64
+	b := []byte(val)
+	for len(b) > 0 {
+		id, n := binary.Uvarint(b)
+		if n <= 0 || len(ids) == maxEntryIDs {
+			return nil, fmt.Errorf("lease index %q: %w", truncate(key, 60), errCorrupt)
+		}
+		ids = append(ids, id)
+		b = b[n:]
+	}
+	return ids, nil
 }
 
 // liveLease returns the in-flight record that leaseID names, or
 // ErrLeaseNotFound.
 func liveLease(tx *buntdb.Tx, q, lease string) (uint64, record, error) {
+	id, r, _, err := readLease(q, lease, func(k string) (string, error) { return tx.Get(k) })
+	return id, r, err
+}
+
+// takeLease deletes and returns the in-flight record that lease names, or
+// returns ErrLeaseNotFound and leaves the store as it was: one B-tree
+// operation for a live lease, where a look-up and a delete were two.
+func takeLease(tx *buntdb.Tx, q, lease string) (uint64, record, error) {
+	id, r, v, err := readLease(q, lease, tx.Delete)
+	if errors.Is(err, broker.ErrLeaseNotFound) && v != "" {
+		if _, _, err := tx.Set(flightKey(q, id), v, nil); err != nil {
+			return 0, record{}, err
+		}
+	}
+	return id, r, err
+}
+
+// readLease reads the in-flight record that lease names through read (a
+// look-up or a delete of its key). It returns ErrLeaseNotFound for a lease
+// that is not live, with the stored value v when there was one.
+func readLease(q, lease string, read func(key string) (string, error)) (id uint64, r record, v string, err error) {
 	id, seq, created, ok := parseLeaseID(lease)
 	if !ok {
-		return 0, record{}, broker.ErrLeaseNotFound
+		return 0, record{}, "", broker.ErrLeaseNotFound
 	}
-	v, err := tx.Get(flightKey(q, id))
+	v, err = read(flightKey(q, id))
 	if errors.Is(err, buntdb.ErrNotFound) {
-		return 0, record{}, broker.ErrLeaseNotFound
+		return 0, record{}, "", broker.ErrLeaseNotFound
 	}
 	if err != nil {
-		return 0, record{}, err
+		return 0, record{}, "", err
 	}
-	r, err := decodeRecord(v)
+	r, err = decodeRecord(v)
 	if err != nil {
-		return 0, record{}, fmt.Errorf("lease %s: %w", lease, err)
+		return 0, record{}, "", fmt.Errorf("lease %s: %w", lease, err)
 	}
 	if r.released || r.leaseSeq != seq || r.created != created {
-		return 0, record{}, broker.ErrLeaseNotFound
+		return id, record{}, v, broker.ErrLeaseNotFound
 	}
-	return id, r, nil
+	return id, r, v, nil
 }
 
 // LeaseAck deletes the leased messages.
@@ -68,13 +145,17 @@ func (s *Store) LeaseAck(ctx context.Context, queue string, leaseIDs []string) (
 			unknown = append(unknown, leaseIDs...)
 			return nil
 		}
-		unknown, err = eachLiveLease(tx, queue, leaseIDs, func(id uint64, r *record) error {
+		for _, l := range leaseIDs {
+			_, _, err := takeLease(tx, queue, l)
+			if errors.Is(err, broker.ErrLeaseNotFound) {
+				unknown = append(unknown, l)
+				continue
+			}
+			if err != nil {
+				return err
+			}
 			m.InFlight--
 			m.Acked++
-			return deleteFlight(tx, queue, id, r)
-		})
-		if err != nil {
-			return err
 		}
 		return putMeta(tx, queue, m)
 	})
@@ -130,11 +211,11 @@ func (s *Store) LeaseExtend(ctx context.Context, queue, lease string, deadline t
 		if err != nil {
 			return err
 		}
-		if err := deleteFlight(tx, queue, id, &r); err != nil {
-			return err
-		}
 		r.deadline = nanos(deadline)
 		if err := putFlight(tx, queue, id, &r); err != nil {
+			return err
+		}
+		if err := indexDeadlines(tx, queue, r.deadline, []uint64{id}); err != nil {
 			return err
 		}
 		out = broker.Lease{ID: lease, Message: r.message(queue, id), Deadline: deadline}
@@ -149,7 +230,7 @@ func (s *Store) LeaseExtend(ctx context.Context, queue, lease string, deadline t
 // requeue moves an in-flight message back to the head of its queue: it keeps
 // its id, so it sorts before every message pushed after it.
 func requeue(tx *buntdb.Tx, mc *metaCache, q string, id uint64, r *record) error {
-	if err := deleteFlight(tx, q, id, r); err != nil {
+	if err := deleteFlight(tx, q, id); err != nil {
 		return err
 	}
 	wasDelayed := r.released
@@ -177,12 +258,12 @@ func moveCount(mc *metaCache, q string, inFlight, length int64) error {
 // delay keeps a nacked message aside, with no live lease, until at; it
 // counts as waiting (Length), not in flight.
 func delay(tx *buntdb.Tx, mc *metaCache, q string, id uint64, r *record, at int64) error {
-	if err := deleteFlight(tx, q, id, r); err != nil {
-		return err
-	}
 	r.released = true
 	r.deadline = at
 	if err := putFlight(tx, q, id, r); err != nil {
+		return err
+	}
+	if err := indexDeadlines(tx, q, at, []uint64{id}); err != nil {
 		return err
 	}
 	return moveCount(mc, q, -1, +1)
@@ -198,7 +279,7 @@ func isDeadQueue(q string) bool {
 // deadLetter moves an in-flight message to the tail of the queue's
 // dead-letter queue.
 func deadLetter(tx *buntdb.Tx, mc *metaCache, q string, id uint64, r *record, now int64) error {
-	if err := deleteFlight(tx, q, id, r); err != nil {
+	if err := deleteFlight(tx, q, id); err != nil {
 		return err
 	}
 	m, err := mc.get(q)
@@ -250,46 +331,86 @@ func (s *Store) Reap(ctx context.Context, p broker.ReapParams) (broker.ReapResul
 	return res, nil
 }
 
+// reapLeases requeues or dead-letters up to limit leases that are due. An
+// index entry names the messages leased until its time; one that was acked,
+// released or extended since is no longer in flight with that deadline and
+// is passed over. An entry is dropped once all it names are handled, or
+// rewritten with the rest when the limit cuts it short.
 func reapLeases(tx *buntdb.Tx, mc *metaCache, p broker.ReapParams, now int64, limit int, res *broker.ReapResult) error {
-	keys, _, err := scan(tx, deadlinePrefix, deadlinePrefix+hex16(uint64(now)+1), limit+1)
+	keys, vals, err := scan(tx, deadlinePrefix, deadlinePrefix+hex16(uint64(now)+1), limit+1)
 	if err != nil {
 		return err
 	}
 	if len(keys) > limit {
-		keys, res.More = keys[:limit], true
+		keys, vals, res.More = keys[:limit], vals[:limit], true
 	}
-	for _, k := range keys {
-		_, q, id, err := parseTimeKey(k)
+	done := 0
+	for i, k := range keys {
+		at, q, _, err := parseTimeKey(k)
 		if err != nil {
 			return err
 		}
-		v, err := tx.Get(flightKey(q, id))
-		if err != nil {
-			return fmt.Errorf("lease index %s: %w", k, err)
-		}
-		r, err := decodeRecord(v)
-		if err != nil {
-			return fmt.Errorf("%s: %w", k, err)
-		}
-		switch {
-		case r.released:
-			err = requeue(tx, mc, q, id, &r)
-			res.Requeued[q]++
-		case p.MaxAttempts > 0 && r.attempts+1 >= p.MaxAttempts && !isDeadQueue(q):
-			r.attempts++
-			r.err = "lease expired"
-			err = deadLetter(tx, mc, q, id, &r, now)
-			res.DeadLettered[q]++
-		default:
-			r.attempts++
-			err = requeue(tx, mc, q, id, &r)
-			res.Requeued[q]++
-		}
+		ids, err := entryIDs(k, vals[i])
 		if err != nil {
 			return err
+		}
+		for j, id := range ids {
+			if done == limit {
+				res.More = true
+				_, _, err := tx.Set(k, encodeIDs(ids[j:]), nil)
+				return err
+			}
+			handled, err := reapLease(tx, mc, p, q, id, at, now, res)
+			if err != nil {
+				return err
+			}
+			if handled {
+				done++
+			}
+		}
+		if _, err := tx.Delete(k); err != nil {
+			return err
+		}
+		if done == limit && i+1 < len(keys) {
+			res.More = true
+			return nil
 		}
 	}
 	return nil
+}
+
+// reapLease requeues or dead-letters message id of q if it is in flight
+// until at, and reports whether it was.
+func reapLease(tx *buntdb.Tx, mc *metaCache, p broker.ReapParams, q string, id uint64, at, now int64, res *broker.ReapResult) (bool, error) {
+	v, err := tx.Get(flightKey(q, id))
+	if errors.Is(err, buntdb.ErrNotFound) {
+		return false, nil // acked or returned since
+	}
+	if err != nil {
+		return false, err
+	}
+	r, err := decodeRecord(v)
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", truncate(flightKey(q, id), 60), err)
+	}
+	if r.deadline != at {
+		return false, nil // extended, or nacked with a delay: another entry names it
+	}
+	switch {
+	case r.released:
+		err = requeue(tx, mc, q, id, &r)
+		res.Requeued[q]++
+	case p.MaxAttempts > 0 && r.attempts+1 >= p.MaxAttempts && !isDeadQueue(q):
+		r.attempts++
+		r.err = "lease expired"
+		err = deadLetter(tx, mc, q, id, &r, now)
+		res.DeadLettered[q]++
+	default:
+		r.attempts++
+		err = requeue(tx, mc, q, id, &r)
+		res.Requeued[q]++
+	}
+	return true, err
 }
 
 func reapTTL(tx *buntdb.Tx, mc *metaCache, now int64, limit int, res *broker.ReapResult) error {

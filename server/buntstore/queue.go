@@ -227,6 +227,7 @@ func (s *Store) QueueLease(ctx context.Context, p broker.QueueLeaseParams) ([]br
 		if err != nil {
 			return err
 		}
+		ids := make([]uint64, 0, len(got))
 		for i := range got {
 			g := &got[i]
 			if err := deleteReady(tx, p.Queue, g.id, &g.rec); err != nil {
@@ -245,6 +246,12 @@ func (s *Store) QueueLease(ctx context.Context, p broker.QueueLeaseParams) ([]br
 				Message:  g.rec.message(p.Queue, g.id),
 				Deadline: fromNanos(deadline),
 			})
+			ids = append(ids, g.id)
+		}
+		if len(ids) > 0 {
+			if err := indexDeadlines(tx, p.Queue, deadline, ids); err != nil {
+				return err
+			}
 		}
 		m.Length -= int64(len(got))
 		m.InFlight += int64(len(got))
@@ -338,7 +345,8 @@ func (s *Store) QueueClear(ctx context.Context, queue string) (int64, error) {
 }
 
 // deleteMessages deletes every message of a queue, ready or in flight, with
-// its index entries, and reports how many there were.
+// its TTL index entries, and reports how many there were. Deadline index
+// entries are left to the reaper, which finds no lease behind them.
 func deleteMessages(tx *buntdb.Tx, queue string) (int64, error) {
 	var n int64
 	lo, hi := queueRange(readyPrefix, queue)
@@ -352,7 +360,7 @@ func deleteMessages(tx *buntdb.Tx, queue string) (int64, error) {
 	lo, hi = queueRange(flightPrefix, queue)
 	err = scanRecords(tx, lo, hi, 0, func(_ string, id uint64, r record) error {
 		n++
-		return deleteFlight(tx, queue, id, &r)
+		return deleteFlight(tx, queue, id)
 	})
 	return n, err
 }
@@ -427,7 +435,7 @@ func deleteTx(tx *buntdb.Tx, mc *metaCache, queue string, id uint64) error {
 	if err != nil {
 		return err
 	}
-	if err := deleteFlight(tx, queue, id, &r); err != nil {
+	if err := deleteFlight(tx, queue, id); err != nil {
 		return err
 	}
 	if r.released {

@@ -66,3 +66,36 @@ func FuzzDecodeRecord(f *testing.F) {
 		}
 	})
 }
+
+// FuzzEntryIDs feeds deadline index entries as a damaged file might hold
+// them: entryIDs either fails with errCorrupt or returns ids that encode
+// back to the same entry.
+func FuzzEntryIDs(f *testing.F) {
+	key := timeKey(deadlinePrefix, 1_700_000_000_000_000_000, "jobs", 7)
+	f.Add("")
+	f.Add(encodeIDs([]uint64{7, 8, 9}))
+	f.Add(encodeIDs([]uint64{math.MaxUint64}))
+	f.Add("\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01")
+	f.Add("\x80")
+	f.Fuzz(func(t *testing.T, val string) {
+		ids, err := entryIDs(key, val)
+		if err != nil {
+			if !errors.Is(err, errCorrupt) {
+				t.Fatalf("entryIDs(%q) = %v, want errCorrupt", val, err)
+			}
+			return
+		}
+		if val == "" {
+			if len(ids) != 1 || ids[0] != 7 {
+				t.Fatalf("entryIDs of an empty value = %v, want the key's id 7", ids)
+			}
+			return
+		}
+		if len(ids) == 0 {
+			t.Fatalf("entryIDs(%q) named no id", val)
+		}
+		if _, err := entryIDs(key, encodeIDs(ids)); err != nil {
+			t.Fatalf("entryIDs(encodeIDs(%v)) = %v", ids, err)
+		}
+	})
+}

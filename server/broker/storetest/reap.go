@@ -62,6 +62,33 @@ func reapCases() []storeCase {
 			depth(t, s, "q", 1, 1)
 			equal(t, "unknown acking the extended lease", len(ack(t, s, "q", ls[1].ID)), 0)
 		}},
+		{"BatchOfMixedOutcomes", func(t *testing.T, s broker.Store) {
+			// One lease call of six, then each message goes its own way:
+			// the reaper must return exactly those still leased until the
+			// batch's deadline, each once, whatever the others did. a is
+			// released and leased again at the batch's very instant.
+			push(t, s, "q", base, "a", "b", "c", "d", "e", "f")
+			ls := lease(t, s, "q", 6, base)
+			sameSlice(t, "unknown acking d and e", ack(t, s, "q", ls[3].ID, ls[4].ID), nil)
+			_, err := s.LeaseExtend(t.Context(), "q", ls[1].ID, at(time.Hour))
+			must(t, "LeaseExtend of b", err)
+			_, err = s.LeaseNack(t.Context(), broker.LeaseNackParams{Queue: "q", LeaseID: ls[2].ID, Now: base, Delay: 2 * visibility, Error: "later", MaxAttempts: manyAttempt})
+			must(t, "LeaseNack of c with a delay", err)
+			_, err = s.LeaseRelease(t.Context(), "q", []string{ls[0].ID})
+			must(t, "LeaseRelease of a", err)
+			again := lease(t, s, "q", 1, base)
+			equal(t, "id leased again", again[0].Message.ID, uint64(1))
+			r := reap(t, s, at(visibility), manyAttempt)
+			equal(t, "Requeued[q] at the batch's deadline (a, f)", r.Requeued["q"], 2)
+			sameSlice(t, "unknown acking a's lease after the reap", ack(t, s, "q", again[0].ID), []string{again[0].ID})
+			depth(t, s, "q", 3, 1) // a, f back; c delayed; b leased
+			reapedNothing(t, reap(t, s, at(visibility), manyAttempt))
+			equal(t, "Requeued[q] at c's delay", reap(t, s, at(2*visibility), manyAttempt).Requeued["q"], 1)
+			equal(t, "Requeued[q] at b's extended deadline", reap(t, s, at(time.Hour), manyAttempt).Requeued["q"], 1)
+			reapedNothing(t, reap(t, s, at(24*time.Hour), manyAttempt))
+			depth(t, s, "q", 4, 0)
+			sameSlice(t, "taken after the reaps", drain(t, s, "q", at(24*time.Hour)), []string{"a", "b", "c", "f"})
+		}},
 		{"DropsExpiredMessages", func(t *testing.T, s broker.Store) {
 			pushMessages(t, s, "q", base,
 				broker.NewMessage{Value: []byte("a"), TTL: time.Minute},
