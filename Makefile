@@ -119,7 +119,7 @@ FUZZ_TARGETS := \
 	./server/buntstore:FuzzRecordRoundTrip ./server/buntstore:FuzzDecodeRecord ./server/buntstore:FuzzEntryIDs \
 	./server/httpapi:FuzzParseBatch ./server/httpapi:FuzzBatchRoundTrip ./server/httpapi:FuzzParseProtocolCmd \
 	./server/httpapi:FuzzReadMessage ./server/httpapi:FuzzOriginAllowed ./server/httpapi:FuzzSSEEvent \
-	./server/httpapi:FuzzHostAllowed ./server/httpapi:FuzzFrameAncestors ./server/httpapi:FuzzFastParse \
+	./server/httpapi:FuzzHostAllowed ./server/httpapi:FuzzFrameAncestors ./server/httpapi:FuzzFastParse ./server/httpapi:FuzzLeaseJSON \
 	./server/buntstore:FuzzDecodeMeta ./wasm/workerproto:FuzzDecode \
 	./wasm/abi:FuzzDecodePairs ./wasm/abi:FuzzDecodeGroups ./wasm/abi:FuzzDecodeResult \
 	./jobs/wordcount:FuzzScanWords ./jobs/kmeans:FuzzParseFloat ./jobs/kmeans:FuzzParseDecimal ./jobs/kmeans:FuzzScanPoint ./jobs/kmeans:FuzzAssign ./jobs/kmeans:FuzzKmeansC \

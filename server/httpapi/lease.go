@@ -136,7 +136,7 @@ func (a *API) lease(c echo.Context) error {
 		}
 		out[i].Value, out[i].Encoding = encodeValue(l.Message.Value)
 	}
-	return c.JSON(http.StatusOK, map[string]any{"queue": c.Param("queue"), "status": status, "messages": out})
+	return writeLeases(c, c.Param("queue"), status, out)
 }
 
 // ack is POST /api/v1/queues/{queue}/ack with "lease" or "leases".

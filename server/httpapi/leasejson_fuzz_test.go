@@ -1,0 +1,70 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tabreduce/tabreduce/server/broker"
+)
+
+// FuzzLeaseJSON checks that the hand-written lease encoding is the bytes
+// encoding/json gives for the same message, whatever its strings hold.
+func FuzzLeaseJSON(f *testing.F) {
+	f.Add("1.1.abc", "jobs:1", "hello", "", int64(1), 0, int64(1_700_000_000_123_456_789), "")
+	f.Add("x", "a<b>&c:2", "line\nwith \"quotes\" \\ and \t\b\f\x00\x1f\x7f", "base64", int64(-3), 7, int64(0), "worker <crashed> & \u2028 \u2029")
+	f.Add("\xff\xfe", "é:3", "\xed\xa0\x80 surrogate, \xc3 cut", "", int64(1<<62), 1<<30, int64(-62135596800000000000/1000), "\u00e9\U0001F600")
+	f.Fuzz(func(t *testing.T, lease, key, value, encoding string, count int64, attempts int, deadline int64, errText string) {
+		l := leaseJSON{
+			Lease: lease, Key: key, Value: value, Encoding: encoding, Count: count,
+			Attempts: attempts, Deadline: time.Unix(0, deadline).UTC(), Error: errText,
+		}
+		want, err := json.Marshal(l)
+		if err != nil {
+			return // a time json refuses; the store never makes one
+		}
+		if got := appendLeaseJSON(nil, &l); !bytes.Equal(got, want) {
+			t.Fatalf("appendLeaseJSON = %s\nencoding/json  = %s", got, want)
+		}
+		var wantStr bytes.Buffer
+		enc := json.NewEncoder(&wantStr)
+		if err := enc.Encode(key); err != nil {
+			t.Fatal(err)
+		}
+		if got := append(appendJSONString(nil, key), '\n'); !bytes.Equal(got, wantStr.Bytes()) {
+			t.Fatalf("appendJSONString = %s, encoding/json = %s", got, wantStr.Bytes())
+		}
+	})
+}
+
+// writeLeases answers with the very bytes and type c.JSON gave.
+func TestWriteLeasesIsJSON(t *testing.T) {
+	out := []leaseJSON{
+		{Lease: "1.1.x", Key: "q:1", Value: "<a & b>", Count: 1, Deadline: time.Unix(1_700_000_000, 5).UTC()},
+		{Lease: "2.3.y", Key: "q:2", Value: "AAE=", Encoding: "base64", Count: 3, Attempts: 2, Deadline: time.Unix(1_700_000_001, 0).UTC(), Error: "boom"},
+	}
+	for _, tc := range []struct {
+		name string
+		out  []leaseJSON
+	}{{"two", out}, {"none", []leaseJSON{}}} {
+		e := echo.New()
+		got, want := httptest.NewRecorder(), httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodPost, "/api/v1/queues/q/lease", nil)
+		if err := writeLeases(e.NewContext(req, got), "q\u2028<", broker.StatusPaused, tc.out); err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]any{"queue": "q\u2028<", "status": broker.StatusPaused, "messages": tc.out}
+		if err := e.NewContext(req, want).JSON(http.StatusOK, m); err != nil {
+			t.Fatal(err)
+		}
+		if got.Body.String() != want.Body.String() || got.Code != want.Code || got.Header().Get("Content-Type") != want.Header().Get("Content-Type") {
+			t.Errorf("%s: writeLeases = %d %q %s\nc.JSON      = %d %q %s", tc.name,
+				got.Code, got.Header().Get("Content-Type"), got.Body, want.Code, want.Header().Get("Content-Type"), want.Body)
+		}
+	}
+}
