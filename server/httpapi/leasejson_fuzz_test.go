@@ -68,3 +68,32 @@ func TestWriteLeasesIsJSON(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkLeaseJSON encodes a lease answer of 100 messages of 100 bytes,
+// by hand and through encoding/json.
+func BenchmarkLeaseJSON(b *testing.B) {
+	out := make([]leaseJSON, 100)
+	for i := range out {
+		out[i] = leaseJSON{Lease: "123456.1.mzx1ab2c", Key: "bench:123456", Value: string(bytes.Repeat([]byte("x"), 100)),
+			Count: 1, Deadline: time.Unix(1_700_000_000, int64(i)).UTC()}
+	}
+	m := map[string]any{"queue": "bench", "status": broker.StatusActive, "messages": out}
+	b.Run("hand", func(b *testing.B) {
+		for b.Loop() {
+			buf := make([]byte, 0, 20000)
+			buf = append(buf, `{"messages":[`...)
+			for i := range out {
+				buf = appendLeaseJSON(buf, &out[i])
+			}
+			_ = buf
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		for b.Loop() {
+			var buf bytes.Buffer
+			if err := json.NewEncoder(&buf).Encode(m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
