@@ -25,6 +25,27 @@ import (
 // baseline. docs/BENCHMARKS.md has the commands.
 const beforeEnv = "TABREDUCE_BEFORE"
 
+// whereTheTimeWent is a fresh tab's first result, in ms from its
+// navigation, as its own marks tell it: pool.js's start (pool); the
+// connection worker's (conn.js: conn, slot, offered, open, welcome,
+// tasks, module, result) and the compute worker's (task.js: computeRun,
+// computePort, instanceStart, instanceReady, taskStart, taskEnd); the
+// page's compile of the named module done (pageReady) and its fetch
+// (fetch: request start / response start / end); and when the Web
+// Workers' scripts had arrived (connScript, taskScript: response end).
+const whereTheTimeWent = `(() => {
+  const o = performance.timeOrigin, last = window.tabreduce.last, r = { pool: Math.round(window.tabreduce.started - o) };
+  for (const [k, v] of Object.entries(last.marks[0])) r[k] = Math.round(v - o);
+  const m = last.modules.find(m => m.byPage);
+  if (m) r.pageReady = Math.round(window.tabreduce.started - o + m.readyMs);
+  for (const e of performance.getEntriesByType('resource')) {
+    if (e.name.includes('/modules/')) r.fetch = [e.requestStart, e.responseStart, e.responseEnd].map(Math.round).join('/');
+    if (e.name.includes('/conn.js')) r.connScript = Math.round(e.responseEnd);
+    if (e.name.includes('/task.js')) r.taskScript = Math.round(e.responseEnd);
+  }
+  return JSON.stringify(r);
+})()`
+
 // BenchmarkFreshTabBeforeAfter: the tabreduce binary of this tree against
 // an older one's, alternated in one run. Each iteration, for each binary,
 // opens /worker?slots=1 of its server (`tabreduce serve`, a process of
@@ -60,8 +81,11 @@ func BenchmarkFreshTabBeforeAfter(b *testing.B) {
 	var each [2][]time.Duration // per iteration, for the medians
 	var tabMark time.Duration
 	var wire float64
-	for b.Loop() {
-		for i, s := range sides {
+	for round := 0; b.Loop(); round++ {
+		// Each binary goes first in every other round: a browser started
+		// just after another closed may find the machine busier.
+		for _, i := range [2][2]int{{0, 1}, {1, 0}}[round%2] {
+			s := sides[i]
 			d, worker, stop := freshTabResult(b, s.url, s.sha)
 			total[i] += d
 			each[i] = append(each[i], d)
@@ -71,11 +95,7 @@ func BenchmarkFreshTabBeforeAfter(b *testing.B) {
 				})
 				tabMark += time.Duration(evalJS[float64](b, worker, `window.tabreduce.last.marks[0].result - performance.timeOrigin`) * float64(time.Millisecond))
 				wire = evalJS[float64](b, worker, `window.tabreduce.last.modules[0].transferSize`)
-				// Where the time went, in ms from navigation: the pool's start
-				// (pool.js), the connection worker's scripts run, a compute
-				// worker attached, the socket open, WELCOME, TASKS, the
-				// module ready, the result sent.
-				b.Logf("%s", evalJS[string](b, worker, `(() => { const o = performance.timeOrigin, r = {pool: Math.round(window.tabreduce.started - o)}; for (const [k, v] of Object.entries(window.tabreduce.last.marks[0])) r[k] = Math.round(v - o); return JSON.stringify(r); })()`))
+				b.Logf("%s", evalJS[string](b, worker, whereTheTimeWent))
 			}
 			stop()
 			waitUntil(b, 20*time.Second, "the tab's worker leaves", func() bool { return countWorkers(s.url) == 0 })

@@ -33,9 +33,11 @@ const stats = {
   lastError: '', reconnects: 0, sessions: 0,
   // When things first happened (ms since the epoch, on
   // performance.timeOrigin's clock, which the page shares): this worker's
-  // scripts run (conn), a compute worker attached (slot), the socket open,
-  // WELCOME, the first TASKS, its module ready (module), the first result
-  // sent. Benchmarks read them.
+  // scripts run (conn), a compute worker attached (slot), the page's
+  // compiled module arrived (offered), the socket open, WELCOME, the first
+  // TASKS, its module ready (module), the first result sent; and the
+  // compute worker's first marks (task.js), which come with its first
+  // result. Benchmarks read them.
   marks: {},
 };
 
@@ -59,6 +61,7 @@ self.onmessage = e => {
       break;
     case 'slot': attachSlot(m.index, m.port); break;
     case 'module':
+      mark('offered');
       offerModule(m);
       if (m.module) {
         warm.set(m.sha, m.module);
@@ -333,6 +336,7 @@ function answer(i, m) {
     if (r && r.slot === i) r.percent = m.percent;
     return;
   }
+  if (m.marks) for (const k in m.marks) if (!(k in stats.marks)) stats.marks[k] = m.marks[k]; // the compute worker's
   if (s.task && s.task.id === m.id) s.task = null;
   const elapsed = m.elapsedUs / 1000;
   stats.cpuMs += elapsed;

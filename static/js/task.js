@@ -18,8 +18,21 @@ const MAX_INSTANCES = 4;
 const instances = new Map(); // module sha256 → Instance
 let port = null;
 
+// When things first happened in this worker (ms since the epoch, on
+// performance.timeOrigin's clock): its scripts run (computeRun), its port
+// from the page (computePort), a module instantiated ahead of its task
+// (instanceStart, instanceReady), the first task here (taskStart, taskEnd).
+// They go to conn.js with the first result, which keeps them with its own
+// marks for benchmarks.
+let marks = {};
+function mark(name) {
+  if (marks && !(name in marks)) marks[name] = performance.timeOrigin + performance.now();
+}
+mark('computeRun');
+
 self.onmessage = e => {
   if (e.data.type === 'port') {
+    mark('computePort');
     port = e.data.port;
     port.onmessage = m => (m.data.type === 'warm' ? warmUp(m.data) : run(m.data));
   }
@@ -166,14 +179,17 @@ function commandModule(module) {
 // module that fails here is dropped, and its task meets and reports the
 // failure.
 function warmUp(m) {
+  mark('instanceStart');
   try {
     if (!commandModule(m.module)) instanceFor(m.module, m.sha);
   } catch {
     instances.delete(m.sha);
   }
+  mark('instanceReady');
 }
 
 function run(msg) {
+  mark('taskStart');
   const t = msg.task, start = performance.now();
   let inst = null;
   try {
@@ -190,9 +206,11 @@ function run(msg) {
     const parts = new Pairs(res.pairs).partitions(t.phase === Phase.MAP ? t.reducers : 1);
     if (inst && inst.pages() > RECYCLE_PAGES) instances.delete(t.module);
     const elapsed = performance.now() - start;
+    mark('taskEnd');
     port.postMessage({
-      type: 'done', id: t.id, elapsedUs: Math.round(elapsed * 1000), counters: res.counters, partitions: parts,
+      type: 'done', id: t.id, elapsedUs: Math.round(elapsed * 1000), counters: res.counters, partitions: parts, marks,
     }, parts.map(p => p.buffer));
+    marks = null; // sent once
   } catch (err) {
     // A trap, proc_exit or job error poisons the instance: drop it.
     instances.delete(t.module);
