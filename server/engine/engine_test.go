@@ -40,22 +40,38 @@ type testEngine struct {
 func newTestEngine(t *testing.T, cfg Config) *testEngine {
 	t.Helper()
 	dir := t.TempDir()
-	log := slog.New(slog.DiscardHandler)
 	store, err := buntstore.Open(dir, buntstore.Options{Fsync: buntstore.FsyncNever})
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.DataDir = dir
+	return startTestEngine(t, store, cfg)
+}
+
+// startTestEngine starts an engine with cfg on store, which it closes at the
+// end of the test: it fills in the logger, the built-in noop, a data
+// directory if cfg has none, and an hour's heartbeat interval if cfg has
+// none (the fake workers send none).
+func startTestEngine(t *testing.T, store broker.Store, cfg Config) *testEngine {
+	t.Helper()
+	log := slog.New(slog.DiscardHandler)
 	b, err := broker.New(context.Background(), store, broker.Config{}, log)
 	if err != nil {
+		store.Close()
 		t.Fatal(err)
 	}
-	cfg.DataDir, cfg.Logger = dir, log
+	cfg.Logger = log
+	if cfg.DataDir == "" {
+		cfg.DataDir = t.TempDir()
+	}
 	if cfg.HeartbeatInterval == 0 {
-		cfg.HeartbeatInterval = time.Hour // the fake workers send none
+		cfg.HeartbeatInterval = time.Hour
 	}
 	cfg.Builtins = map[string][]byte{"noop": wasmtest.Module(t, "github.com/tabreduce/tabreduce/jobs/noop")}
 	e, err := New(context.Background(), cfg, b.Internal(), wasmtest.Runner(t))
 	if err != nil {
+		b.Close()
+		store.Close()
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

@@ -12,7 +12,6 @@ import (
 	"github.com/tabreduce/tabreduce/server/broker"
 	"github.com/tabreduce/tabreduce/server/redisstore"
 	"github.com/tabreduce/tabreduce/server/redisstore/redistest"
-	"github.com/tabreduce/tabreduce/wasm/wasmtest"
 	"github.com/tabreduce/tabreduce/wasm/worker"
 	wp "github.com/tabreduce/tabreduce/wasm/workerproto"
 )
@@ -33,27 +32,11 @@ func startRedis(t *testing.T) string {
 // Redis at url.
 func newSharedEngine(t *testing.T, url, server string) *testEngine {
 	t.Helper()
-	log := slog.New(slog.DiscardHandler)
-	store, err := redisstore.Open(context.Background(), url, redisstore.Options{Logger: log})
+	store, err := redisstore.Open(context.Background(), url, redisstore.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := broker.New(context.Background(), store, broker.Config{}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := Config{DataDir: t.TempDir(), Logger: log, HeartbeatInterval: time.Hour, Shared: store.Blobs(), Server: server,
-		Builtins: map[string][]byte{"noop": wasmtest.Module(t, "github.com/tabreduce/tabreduce/jobs/noop")}}
-	e, err := New(context.Background(), cfg, b.Internal(), wasmtest.Runner(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		e.Close()
-		b.Close()
-		store.Close()
-	})
-	return &testEngine{Engine: e, b: b}
+	return startTestEngine(t, store, Config{Shared: store.Blobs(), Server: server})
 }
 
 // TestSubmitKeepsTheAdoptedJob: on a shared store the sharer may adopt a
