@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tabreduce/tabreduce/server/broker"
+	"github.com/tabreduce/tabreduce/server/internal/accept"
 )
 
 // The fast path answers RestMQ's push (POST /q/{queue}) and hard get (GET
@@ -159,39 +160,25 @@ func (l fastListener) Accept() (net.Conn, error) {
 func (l fastListener) Close() error   { l.f.close(); return nil }
 func (l fastListener) Addr() net.Addr { return l.f.inner.Addr() }
 
-// acceptLoop accepts until the listener closes, backing off as net/http
-// does when accepting fails (out of file descriptors, say).
+// acceptLoop accepts until the listener closes.
 func (f *FastPath) acceptLoop() {
 	defer f.wg.Done()
-	var delay time.Duration
-	for {
-		c, err := f.inner.Accept()
-		if err != nil {
-			if f.closing.Load() || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-			f.a.log.Warn("accept failed; retrying", "err", err, "delay", delay)
-			select {
-			case <-time.After(delay):
-			case <-f.done:
-				return
-			}
-			continue
-		}
-		delay = 0
-		fc := &fastConn{f: f, c: c}
-		f.mu.Lock()
-		if f.closing.Load() {
-			f.mu.Unlock()
-			c.Close()
-			continue
-		}
-		f.conns[fc] = struct{}{}
-		f.wg.Add(1)
+	accept.Loop(f.inner, f.done, f.a.log, "accept failed; retrying", f.admit)
+}
+
+// admit starts serving a connection, unless the fast path is closing.
+func (f *FastPath) admit(c net.Conn) {
+	fc := &fastConn{f: f, c: c}
+	f.mu.Lock()
+	if f.closing.Load() {
 		f.mu.Unlock()
-		go fc.serve()
+		c.Close()
+		return
 	}
+	f.conns[fc] = struct{}{}
+	f.wg.Add(1)
+	f.mu.Unlock()
+	go fc.serve()
 }
 
 // A fast connection's states: waiting for a request (Close may close it),

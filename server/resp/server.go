@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tabreduce/tabreduce/server/broker"
+	"github.com/tabreduce/tabreduce/server/internal/accept"
 	"github.com/tabreduce/tabreduce/server/kv"
 	"github.com/tabreduce/tabreduce/server/pubsub"
 )
@@ -148,26 +149,7 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 func (s *Server) acceptLoop() {
 	defer s.wg.Done()
-	var delay time.Duration
-	for {
-		nc, err := s.ln.Accept()
-		if err != nil {
-			if s.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// A temporary failure (out of file descriptors): back off.
-			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-			s.log.Warn("resp accept", "err", err, "retry_in", delay)
-			select {
-			case <-time.After(delay):
-			case <-s.ctx.Done():
-				return
-			}
-			continue
-		}
-		delay = 0
-		s.admit(nc)
-	}
+	accept.Loop(s.ln, s.ctx.Done(), s.log, "resp accept", s.admit)
 }
 
 // admit starts serving a connection, or refuses it when a limit is full.
