@@ -40,11 +40,22 @@ func TestShutdownWithStalledComet(t *testing.T) {
 	s := startServer(t, server.Config{})
 	resp, _, _ := s.openComet("stall")
 	defer resp.Body.Close()
-	big := strings.Repeat("x", 4<<20) // more than the socket buffers hold
-	for range 3 {
+	// 48 MiB: more than the socket buffers of both ends hold, where the
+	// kernel lets a loopback receive buffer grow to 32 MiB.
+	const n = 12
+	big := strings.Repeat("x", 4<<20)
+	for range n {
 		s.push("stall", big)
 	}
-	s.waitStats("stall", "leases the messages to the consumer", func(st queueStats) bool { return st.InFlight == 3 })
+	// Every message leased to the consumer, and the writes stalled: some
+	// stay in flight and the acks have stopped.
+	last := int64(-1)
+	s.waitStats("stall", "stalls writing to the consumer", func(st queueStats) bool {
+		stalled := st.Delivered == n && st.InFlight > 0 && st.Acked == last
+		last = st.Acked
+		time.Sleep(100 * time.Millisecond)
+		return stalled
+	})
 	closeWithin(t, s, 3*time.Second)
 }
 
