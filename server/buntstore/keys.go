@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// Key layout (version 3). A queue name is any UTF-8 text without control
+// Key layout (version 4). A queue name is any UTF-8 text without control
 // characters, so the byte 0x00 ends a name inside a key: a queue's keys are
 // one contiguous range that no other queue's keys enter, whatever the names.
 // Ids and times are fixed-width hex so keys sort numerically.
@@ -20,24 +20,29 @@ import (
 //	                                  batch leased until deadline. Acks
 //	                                  leave entries; the reaper drops them
 //	                                  when due (layout 3)
+//	l:{queue}\x00{first}              a leased batch (batch.go, layout 4)
+//	b:{deadline}{queue}\x00{first}    its deadline index entry ("")
 //	x:{expires}{queue}\x00{id}        TTL index of ready messages ("")
 //	k:{key}                           key/value entry (public)
 //	e:{key}                           engine record (internal)
 const (
-	layoutKey      = "v:layout"
-	metaPrefix     = "q:"
-	readyPrefix    = "r:"
-	flightPrefix   = "f:"
-	deadlinePrefix = "d:"
-	ttlPrefix      = "x:"
-	kvPrefix       = "k:"
-	recordPrefix   = "e:"
+	layoutKey        = "v:layout"
+	metaPrefix       = "q:"
+	readyPrefix      = "r:"
+	flightPrefix     = "f:"
+	deadlinePrefix   = "d:"
+	ttlPrefix        = "x:"
+	batchPrefix      = "l:"
+	batchIndexPrefix = "b:"
+	kvPrefix         = "k:"
+	recordPrefix     = "e:"
 )
 
-// layoutVersion is the key layout this package writes; layoutV2 is the one
-// before it, read as it is (see checkLayout).
+// layoutVersion is the key layout this package writes; layouts 2 and 3
+// are read as they are (see checkLayout).
 const (
-	layoutVersion = "3"
+	layoutVersion = "4"
+	layoutV3      = "3"
 	layoutV2      = "2"
 )
 

@@ -13,18 +13,19 @@ import (
 // file is marked, a file of layout 1 (queue names were [A-Za-z0-9._-] and
 // ':' separated the parts of a key) is rewritten in one transaction, a file
 // of layout 2 (one deadline index entry per leased message, dropped at its
-// ack) is marked (its entries are layout 3's entries of one message), and a
-// layout this package does not know is refused. A file of layout 3 is
-// refused by a binary that knows layout 2 only: it would miss the leases
-// an entry lists.
+// ack) or 3 (one f: record per leased message, one deadline index entry per
+// leased batch) is marked (layout 4 keeps leases of both as they are, and
+// adds leased batches of one record), and a layout this package does not
+// know is refused. A binary that knows layout 3 at most refuses a file of
+// layout 4: it would miss its leased batches.
 func (s *Store) checkLayout() error {
 	return s.db.Update(func(tx *buntdb.Tx) error {
 		v, err := tx.Get(layoutKey)
 		switch {
 		case err == nil && v == layoutVersion:
 			return nil
-		case err == nil && v == layoutV2:
-			s.log.Info("upgraded the store's key layout", "layout", layoutVersion, "from", layoutV2)
+		case err == nil && (v == layoutV2 || v == layoutV3):
+			s.log.Info("upgraded the store's key layout", "layout", layoutVersion, "from", v)
 			_, _, err = tx.Set(layoutKey, layoutVersion, nil)
 			return err
 		case err == nil:

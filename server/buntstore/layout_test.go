@@ -81,17 +81,7 @@ func TestLayoutOneIsUpgraded(t *testing.T) {
 	if err != nil || res.Released["jobs"] != 1 {
 		t.Fatalf("recover the layout 1 lease: %+v, %v", res, err)
 	}
-	var got []string
-	for {
-		msg, err := s.QueueTake(ctx, "jobs", time.Unix(0, now))
-		if errors.Is(err, broker.ErrQueueEmpty) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, string(msg.Value))
-	}
+	got := takeAll(t, s, "jobs", time.Unix(0, now))
 	if want := []string{"one", "two", "three"}; !slices.Equal(got, want) {
 		t.Errorf("messages after the upgrade: %q, want %q", got, want)
 	}
@@ -162,21 +152,7 @@ func TestLayoutTwoIsRead(t *testing.T) {
 	}
 	writeFile(t, dir, entries)
 
-	s, err := Open(dir, Options{Fsync: FsyncNever})
-	if err != nil {
-		t.Fatalf("open a layout 2 file: %v", err)
-	}
-	defer s.Close()
-	err = s.db.View(func(tx *buntdb.Tx) error {
-		v, err := tx.Get(layoutKey)
-		if err == nil && v != layoutVersion {
-			t.Errorf("layout after Open = %q, want %q", v, layoutVersion)
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openMarked(t, dir)
 	ctx := t.Context()
 	if unknown, err := s.LeaseAck(ctx, "jobs", []string{leaseID(1, &leased[0])}); err != nil || len(unknown) != 0 {
 		t.Fatalf("ack the layout 2 lease of message 1: unknown %q, %v", unknown, err)
@@ -198,5 +174,81 @@ func TestLayoutTwoIsRead(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A file written in layout 3 (an f: record a leased message, one deadline
+// index entry listing a leased batch) opens as it is, is marked layout 4,
+// and its leases are acked, released and reaped exactly.
+func TestLayoutThreeIsRead(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC).UnixNano()
+	hour := int64(time.Hour)
+	m := newMeta(now)
+	m.LastID, m.InFlight, m.Pushed, m.Delivered = 3, 3, 3, 3
+	entries := map[string]string{layoutKey: layoutV3, metaKey("jobs"): m.encode()}
+	var leased []record
+	for id := uint64(1); id <= 3; id++ {
+		r := record{count: 1, created: now, leaseSeq: 1, deadline: now + hour, owner: "held", value: []byte{'0' + byte(id)}}
+		leased = append(leased, r)
+		entries[flightKey("jobs", id)] = r.encode()
+	}
+	entries[timeKey(deadlinePrefix, now+hour, "jobs", 1)] = encodeIDs([]uint64{1, 2, 3})
+	writeFile(t, dir, entries)
+
+	s := openMarked(t, dir)
+	ctx := t.Context()
+	if unknown, err := s.LeaseAck(ctx, "jobs", []string{leaseID(1, &leased[0])}); err != nil || len(unknown) != 0 {
+		t.Fatalf("ack the layout 3 lease of message 1: unknown %q, %v", unknown, err)
+	}
+	if unknown, err := s.LeaseRelease(ctx, "jobs", []string{leaseID(2, &leased[1])}); err != nil || len(unknown) != 0 {
+		t.Fatalf("release the layout 3 lease of message 2: unknown %q, %v", unknown, err)
+	}
+	res, err := s.Reap(ctx, broker.ReapParams{Now: time.Unix(0, now+hour), Limit: 10})
+	if err != nil || res.Requeued["jobs"] != 1 || res.More {
+		t.Fatalf("reap at the layout 3 leases' deadline: %+v, %v; want message 3 requeued", res, err)
+	}
+	got := takeAll(t, s, "jobs", time.Unix(0, now+hour))
+	if want := []string{"2", "3"}; !slices.Equal(got, want) {
+		t.Errorf("messages after the ack, release and reap: %q, want %q", got, want)
+	}
+	wantKeys(t, s, "after all", map[string]int{})
+}
+
+// openMarked opens the store in dir and checks that the file is marked
+// with this package's layout.
+func openMarked(t *testing.T, dir string) *Store {
+	t.Helper()
+	s, err := Open(dir, Options{Fsync: FsyncNever})
+	if err != nil {
+		t.Fatalf("open an older layout's file: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	err = s.db.View(func(tx *buntdb.Tx) error {
+		v, err := tx.Get(layoutKey)
+		if err == nil && v != layoutVersion {
+			t.Errorf("layout after Open = %q, want %q", v, layoutVersion)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// takeAll takes every message of q and returns their values.
+func takeAll(t *testing.T, s *Store, q string, now time.Time) []string {
+	t.Helper()
+	var got []string
+	for {
+		msg, err := s.QueueTake(t.Context(), q, now)
+		if errors.Is(err, broker.ErrQueueEmpty) {
+			return got
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, string(msg.Value))
 	}
 }

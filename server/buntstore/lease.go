@@ -88,17 +88,42 @@ func entryIDs(key, val string) ([]uint64, error) {
 }
 
 // liveLease returns the in-flight record that leaseID names, or
-// ErrLeaseNotFound.
+// ErrLeaseNotFound. A lease in a batch is first put in flight alone
+// (unbatch), as every change but an ack wants it.
 func liveLease(tx *buntdb.Tx, q, lease string) (uint64, record, error) {
-	id, r, _, err := readLease(q, lease, func(k string) (string, error) { return tx.Get(k) })
+	ref, err := aloneRef(tx, q, lease)
+	if err != nil {
+		return 0, record{}, err
+	}
+	id, r, _, err := readLease(q, ref, lease, func(k string) (string, error) { return tx.Get(k) })
 	return id, r, err
 }
 
+// aloneRef parses lease and breaks up the batch it is in, if any, so that
+// it is an f: record; a lease id that nothing made is ErrLeaseNotFound.
+func aloneRef(tx *buntdb.Tx, q, lease string) (leaseRef, error) {
+	ref, ok := parseLeaseID(lease)
+	if !ok {
+		return ref, broker.ErrLeaseNotFound
+	}
+	return ref, unbatch(tx, q, ref)
+}
+
 // takeLease deletes and returns the in-flight record that lease names, or
+// returns ErrLeaseNotFound and leaves the store as it was.
+func takeLease(tx *buntdb.Tx, q, lease string) (uint64, record, error) {
+	ref, err := aloneRef(tx, q, lease)
+	if err != nil {
+		return 0, record{}, err
+	}
+	return takeFlight(tx, q, ref, lease)
+}
+
+// takeFlight deletes and returns the f: record of the lease ref names, or
 // returns ErrLeaseNotFound and leaves the store as it was: one B-tree
 // operation for a live lease, where a look-up and a delete were two.
-func takeLease(tx *buntdb.Tx, q, lease string) (uint64, record, error) {
-	id, r, v, err := readLease(q, lease, tx.Delete)
+func takeFlight(tx *buntdb.Tx, q string, ref leaseRef, lease string) (uint64, record, error) {
+	id, r, v, err := readLease(q, ref, lease, tx.Delete)
 	if errors.Is(err, broker.ErrLeaseNotFound) && v != "" {
 		if _, _, err := tx.Set(flightKey(q, id), v, nil); err != nil {
 			return 0, record{}, err
@@ -107,14 +132,11 @@ func takeLease(tx *buntdb.Tx, q, lease string) (uint64, record, error) {
 	return id, r, err
 }
 
-// readLease reads the in-flight record that lease names through read (a
+// readLease reads the f: record of the lease ref names through read (a
 // look-up or a delete of its key). It returns ErrLeaseNotFound for a lease
 // that is not live, with the stored value v when there was one.
-func readLease(q, lease string, read func(key string) (string, error)) (id uint64, r record, v string, err error) {
-	id, seq, created, ok := parseLeaseID(lease)
-	if !ok {
-		return 0, record{}, "", broker.ErrLeaseNotFound
-	}
+func readLease(q string, ref leaseRef, lease string, read func(key string) (string, error)) (id uint64, r record, v string, err error) {
+	id = ref.id
 	v, err = read(flightKey(q, id))
 	if errors.Is(err, buntdb.ErrNotFound) {
 		return 0, record{}, "", broker.ErrLeaseNotFound
@@ -126,7 +148,7 @@ func readLease(q, lease string, read func(key string) (string, error)) (id uint6
 	if err != nil {
 		return 0, record{}, "", fmt.Errorf("lease %s: %w", lease, err)
 	}
-	if r.released || r.leaseSeq != seq || r.created != created {
+	if r.released || r.leaseSeq != ref.seq || r.created != ref.created {
 		return id, record{}, v, broker.ErrLeaseNotFound
 	}
 	return id, r, v, nil
@@ -136,27 +158,21 @@ func readLease(q, lease string, read func(key string) (string, error)) (id uint6
 func (s *Store) LeaseAck(ctx context.Context, queue string, leaseIDs []string) ([]string, error) {
 	var unknown []string
 	err := s.update(ctx, func(tx *buntdb.Tx) error {
-		unknown = unknown[:0]
 		m, ok, err := getMeta(tx, queue)
 		if err != nil {
 			return err
 		}
 		if !ok {
-			unknown = append(unknown, leaseIDs...)
+			unknown = append(unknown[:0], leaseIDs...)
 			return nil
 		}
-		for _, l := range leaseIDs {
-			_, _, err := takeLease(tx, queue, l)
-			if errors.Is(err, broker.ErrLeaseNotFound) {
-				unknown = append(unknown, l)
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			m.InFlight--
-			m.Acked++
+		var acked int64
+		acked, unknown, err = ackTx(tx, queue, leaseIDs)
+		if err != nil {
+			return err
 		}
+		m.InFlight -= acked
+		m.Acked += acked
 		return putMeta(tx, queue, m)
 	})
 	if err != nil {
@@ -233,6 +249,11 @@ func requeue(tx *buntdb.Tx, mc *metaCache, q string, id uint64, r *record) error
 	if err := deleteFlight(tx, q, id); err != nil {
 		return err
 	}
+	return toReady(tx, mc, q, id, r)
+}
+
+// toReady puts a message taken out of flight back at the head of its queue.
+func toReady(tx *buntdb.Tx, mc *metaCache, q string, id uint64, r *record) error {
 	wasDelayed := r.released
 	r.leaseSeq, r.deadline, r.released = 0, 0, false
 	if err := putReady(tx, q, id, r); err != nil {
@@ -282,6 +303,12 @@ func deadLetter(tx *buntdb.Tx, mc *metaCache, q string, id uint64, r *record, no
 	if err := deleteFlight(tx, q, id); err != nil {
 		return err
 	}
+	return toDead(tx, mc, q, id, r, now)
+}
+
+// toDead puts a message taken out of flight at the tail of its queue's
+// dead-letter queue.
+func toDead(tx *buntdb.Tx, mc *metaCache, q string, id uint64, r *record, now int64) error {
 	m, err := mc.get(q)
 	if err != nil {
 		return err
@@ -311,7 +338,11 @@ func (s *Store) Reap(ctx context.Context, p broker.ReapParams) (broker.ReapResul
 	err := s.update(ctx, func(tx *buntdb.Tx) error {
 		res = broker.ReapResult{Requeued: map[string]int{}, DeadLettered: map[string]int{}}
 		mc := newMetaCache(tx, now)
-		if err := reapLeases(tx, mc, p, now, limit, &res); err != nil {
+		done, err := reapLeases(tx, mc, p, now, limit, &res)
+		if err != nil {
+			return err
+		}
+		if err := reapBatches(tx, mc, p, now, limit-done, &res); err != nil {
 			return err
 		}
 		if err := reapTTL(tx, mc, now, limit, &res); err != nil {
@@ -331,15 +362,16 @@ func (s *Store) Reap(ctx context.Context, p broker.ReapParams) (broker.ReapResul
 	return res, nil
 }
 
-// reapLeases requeues or dead-letters up to limit leases that are due. An
+// reapLeases requeues or dead-letters up to limit leases of layout 3 that
+// are due, and returns how many. An
 // index entry names the messages leased until its time; one that was acked,
 // released or extended since is no longer in flight with that deadline and
 // is passed over. An entry is dropped once all it names are handled, or
 // rewritten with the rest when the limit cuts it short.
-func reapLeases(tx *buntdb.Tx, mc *metaCache, p broker.ReapParams, now int64, limit int, res *broker.ReapResult) error {
+func reapLeases(tx *buntdb.Tx, mc *metaCache, p broker.ReapParams, now int64, limit int, res *broker.ReapResult) (int, error) {
 	keys, vals, err := scan(tx, deadlinePrefix, deadlinePrefix+hex16(uint64(now)+1), limit+1)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if len(keys) > limit {
 		keys, vals, res.More = keys[:limit], vals[:limit], true
@@ -348,35 +380,35 @@ func reapLeases(tx *buntdb.Tx, mc *metaCache, p broker.ReapParams, now int64, li
 	for i, k := range keys {
 		at, q, _, err := parseTimeKey(k)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		ids, err := entryIDs(k, vals[i])
 		if err != nil {
-			return err
+			return 0, err
 		}
 		for j, id := range ids {
 			if done == limit {
 				res.More = true
 				_, _, err := tx.Set(k, encodeIDs(ids[j:]), nil)
-				return err
+				return done, err
 			}
 			handled, err := reapLease(tx, mc, p, q, id, at, now, res)
 			if err != nil {
-				return err
+				return 0, err
 			}
 			if handled {
 				done++
 			}
 		}
 		if _, err := tx.Delete(k); err != nil {
-			return err
+			return 0, err
 		}
 		if done == limit && i+1 < len(keys) {
 			res.More = true
-			return nil
+			return done, nil
 		}
 	}
-	return nil
+	return done, nil
 }
 
 // reapLease requeues or dead-letters message id of q if it is in flight
@@ -396,18 +428,29 @@ func reapLease(tx *buntdb.Tx, mc *metaCache, p broker.ReapParams, q string, id u
 	if r.deadline != at {
 		return false, nil // extended, or nacked with a delay: another entry names it
 	}
+	if err := deleteFlight(tx, q, id); err != nil {
+		return false, err
+	}
+	return expireLease(tx, mc, p, q, id, &r, now, res)
+}
+
+// expireLease returns a message whose lease fell due, taken out of
+// flight: a delayed one as it is, else with one more attempt, to the
+// dead-letter queue once it has had p.MaxAttempts.
+func expireLease(tx *buntdb.Tx, mc *metaCache, p broker.ReapParams, q string, id uint64, r *record, now int64, res *broker.ReapResult) (bool, error) {
+	var err error
 	switch {
 	case r.released:
-		err = requeue(tx, mc, q, id, &r)
+		err = toReady(tx, mc, q, id, r)
 		res.Requeued[q]++
 	case p.MaxAttempts > 0 && r.attempts+1 >= p.MaxAttempts && !isDeadQueue(q):
 		r.attempts++
 		r.err = "lease expired"
-		err = deadLetter(tx, mc, q, id, &r, now)
+		err = toDead(tx, mc, q, id, r, now)
 		res.DeadLettered[q]++
 	default:
 		r.attempts++
-		err = requeue(tx, mc, q, id, &r)
+		err = toReady(tx, mc, q, id, r)
 		res.Requeued[q]++
 	}
 	return true, err

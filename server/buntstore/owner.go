@@ -85,6 +85,11 @@ func (s *Store) LeaseRecover(ctx context.Context, p broker.LeaseRecoverParams) (
 		if err != nil && err != errLimit {
 			return err
 		}
+		if !res.More {
+			if _, err := s.recoverBatches(tx, mc, limit-n, &res); err != nil {
+				return err
+			}
+		}
 		return mc.flush()
 	})
 	if err != nil || res.More {

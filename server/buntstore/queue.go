@@ -227,7 +227,6 @@ func (s *Store) QueueLease(ctx context.Context, p broker.QueueLeaseParams) ([]br
 		if err != nil {
 			return err
 		}
-		ids := make([]uint64, 0, len(got))
 		for i := range got {
 			g := &got[i]
 			if err := deleteReady(tx, p.Queue, g.id, &g.rec); err != nil {
@@ -238,17 +237,24 @@ func (s *Store) QueueLease(ctx context.Context, p broker.QueueLeaseParams) ([]br
 			g.rec.deadline = deadline
 			g.rec.released = false
 			g.rec.owner = p.Owner
-			if err := putFlight(tx, p.Queue, g.id, &g.rec); err != nil {
+		}
+		batched, err := leaseBatch(tx, p.Queue, got)
+		if err != nil {
+			return err
+		}
+		ids := make([]uint64, 0, len(got))
+		for i := range got {
+			g := &got[i]
+			id := leaseID(g.id, &g.rec)
+			if batched {
+				id = batchLeaseID(g.id, &g.rec, got[0].id)
+			} else if err := putFlight(tx, p.Queue, g.id, &g.rec); err != nil {
 				return err
 			}
-			out = append(out, broker.Lease{
-				ID:       leaseID(g.id, &g.rec),
-				Message:  g.rec.message(p.Queue, g.id),
-				Deadline: fromNanos(deadline),
-			})
+			out = append(out, broker.Lease{ID: id, Message: g.rec.message(p.Queue, g.id), Deadline: fromNanos(deadline)})
 			ids = append(ids, g.id)
 		}
-		if len(ids) > 0 {
+		if len(ids) > 0 && !batched {
 			if err := indexDeadlines(tx, p.Queue, deadline, ids); err != nil {
 				return err
 			}
@@ -346,7 +352,8 @@ func (s *Store) QueueClear(ctx context.Context, queue string) (int64, error) {
 
 // deleteMessages deletes every message of a queue, ready or in flight, with
 // its TTL index entries, and reports how many there were. Deadline index
-// entries are left to the reaper, which finds no lease behind them.
+// entries of layout 3 are left to the reaper, which finds no lease behind
+// them; a batch's goes with it.
 func deleteMessages(tx *buntdb.Tx, queue string) (int64, error) {
 	var n int64
 	lo, hi := queueRange(readyPrefix, queue)
@@ -362,7 +369,11 @@ func deleteMessages(tx *buntdb.Tx, queue string) (int64, error) {
 		n++
 		return deleteFlight(tx, queue, id)
 	})
-	return n, err
+	if err != nil {
+		return n, err
+	}
+	nb, err := deleteBatches(tx, queue)
+	return n + nb, err
 }
 
 // QueueSetStatus pauses or resumes a queue.
@@ -426,7 +437,12 @@ func deleteTx(tx *buntdb.Tx, mc *metaCache, queue string, id uint64) error {
 	}
 	v, err := tx.Get(flightKey(queue, id))
 	if errors.Is(err, buntdb.ErrNotFound) {
-		return broker.ErrMessageNotFound
+		var found bool
+		if found, err = unbatchID(tx, queue, id); err == nil && found {
+			v, err = tx.Get(flightKey(queue, id))
+		} else if err == nil {
+			return broker.ErrMessageNotFound
+		}
 	}
 	if err != nil {
 		return err

@@ -36,7 +36,14 @@ const (
 var errCorrupt = errors.New("corrupt record")
 
 func (r *record) encode() string {
-	b := make([]byte, 0, 48+len(r.err)+len(r.owner)+len(r.value))
+	return string(r.appendTo(make([]byte, 0, r.size())))
+}
+
+// size is about the length of the record's encoding (at most 48 bytes off).
+func (r *record) size() int { return 48 + len(r.err) + len(r.owner) + len(r.value) }
+
+// appendTo appends the record's encoding to b.
+func (r *record) appendTo(b []byte) []byte {
 	b = append(b, recordVersion)
 	flags := byte(0)
 	if r.released {
@@ -53,8 +60,7 @@ func (r *record) encode() string {
 	b = append(b, r.err...)
 	b = binary.AppendUvarint(b, uint64(len(r.owner)))
 	b = append(b, r.owner...)
-	b = append(b, r.value...)
-	return string(b)
+	return append(b, r.value...)
 }
 
 func decodeRecord(s string) (record, error) {
@@ -133,21 +139,43 @@ func leaseID(id uint64, r *record) string {
 	return strconv.FormatUint(id, 10) + "." + strconv.FormatInt(r.leaseSeq, 10) + "." + strconv.FormatInt(r.created, 36)
 }
 
-// parseLeaseID splits a lease id; ok is false for anything leaseID cannot
-// have made.
-func parseLeaseID(s string) (id uint64, seq, created int64, ok bool) {
+// batchLeaseID is leaseID of a message leased in the batch whose first
+// message is first, which it names too: the batch's key (batch.go).
+func batchLeaseID(id uint64, r *record, first uint64) string {
+	return leaseID(id, r) + "." + strconv.FormatUint(first, 10)
+}
+
+// leaseRef is a parsed lease id. The batch it names (batched, first) is
+// where the lease was put, not necessarily where it is now: the batch may
+// have been broken up since (batch.go).
+type leaseRef struct {
+	id           uint64
+	seq, created int64
+	first        uint64
+	batched      bool
+}
+
+// parseLeaseID splits a lease id; ok is false for anything leaseID or
+// batchLeaseID cannot have made.
+func parseLeaseID(s string) (ref leaseRef, ok bool) {
 	a, rest, found := strings.Cut(s, ".")
 	if !found {
-		return 0, 0, 0, false
+		return ref, false
 	}
-	b, c, found := strings.Cut(rest, ".")
+	b, rest, found := strings.Cut(rest, ".")
 	if !found {
-		return 0, 0, 0, false
+		return ref, false
 	}
-	id, err1 := strconv.ParseUint(a, 10, 64)
-	seq, err2 := strconv.ParseInt(b, 10, 64)
-	created, err3 := strconv.ParseInt(c, 36, 64)
-	return id, seq, created, err1 == nil && err2 == nil && err3 == nil
+	c, d, batched := strings.Cut(rest, ".")
+	var err1, err2, err3, err4 error
+	ref.id, err1 = strconv.ParseUint(a, 10, 64)
+	ref.seq, err2 = strconv.ParseInt(b, 10, 64)
+	ref.created, err3 = strconv.ParseInt(c, 36, 64)
+	if batched {
+		ref.first, err4 = strconv.ParseUint(d, 10, 64)
+		ref.batched = true
+	}
+	return ref, err1 == nil && err2 == nil && err3 == nil && err4 == nil
 }
 
 func nanos(t time.Time) int64 {

@@ -99,3 +99,54 @@ func FuzzEntryIDs(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeBatch feeds arbitrary bytes to the batch decoder, as a damaged
+// file would: it never panics, refuses with errCorrupt, and what it
+// accepts encodes to a form that decodes to the same batch.
+func FuzzDecodeBatch(f *testing.F) {
+	r := record{count: 2, created: 1e18, leaseSeq: 2, value: []byte("payload")}
+	b := batch{deadline: 15e17, owner: "p0123", ids: []uint64{3, 7}, recs: []string{r.encode(), (&record{}).encode()}}
+	f.Add([]byte(b.encode()))
+	f.Add([]byte{batchVersion, 0, 0, 1, 1, 0})
+	f.Add([]byte{batchVersion, 0, 0, 2, 5, 0, 5, 0}) // ids not ascending
+	f.Add([]byte{})
+	f.Add([]byte{batchVersion, 0, 0xff})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		b, err := decodeBatch(string(data))
+		if err != nil {
+			if !errors.Is(err, errCorrupt) {
+				t.Fatalf("decodeBatch(%x) = %v, want errCorrupt", data, err)
+			}
+			return
+		}
+		if again, err := decodeBatch(b.encode()); err != nil || !reflect.DeepEqual(again, b) {
+			t.Fatalf("decodeBatch(%x) = %+v; its encoding decodes to %+v, %v", data, b, again, err)
+		}
+		for j := range b.recs {
+			seq, created, ok := recordHead(b.recs[j])
+			if r, err := decodeRecord(b.recs[j]); err == nil && (!ok || seq != r.leaseSeq || created != r.created) {
+				t.Fatalf("recordHead(%x) = %d, %d, %v; the record says %d, %d", b.recs[j], seq, created, ok, r.leaseSeq, r.created)
+			}
+		}
+	})
+}
+
+// FuzzParseLeaseID: any text parses without a panic, and what leaseID and
+// batchLeaseID make parses back to what they were made of.
+func FuzzParseLeaseID(f *testing.F) {
+	f.Add(uint64(12), int64(1), int64(1_900_000_000_000_000_000), uint64(3), "12.1.abc")
+	f.Add(uint64(0), int64(0), int64(0), uint64(0), "1.2.3.4")
+	f.Add(uint64(1<<63), int64(-1), int64(-5), uint64(1<<64-1), "..")
+	f.Fuzz(func(t *testing.T, id uint64, seq, created int64, first uint64, text string) {
+		parseLeaseID(text)
+		r := record{leaseSeq: seq, created: created}
+		ref, ok := parseLeaseID(leaseID(id, &r))
+		if want := (leaseRef{id: id, seq: seq, created: created}); !ok || ref != want {
+			t.Fatalf("parseLeaseID(leaseID) = %+v, %v; want %+v", ref, ok, want)
+		}
+		ref, ok = parseLeaseID(batchLeaseID(id, &r, first))
+		if want := (leaseRef{id: id, seq: seq, created: created, first: first, batched: true}); !ok || ref != want {
+			t.Fatalf("parseLeaseID(batchLeaseID) = %+v, %v; want %+v", ref, ok, want)
+		}
+	})
+}

@@ -62,6 +62,7 @@ func exercise(t *testing.T, newStore func(t *testing.T) broker.Store) {
 		{"Values", valueCases()},
 		{"Lease", leaseCases()},
 		{"Ack", ackCases()},
+		{"LeasedTogether", leasedTogetherCases()},
 		{"Nack", nackCases()},
 		{"Reap", reapCases()},
 		{"KV", kvCases()},

@@ -1,0 +1,99 @@
+package buntstore
+
+import (
+	"maps"
+	"testing"
+	"time"
+
+	"github.com/tidwall/buntdb"
+
+	"github.com/tabreduce/tabreduce/server/broker"
+)
+
+// keyCounts counts the store's keys by prefix.
+func keyCounts(t *testing.T, s *Store) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	err := s.db.View(func(tx *buntdb.Tx) error {
+		return tx.Ascend("", func(k, _ string) bool {
+			out[k[:2]]++
+			return true
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	delete(out, "v:")
+	delete(out, "q:")
+	return out
+}
+
+func wantKeys(t *testing.T, s *Store, what string, want map[string]int) {
+	t.Helper()
+	if got := keyCounts(t, s); !maps.Equal(got, want) {
+		t.Errorf("keys %s: %v, want %v", what, got, want)
+	}
+}
+
+func pushN(t *testing.T, s *Store, q string, n int, now time.Time) {
+	t.Helper()
+	msgs := make([]broker.NewMessage, n)
+	for i := range msgs {
+		msgs[i].Value = []byte("message")
+	}
+	if _, err := s.QueuePush(t.Context(), broker.QueuePushParams{Queue: q, Messages: msgs, Now: now}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func ackIDs(t *testing.T, s *Store, q string, ls []broker.Lease) {
+	t.Helper()
+	ids := make([]string, len(ls))
+	for i, l := range ls {
+		ids[i] = l.ID
+	}
+	if unknown, err := s.LeaseAck(t.Context(), q, ids); err != nil || len(unknown) != 0 {
+		t.Fatalf("ack %d leases: unknown %q, %v", len(ids), unknown, err)
+	}
+}
+
+// A lease of many messages is one record and one deadline entry; an ack
+// of all of it deletes both. Acks in parts rewrite the record while they
+// take at least half of it, and then break it up into the leases of
+// layout 3, which acks delete one by one.
+func TestLeasedBatchIsOneRecord(t *testing.T) {
+	s := openTest(t)
+	now := time.Unix(1_900_000_000, 0)
+	pushN(t, s, "q", 200, now)
+	ls, err := s.QueueLease(t.Context(), broker.QueueLeaseParams{Queue: "q", N: 100, Visibility: time.Minute, Now: now})
+	if err != nil || len(ls) != 100 {
+		t.Fatalf("lease 100: %d, %v", len(ls), err)
+	}
+	wantKeys(t, s, "after the lease", map[string]int{"r:": 100, "l:": 1, "b:": 1})
+	ackIDs(t, s, "q", ls)
+	wantKeys(t, s, "after the ack", map[string]int{"r:": 100})
+
+	ls, err = s.QueueLease(t.Context(), broker.QueueLeaseParams{Queue: "q", N: 100, Visibility: time.Minute, Now: now})
+	if err != nil || len(ls) != 100 {
+		t.Fatalf("lease 100 more: %d, %v", len(ls), err)
+	}
+	ackIDs(t, s, "q", ls[:60])
+	wantKeys(t, s, "after an ack of 60", map[string]int{"l:": 1, "b:": 1})
+	ackIDs(t, s, "q", ls[60:70])
+	wantKeys(t, s, "after an ack of 10 of the 40 left", map[string]int{"f:": 30, "d:": 1})
+	ackIDs(t, s, "q", ls[70:])
+	wantKeys(t, s, "after the rest", map[string]int{"d:": 1})
+	if info, err := s.QueueGet(t.Context(), "q"); err != nil || info.InFlight != 0 || info.Acked != 200 {
+		t.Errorf("queue after the acks: %+v, %v", info, err)
+	}
+}
+
+func openTest(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(t.TempDir(), Options{Fsync: FsyncNever})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
