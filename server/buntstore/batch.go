@@ -179,30 +179,36 @@ func leaseBatch(tx *buntdb.Tx, q string, got []readyMsg) (bool, error) {
 	if _, err := tx.Get(batchKey(q, first)); err == nil || !errors.Is(err, buntdb.ErrNotFound) {
 		return false, err
 	}
-	b := batch{deadline: got[0].rec.deadline, owner: got[0].rec.owner, ids: make([]uint64, len(got)), recs: make([]string, len(got))}
-	buf := make([]byte, 0, size)
+	// The encoding of batch.encode, written at once: no member's record
+	// is a string of its own.
+	lead := &got[0].rec
+	e := make([]byte, 0, 32+len(lead.owner)+size+20*len(got))
+	e = append(e, batchVersion)
+	e = binary.AppendVarint(e, lead.deadline)
+	e = binary.AppendUvarint(e, uint64(len(lead.owner)))
+	e = append(e, lead.owner...)
+	e = binary.AppendUvarint(e, uint64(len(got)))
+	var rec []byte
 	for i := range got {
 		r := got[i].rec
 		r.deadline, r.owner = 0, ""
-		start := len(buf)
-		buf = r.appendTo(buf)
-		b.ids[i] = got[i].id
-		b.recs[i] = string(buf[start:])
+		rec = r.appendTo(rec[:0])
+		e = binary.AppendUvarint(e, got[i].id)
+		e = binary.AppendUvarint(e, uint64(len(rec)))
+		e = append(e, rec...)
 	}
-	return true, putBatch(tx, q, first, &b, true)
+	if _, _, err := tx.Set(batchKey(q, first), string(e), nil); err != nil {
+		return false, err
+	}
+	_, _, err := tx.Set(timeKey(batchIndexPrefix, lead.deadline, q, first), "", nil)
+	return err == nil, err
 }
 
-// putBatch writes batch b at first's key, and with index its deadline
-// index entry.
-func putBatch(tx *buntdb.Tx, q string, first uint64, b *batch, index bool) error {
-	if _, _, err := tx.Set(batchKey(q, first), b.encode(), nil); err != nil {
-		return err
-	}
-	if index {
-		_, _, err := tx.Set(timeKey(batchIndexPrefix, b.deadline, q, first), "", nil)
-		return err
-	}
-	return nil
+// putBatch rewrites the batch at first's key as b (its deadline index
+// entry stays as it is).
+func putBatch(tx *buntdb.Tx, q string, first uint64, b *batch) error {
+	_, _, err := tx.Set(batchKey(q, first), b.encode(), nil)
+	return err
 }
 
 // dropBatch deletes the batch at first's key and its deadline index entry.
@@ -309,7 +315,7 @@ func ackBatch(tx *buntdb.Tx, q string, first uint64, refs []leaseRef, idx []int)
 		err = dropBatch(tx, q, first, &b)
 	case acked >= left:
 		kept := b.keep(func(j int) bool { return !taken[j] })
-		err = putBatch(tx, q, first, &kept, false)
+		err = putBatch(tx, q, first, &kept)
 	default:
 		kept := b.keep(func(j int) bool { return !taken[j] })
 		if err = dropBatch(tx, q, first, &b); err == nil {
@@ -432,7 +438,7 @@ func returnBatch(tx *buntdb.Tx, mc *metaCache, q string, first uint64, b *batch,
 		return n, dropBatch(tx, q, first, b)
 	}
 	kept := b.keep(func(j int) bool { return j >= n })
-	return n, putBatch(tx, q, first, &kept, false)
+	return n, putBatch(tx, q, first, &kept)
 }
 
 // recoverBatches returns the batches of owners that are gone to their

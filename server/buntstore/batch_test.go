@@ -70,6 +70,20 @@ func TestLeasedBatchIsOneRecord(t *testing.T) {
 		t.Fatalf("lease 100: %d, %v", len(ls), err)
 	}
 	wantKeys(t, s, "after the lease", map[string]int{"r:": 100, "l:": 1, "b:": 1})
+	err = s.db.View(func(tx *buntdb.Tx) error {
+		v, err := tx.Get(batchKey("q", ls[0].Message.ID))
+		if err != nil {
+			return err
+		}
+		b, err := decodeBatch(v)
+		if err != nil || b.encode() != v || len(b.ids) != 100 || b.deadline != nanos(ls[0].Deadline) {
+			t.Errorf("the batch record decodes to %d members until %d, %v; encodes back the same: %v", len(b.ids), b.deadline, err, b.encode() == v)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ackIDs(t, s, "q", ls)
 	wantKeys(t, s, "after the ack", map[string]int{"r:": 100})
 

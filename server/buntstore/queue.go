@@ -243,15 +243,15 @@ func (s *Store) QueueLease(ctx context.Context, p broker.QueueLeaseParams) ([]br
 			return err
 		}
 		ids := make([]uint64, 0, len(got))
+		leaseIDs := leaseIDs(got, batched)
 		for i := range got {
 			g := &got[i]
-			id := leaseID(g.id, &g.rec)
-			if batched {
-				id = batchLeaseID(g.id, &g.rec, got[0].id)
-			} else if err := putFlight(tx, p.Queue, g.id, &g.rec); err != nil {
-				return err
+			if !batched {
+				if err := putFlight(tx, p.Queue, g.id, &g.rec); err != nil {
+					return err
+				}
 			}
-			out = append(out, broker.Lease{ID: id, Message: g.rec.message(p.Queue, g.id), Deadline: fromNanos(deadline)})
+			out = append(out, broker.Lease{ID: leaseIDs[i], Message: g.rec.message(p.Queue, g.id), Deadline: fromNanos(deadline)})
 			ids = append(ids, g.id)
 		}
 		if len(ids) > 0 && !batched {

@@ -135,14 +135,47 @@ func (r *record) expired(now int64) bool { return r.expires != 0 && now >= r.exp
 // (so a lease that expired and was handed out again is no longer valid) and
 // its creation time in base 36 (so a lease from before a purge never names
 // the message that later takes the same id).
-func leaseID(id uint64, r *record) string {
-	return strconv.FormatUint(id, 10) + "." + strconv.FormatInt(r.leaseSeq, 10) + "." + strconv.FormatInt(r.created, 36)
+func leaseID(id uint64, r *record) string { return string(appendLeaseID(nil, id, r)) }
+
+func appendLeaseID(b []byte, id uint64, r *record) []byte {
+	b = strconv.AppendUint(b, id, 10)
+	b = append(b, '.')
+	b = strconv.AppendInt(b, r.leaseSeq, 10)
+	b = append(b, '.')
+	return strconv.AppendInt(b, r.created, 36)
 }
 
 // batchLeaseID is leaseID of a message leased in the batch whose first
 // message is first, which it names too: the batch's key (batch.go).
 func batchLeaseID(id uint64, r *record, first uint64) string {
-	return leaseID(id, r) + "." + strconv.FormatUint(first, 10)
+	return string(appendBatchLeaseID(nil, id, r, first))
+}
+
+func appendBatchLeaseID(b []byte, id uint64, r *record, first uint64) []byte {
+	b = append(appendLeaseID(b, id, r), '.')
+	return strconv.AppendUint(b, first, 10)
+}
+
+// leaseIDs returns the lease ids of leased messages, all cut from one
+// string; batched says they are one batch, whose first message is got[0].
+func leaseIDs(got []readyMsg, batched bool) []string {
+	var b []byte
+	ends := make([]int, len(got))
+	for i := range got {
+		if batched {
+			b = appendBatchLeaseID(b, got[i].id, &got[i].rec, got[0].id)
+		} else {
+			b = appendLeaseID(b, got[i].id, &got[i].rec)
+		}
+		ends[i] = len(b)
+	}
+	all := string(b)
+	out := make([]string, len(got))
+	start := 0
+	for i, end := range ends {
+		out[i], start = all[start:end], end
+	}
+	return out
 }
 
 // leaseRef is a parsed lease id. The batch it names (batched, first) is
