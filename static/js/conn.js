@@ -62,11 +62,7 @@ self.onmessage = e => {
     case 'slot': attachSlot(m.index, m.port); break;
     case 'module':
       mark('offered');
-      offerModule(m);
-      if (m.module) {
-        warm.set(m.sha, m.module);
-        for (const sl of slots) if (sl.port) warmSlot(sl.port, m.sha, m.module);
-      }
+      offerModule(m); // the page also hands it to the compute workers (pool.js)
       break;
     case 'cap': cfg.cap = Math.min(1, Math.max(0.05, m.value)); break;
     case 'pause': cfg.paused = true; disconnect('paused'); setState('paused'); break;
@@ -246,20 +242,11 @@ function fail(id, kind, message) {
 
 // Slots.
 
-// The modules the page offered compiled (those the waiting work needs) go
-// to each compute worker ahead of its first task, which instantiates them
-// then: the Go runtime's start and V8's first compiles of the functions it
-// runs are then off a fresh tab's path to its first result.
-const warm = new Map(); // sha256 → WebAssembly.Module
-
-function warmSlot(port, sha, module) { port.postMessage({ type: 'warm', sha, module }); }
-
 function attachSlot(i, port) {
   const s = slots[i];
   s.port = port; s.alive = true; s.task = null; s.readyAt = 0;
   mark('slot');
   port.onmessage = ev => answer(i, ev.data);
-  for (const [sha, module] of warm) warmSlot(port, sha, module);
   statsDirty = true;
   pump();
 }

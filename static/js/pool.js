@@ -39,7 +39,17 @@ import { capMemory, MAX_PAGES, sha256Hex } from './modules.js'; // bundled in by
     w.postMessage({ type: 'port', port: ch.port1 }, [ch.port1]);
     g.conn.postMessage({ type: 'slot', index: i, port: ch.port2 }, [ch.port2]);
     g.tasks[i] = w;
+    for (const o of offers) warm(w, o);
   }
+
+  // warm hands a compute worker a module the page compiled, which it
+  // instantiates at once (task.js): the Go runtime's start, and V8's
+  // compile of every function it calls, are then done before the task
+  // comes. It goes from here, not through the connection worker: a
+  // message to a worker that has just started reaches it only once this
+  // thread has seen the worker's script run, and a hop through another
+  // worker only adds that worker's wait.
+  function warm(w, o) { if (o.module) w.postMessage({ type: 'warm', sha: o.sha, module: o.module }); }
 
   pool.start = () => {
     const sizes = pool.perSlot ? Array(pool.slots).fill(1) : [pool.slots];
@@ -115,6 +125,7 @@ import { capMemory, MAX_PAGES, sha256Hex } from './modules.js'; // bundled in by
     }
     offers.push(offer);
     pool.broadcast(offer);
+    for (const g of pool.groups) g.tasks.forEach(w => warm(w, offer));
   }
 
   const start = pool.start;

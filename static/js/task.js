@@ -30,11 +30,15 @@ function mark(name) {
 }
 mark('computeRun');
 
+// The page sends this worker its port to the connection worker, then the
+// modules the waiting work needs, compiled (warm); tasks come by the port.
 self.onmessage = e => {
   if (e.data.type === 'port') {
     mark('computePort');
     port = e.data.port;
-    port.onmessage = m => (m.data.type === 'warm' ? warmUp(m.data) : run(m.data));
+    port.onmessage = m => run(m.data);
+  } else if (e.data.type === 'warm') {
+    warmUp(e.data);
   }
 };
 
@@ -173,8 +177,8 @@ function commandModule(module) {
   return cmd;
 }
 
-// warmUp instantiates a module before its first task comes (conn.js sends
-// the ones the waiting work needs), so that the task finds it started. A
+// warmUp instantiates a module before its first task comes (the page
+// sends the ones the waiting work needs), so that the task finds it started. A
 // command is not started: each of its tasks runs a fresh instance. A
 // module that fails here is dropped, and its task meets and reports the
 // failure.
