@@ -22,11 +22,14 @@ JOB_ENC  := $(JOB_WASM:.wasm=.wasm.br) $(JOB_WASM:.wasm=.wasm.gz)
 all: build
 
 # Job modules: each jobs/<name>/ is a wasip1 reactor built to jobs/<name>.wasm
-# and embedded in the binary as a built-in, with its compressed forms.
+# and embedded in the binary as a built-in, with its compressed forms. Each
+# is started here, once (wasm/internal/preinit): the module a host gets has
+# the Go runtime's start done already.
 jobs: $(JOB_WASM) $(JOB_ENC)
 
 jobs/%.wasm: jobs/%/*.go $(wildcard wasm/mr/*.go) $(wildcard wasm/abi/*.go) $(wildcard wasm/internal/*/*.go)
 	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -ldflags='-s -w' -o $@ ./jobs/$*
+	$(GO) run ./wasm/internal/preinit/snapshot $@
 
 $(patsubst %,jobs/%.wasm,$(CMD_DIRS)): jobs/%.wasm: jobs/%/main.go
 	GOOS=wasip1 GOARCH=wasm $(GO) build -ldflags='-s -w' -o $@ ./jobs/$*

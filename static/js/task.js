@@ -14,6 +14,7 @@ const Phase = { MAP: 1, REDUCE: 2 };
 const PAGE = 65536;
 const RECYCLE_PAGES = 1024; // drop an instance whose memory grew past 64 MiB
 const MAX_INSTANCES = 4;
+const WARM_ALLOC = 64; // bytes warmUp asks a module for
 
 const instances = new Map(); // module sha256 → Instance
 let port = null;
@@ -178,14 +179,17 @@ function commandModule(module) {
 }
 
 // warmUp instantiates a module before its first task comes (the page
-// sends the ones the waiting work needs), so that the task finds it started. A
-// command is not started: each of its tasks runs a fresh instance. A
-// module that fails here is dropped, and its task meets and reports the
-// failure.
+// sends the ones the waiting work needs), so that the task finds it
+// started, and has it allocate once: V8 compiles a function on its first
+// call, and a Go module's allocator is most of what its first task would
+// otherwise wait for (a started module's _initialize, which ran it, was
+// run when the module was built: wasm/internal/preinit). A command is not
+// started: each of its tasks runs a fresh instance. A module that fails
+// here is dropped, and its task meets and reports the failure.
 function warmUp(m) {
   mark('instanceStart');
   try {
-    if (!commandModule(m.module)) instanceFor(m.module, m.sha);
+    if (!commandModule(m.module)) instanceFor(m.module, m.sha).ex.tr_alloc(WARM_ALLOC);
   } catch {
     instances.delete(m.sha);
   }
