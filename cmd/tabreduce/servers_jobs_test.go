@@ -211,7 +211,10 @@ func TestServersShareBans(t *testing.T) {
 	bad := startProc(t, bin, "worker bad-0 (faulty) on A", append(workerArgs(a.url, "bad-0", 2), "--faulty", "1")...)
 	waitListed(t, ca, 2, "A")
 	corpus := writeCorpus(t, genCorpus(64<<10, 3))
-	job, err := ca.SubmitJob(t.Context(), engine.Spec{Module: "wordcount", Reducers: 2, ChunkSize: 1 << 10, Verify: engine.VerifySpotcheck}, apiclient.FileInput(corpus.path))
+	// replicate checks every result, so the cheater is caught in every run
+	// (spotcheck samples one in ten: some 30 tasks escape in a few runs of
+	// a hundred).
+	job, err := ca.SubmitJob(t.Context(), engine.Spec{Module: "wordcount", Reducers: 2, ChunkSize: 1 << 10, Verify: engine.VerifyReplicate}, apiclient.FileInput(corpus.path))
 	if err != nil {
 		t.Fatalf("submit: %v", err)
 	}

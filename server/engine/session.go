@@ -106,11 +106,6 @@ func (e *Engine) ServeWorker(ctx context.Context, t Transport, p Peer) error {
 		return err
 	}
 	defer e.endSession(s)
-	welcome := wp.Encode(&wp.Welcome{
-		WorkerID: s.id, HeartbeatInterval: e.cfg.HeartbeatInterval,
-		MaxResultBytes: uint32(e.cfg.MaxTaskBytes), PrefetchPerSlot: uint16(e.cfg.PrefetchPerSlot + 1),
-	})
-	s.send(welcome)
 	e.log.Info("worker connected", "worker", s.id, "kind", hello.Kind, "slots", hello.Slots,
 		"name", hello.Name, "remote", p.RemoteAddr)
 	e.kick()
@@ -159,6 +154,13 @@ func (e *Engine) newSession(t Transport, p Peer, h *wp.Hello, cancel context.Can
 	if e.closed || e.banned[s.banKey()] || (!p.Trusted && e.caughtAt[hostOf(p.RemoteAddr)] >= addrBanAfter) {
 		return nil
 	}
+	// WELCOME is queued before the session can be seen: from then on the
+	// dispatcher may hand it tasks and a failing job may cancel them, and
+	// the worker must hear WELCOME first.
+	s.send(wp.Encode(&wp.Welcome{
+		WorkerID: s.id, HeartbeatInterval: e.cfg.HeartbeatInterval,
+		MaxResultBytes: uint32(e.cfg.MaxTaskBytes), PrefetchPerSlot: uint16(e.cfg.PrefetchPerSlot + 1),
+	}))
 	e.sessions[s.id] = s
 	return s
 }
