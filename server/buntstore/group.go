@@ -2,6 +2,8 @@ package buntstore
 
 import (
 	"context"
+	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -22,7 +24,12 @@ const MaxGroup = 256
 // call runs alone in a transaction of its own, as it would have without
 // the group, so that one bad call answers only for itself.
 type group struct {
-	s       *Store
+	s *Store
+	// gather makes a call that finds the group idle yield once before it
+	// runs, so that calls just about to come join its transaction rather
+	// than wait for it to end (hard gets: their requests come in together
+	// and would otherwise mostly run one transaction each).
+	gather  bool
 	mu      sync.Mutex
 	waiting []*groupCall
 	busy    bool         // a leader is running a group
@@ -57,6 +64,9 @@ func (g *group) do(ctx context.Context, now int64, fn func(tx *buntdb.Tx, st *gr
 	if !g.busy {
 		g.busy = true
 		g.mu.Unlock()
+		if g.gather {
+			return g.gatherAndLead(ctx, now, fn)
+		}
 		err := g.s.runGroupTx(now, fn)
 		g.handOff()
 		return err
@@ -69,6 +79,18 @@ func (g *group) do(ctx context.Context, now int64, fn func(tx *buntdb.Tx, st *gr
 		g.lead(now)
 	}
 	return c.err
+}
+
+// gatherAndLead lets the other goroutines run once, then leads the calls
+// that came meanwhile with fn first.
+func (g *group) gatherAndLead(ctx context.Context, now int64, fn func(tx *buntdb.Tx, st *groupState) error) error {
+	runtime.Gosched()
+	self := &groupCall{ctx: ctx, fn: fn}
+	g.mu.Lock()
+	g.waiting = slices.Insert(g.waiting, 0, self)
+	g.mu.Unlock()
+	g.lead(now)
+	return self.err
 }
 
 // lead takes the waiting calls (its own first among them), runs them in

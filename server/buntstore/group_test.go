@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -182,5 +183,42 @@ func TestQueueTakeN(t *testing.T) {
 	}
 	if _, err := s.QueueTakeN(ctx, "none", 1, later); !errors.Is(err, broker.ErrQueueEmpty) {
 		t.Errorf("QueueTakeN of an unknown queue: %v, want ErrQueueEmpty", err)
+	}
+}
+
+// TestHardGetsGather takes from many goroutines on one processor with no
+// fsync to wait for: nothing would make a take wait for another, yet a
+// take that finds no transaction running yields once before it starts one,
+// so the takes that are ready to come share it. Every message is taken
+// once, and most takes shared a transaction.
+func TestHardGetsGather(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	s := openTest(t)
+	const goroutines, each = 16, 40
+	pushN(t, s, "q", goroutines*each, time.Now())
+	ids := make(chan uint64, goroutines*each)
+	run(t, goroutines, func(int) error {
+		for range each {
+			m, err := s.QueueTake(context.Background(), "q", time.Now())
+			if err != nil {
+				return err
+			}
+			ids <- m.ID
+		}
+		return nil
+	})
+	close(ids)
+	seen := map[uint64]bool{}
+	for id := range ids {
+		if seen[id] {
+			t.Fatalf("message %d taken twice", id)
+		}
+		seen[id] = true
+	}
+	if info, err := s.QueueGet(t.Context(), "q"); err != nil || info.Length != 0 || info.Delivered != goroutines*each {
+		t.Errorf("queue after the takes: %+v, %v", info, err)
+	}
+	if n := s.takes.shared.Load(); n < goroutines*each/2 {
+		t.Errorf("%d of %d takes shared a transaction, want at least half", n, goroutines*each)
 	}
 }

@@ -146,6 +146,23 @@ func (c *metaCache) get(q string) (*meta, error) {
 	return &m, nil
 }
 
+// known returns q's state as the transaction has it so far, or ok false
+// when q does not exist; unlike get it creates nothing, and what it
+// returns is written at the flush only once held.
+func (c *metaCache) known(q string) (*meta, bool, error) {
+	if m, ok := c.m[q]; ok {
+		return m, true, nil
+	}
+	m, ok, err := getMeta(c.tx, q)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	return &m, true, nil
+}
+
+// hold makes m, from known, q's state in the cache, written at the flush.
+func (c *metaCache) hold(q string, m *meta) { c.m[q] = m }
+
 func (c *metaCache) flush() error {
 	for q, m := range c.m {
 		if err := putMeta(c.tx, q, *m); err != nil {

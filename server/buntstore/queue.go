@@ -131,13 +131,14 @@ func (s *Store) QueueTake(ctx context.Context, queue string, now time.Time) (bro
 // messages in one transaction (see broker.MultiTaker).
 func (s *Store) QueueTakeN(ctx context.Context, queue string, n int, now time.Time) ([]broker.Message, error) {
 	var out []broker.Message
-	err := s.takes.do(ctx, nanos(now), func(tx *buntdb.Tx, _ *groupState) error {
+	err := s.takes.do(ctx, nanos(now), func(tx *buntdb.Tx, st *groupState) error {
 		out = out[:0]
-		m, ok, err := getMeta(tx, queue)
+		m, ok, err := st.metas.known(queue)
 		if err != nil || !ok || m.Length == 0 {
 			return err
 		}
-		got, err := oldest(tx, queue, &m, n, nanos(now))
+		st.metas.hold(queue, m) // also when only expired ones are passed over
+		got, err := oldest(tx, queue, m, n, nanos(now))
 		if err != nil {
 			return err
 		}
@@ -151,7 +152,7 @@ func (s *Store) QueueTakeN(ctx context.Context, queue string, n int, now time.Ti
 		}
 		m.Length -= int64(len(got))
 		m.Delivered += int64(len(got))
-		return putMeta(tx, queue, m) // also when only expired ones were passed over
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("get from %s: %w", queue, err)
@@ -170,9 +171,9 @@ func (s *Store) QueuePeek(ctx context.Context, queue string, now time.Time) (bro
 func (s *Store) takeOrPeek(ctx context.Context, queue string, now time.Time, take bool) (broker.Message, error) {
 	var msg broker.Message
 	empty := false
-	err := s.takes.do(ctx, nanos(now), func(tx *buntdb.Tx, _ *groupState) error {
+	err := s.takes.do(ctx, nanos(now), func(tx *buntdb.Tx, st *groupState) error {
 		empty = false
-		m, ok, err := getMeta(tx, queue)
+		m, ok, err := st.metas.known(queue)
 		if err != nil {
 			return err
 		}
@@ -180,14 +181,14 @@ func (s *Store) takeOrPeek(ctx context.Context, queue string, now time.Time, tak
 			empty = true // an answer, not a failure: the group goes on
 			return nil
 		}
-		got, err := oldest(tx, queue, &m, 1, nanos(now))
+		st.metas.hold(queue, m) // also when only expired ones are passed over
+		got, err := oldest(tx, queue, m, 1, nanos(now))
 		if err != nil {
 			return err
 		}
 		if len(got) == 0 {
-			// Only expired messages were passed over: commit their removal.
 			empty = true
-			return putMeta(tx, queue, m)
+			return nil
 		}
 		g := got[0]
 		g.rec.count++
@@ -201,7 +202,7 @@ func (s *Store) takeOrPeek(ctx context.Context, queue string, now time.Time, tak
 			return err
 		}
 		msg = g.rec.message(queue, g.id)
-		return putMeta(tx, queue, m)
+		return nil
 	})
 	if err == nil && empty {
 		return msg, broker.ErrQueueEmpty
