@@ -27,8 +27,8 @@ type group struct {
 	s *Store
 	// gather makes a call that finds the group idle yield once before it
 	// runs, so that calls just about to come join its transaction rather
-	// than wait for it to end (hard gets: their requests come in together
-	// and would otherwise mostly run one transaction each).
+	// than wait for it to end (requests from many connections come in
+	// together and would otherwise mostly run one transaction each).
 	gather  bool
 	mu      sync.Mutex
 	waiting []*groupCall

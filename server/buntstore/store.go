@@ -110,6 +110,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	s := &Store{db: db, dir: dir, lock: lock, log: opts.Logger}
 	s.pushes.s, s.takes.s = s, s
 	s.takes.gather = true
+	s.pushes.gather = true
 	if err := s.checkLayout(); err != nil {
 		db.Close()
 		lock.Release()
