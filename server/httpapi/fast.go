@@ -628,11 +628,8 @@ func (fc *fastConn) answer(req *fastRequest) {
 		fc.error(req, id, err, start)
 		return
 	}
-	b, err := json.Marshal(hardGetJSON(m))
-	if err != nil {
-		fc.error(req, id, err, start)
-		return
-	}
+	mj := hardGetJSON(m)
+	b := appendMessageJSON(make([]byte, 0, 64+len(mj.Key)+len(mj.Value)), &mj)
 	fc.write(http.StatusOK, "application/json", "", id, append(b, '\r', '\n'))
 	f.takeOK.Observe(time.Since(start).Seconds())
 }

@@ -56,7 +56,9 @@ func readLeaseBody(c echo.Context) (leaseBody, error) {
 		if err := checkJSONType(r); err != nil {
 			return lb, err
 		}
-		if err := json.Unmarshal(trimmed, &lb); err != nil {
+		if leases, ok := plainLeases(trimmed); ok {
+			lb.Leases = leases
+		} else if err := json.Unmarshal(trimmed, &lb); err != nil {
 			return lb, badRequest("malformed JSON body: %v", err)
 		}
 	case isForm(r):

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
 	"time"
 
@@ -38,6 +39,49 @@ func FuzzLeaseJSON(f *testing.F) {
 		}
 		if got := append(appendJSONString(nil, key), '\n'); !bytes.Equal(got, wantStr.Bytes()) {
 			t.Fatalf("appendJSONString = %s, encoding/json = %s", got, wantStr.Bytes())
+		}
+	})
+}
+
+// FuzzMessageJSON checks that the hand-written encoding of a hard get's
+// answer is the bytes encoding/json gives, whatever its strings hold.
+func FuzzMessageJSON(f *testing.F) {
+	f.Add("jobs:1", "hello", "", int64(0))
+	f.Add("a<b>&c:2", "line\nwith \"quotes\" \\ and \t\b\f\x00\x1f\x7f \u2028", "base64", int64(-3))
+	f.Add("\xff\xfe:3", "\xed\xa0\x80 surrogate, \xc3 cut", "\u00e9", int64(1<<62))
+	f.Fuzz(func(t *testing.T, key, value, encoding string, count int64) {
+		m := messageJSON{Key: key, Value: value, Encoding: encoding, Count: count}
+		want, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendMessageJSON(nil, &m); !bytes.Equal(got, want) {
+			t.Fatalf("appendMessageJSON = %s\nencoding/json     = %s", got, want)
+		}
+	})
+}
+
+// FuzzPlainLeases checks that whatever the plain reading of an ack's body
+// takes, encoding/json reads as the same lease ids.
+func FuzzPlainLeases(f *testing.F) {
+	f.Add([]byte(`{"leases":["1.1.abc.1","2.1.abc.1"]}`))
+	f.Add([]byte(`{"leases":[]}`))
+	f.Add([]byte(`{"leases":["a"],"lease":"b"}`))
+	f.Add([]byte(`{"leases":["a\u0041"]}`))
+	f.Add([]byte(`{"leases":["a",]}`))
+	f.Add([]byte(`{"leases":[""]}`))
+	f.Add([]byte(`{"leases":["x"]}]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got, ok := plainLeases(body)
+		if !ok {
+			return
+		}
+		var want leaseBody
+		if err := json.Unmarshal(body, &want); err != nil {
+			t.Fatalf("plainLeases(%q) = %q, but encoding/json refuses it: %v", body, got, err)
+		}
+		if want.Leases == nil || !slices.Equal(got, want.Leases) || want.Lease != "" || want.N != nil {
+			t.Fatalf("plainLeases(%q) = %q, encoding/json reads %+v", body, got, want)
 		}
 	})
 }
