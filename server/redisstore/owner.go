@@ -26,7 +26,17 @@ func (s *Store) OwnerHeartbeat(ctx context.Context, p broker.OwnerParams) error 
 	if !p.Until.IsZero() {
 		score = float64(p.Until.UnixMicro())
 	}
-	return s.mapErr(s.client.ZAdd(ctx, s.keys.owners(), redis.Z{Score: score, Member: p.Owner}).Err())
+	var kept *redis.IntCmd
+	_, err := s.client.Pipelined(ctx, func(pl redis.Pipeliner) error {
+		pl.ZAdd(ctx, s.keys.owners(), redis.Z{Score: score, Member: p.Owner})
+		kept = pl.Exists(ctx, s.keys.ownerQueues(p.Owner))
+		return nil
+	})
+	if err != nil {
+		return s.mapErr(err)
+	}
+	s.leases.heartbeat(p.Owner, p.Until, kept.Val() == 1)
+	return nil
 }
 
 // LeaseRecover returns the leases of owners that are gone to their queues.

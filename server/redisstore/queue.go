@@ -105,10 +105,8 @@ func (s *Store) QueueLease(ctx context.Context, p broker.QueueLeaseParams) ([]br
 		return []broker.Lease{}, nil
 	}
 	deadline := nanos(p.Now) + int64(p.Visibility)
-	var h hints
-	h.due(p.Queue, deadline)
-	h.lease(p.Owner, p.Queue)
-	if err := s.writeHints(ctx, &h); err != nil {
+	plan, err := s.leaseHintsFirst(ctx, p.Queue, p.Owner, deadline, p.Now)
+	if err != nil {
 		return nil, fmt.Errorf("lease from %s: %w", p.Queue, err)
 	}
 	keys := append(s.keys.queue(p.Queue), s.keys.leaseReply(p.Queue, newOrigin()))
@@ -116,12 +114,17 @@ func (s *Store) QueueLease(ctx context.Context, p broker.QueueLeaseParams) ([]br
 	if err != nil {
 		return nil, fmt.Errorf("lease from %s: %w", p.Queue, err)
 	}
-	a, err := asSlice(v, 1, "lease reply")
+	a, err := asSlice(v, 2, "lease reply")
 	if err != nil {
 		return nil, err
 	}
-	out := make([]broker.Lease, 0, len(a)-1)
-	for _, m := range a[1:] {
+	gen, err := asString(a[1], "lease reply generation")
+	if err != nil {
+		return nil, err
+	}
+	s.leaseHintsAfter(ctx, p.Queue, deadline, gen, plan, p.Now)
+	out := make([]broker.Lease, 0, len(a)-2)
+	for _, m := range a[2:] {
 		l, err := decodeMessage(p.Queue, m)
 		if err != nil {
 			return nil, err

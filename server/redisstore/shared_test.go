@@ -352,3 +352,68 @@ func TestURLs(t *testing.T) {
 		}
 	}
 }
+
+// lease leases one message of q for owner A at now, for a second.
+func lease(t *testing.T, s broker.Store, q string, now time.Time) broker.Lease {
+	t.Helper()
+	ls, err := s.QueueLease(t.Context(), broker.QueueLeaseParams{Queue: q, N: 1, Visibility: time.Second, Now: now, Owner: "A"})
+	if err != nil || len(ls) != 1 {
+		t.Fatalf("lease from %s at %v = %v, %v; want one", q, now, ls, err)
+	}
+	return ls[0]
+}
+
+// A store writes a queue's due hint before its first leases and then
+// skips it; a reaper that dropped the queue's due score meanwhile (it had
+// nothing leased) must not leave a later lease where no reaper looks.
+func TestALeaseAfterTheReaperDroppedItsQueueLapses(t *testing.T) {
+	url := redisServer(t).URL(newPrefix())
+	s := open(t, url)
+	ctx := t.Context()
+	pushValues(t, s, "q", "m1", "m2", "m3")
+	var ids []string
+	for range 2 { // the second sees the due generation unchanged across its hint
+		ids = append(ids, lease(t, s, "q", t0).ID)
+	}
+	if unknown, err := s.LeaseAck(ctx, "q", ids); err != nil || len(unknown) != 0 {
+		t.Fatalf("ack = %v, %v", unknown, err)
+	}
+	res, err := s.Reap(ctx, broker.ReapParams{Now: t0.Add(2 * time.Second), MaxAttempts: 5})
+	if err != nil || len(res.Requeued) != 0 {
+		t.Fatalf("reap with nothing leased = %+v, %v; want nothing back", res, err)
+	}
+	lease(t, s, "q", t0.Add(3*time.Second)) // skips the hint it wrote before, which the reap undid
+	res, err = s.Reap(ctx, broker.ReapParams{Now: t0.Add(5 * time.Second), MaxAttempts: 5})
+	if err != nil || res.Requeued["q"] != 1 {
+		t.Fatalf("reap after the last lease lapsed = %+v, %v; want it back on q", res, err)
+	}
+}
+
+// An owner caches the queues it hinted while its heartbeat holds; once
+// another process recovered it as gone (and forgot its queue set), its
+// next heartbeat says so, and its leases are hinted again.
+func TestLeasesOfARecoveredOwnerAreHintedAgain(t *testing.T) {
+	url := redisServer(t).URL(newPrefix())
+	a, b := open(t, url), open(t, url)
+	ctx := t.Context()
+	pushValues(t, a, "q", "m1", "m2")
+	heartbeat := func(until time.Time) {
+		t.Helper()
+		if err := a.OwnerHeartbeat(ctx, broker.OwnerParams{Owner: "A", Until: until}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	heartbeat(t0.Add(10 * time.Second))
+	lease(t, a, "q", t0)
+	res, err := b.LeaseRecover(ctx, broker.LeaseRecoverParams{Now: t0.Add(11 * time.Second)})
+	if err != nil || res.Released["q"] != 1 {
+		t.Fatalf("recover after A's heartbeat lapsed = %+v, %v; want 1 back to q", res, err)
+	}
+	heartbeat(t0.Add(30 * time.Second))
+	lease(t, a, "q", t0.Add(5*time.Second)) // A's clock: within the time its hints are trusted
+
+	res, err = b.LeaseRecover(ctx, broker.LeaseRecoverParams{Now: t0.Add(31 * time.Second)})
+	if err != nil || res.Released["q"] != 1 {
+		t.Fatalf("recover after A lapsed again = %+v, %v; want its second lease back to q", res, err)
+	}
+}

@@ -42,6 +42,7 @@ type Store struct {
 	watch  broker.Watchers
 	feed   *feed
 	hinted hintCache
+	leases leaseHints
 	maint  maintenance
 	seq    atomic.Uint64 // outbox ids
 

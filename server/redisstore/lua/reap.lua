@@ -6,6 +6,9 @@ local q, d = Q(1, ARGV[5]), Q(6, ARGV[6])
 local max, limit = tonumber(ARGV[7]), tonumber(ARGV[8])
 local requeued, dead, expired, more = 0, 0, 0, 0
 if qexists(q) then
+  -- A visit of the reaper, which may write the queue's due score next:
+  -- counted before the write too, as nextdue.lua counts it after.
+  redis.call('HINCRBY', q.m, 'dueg', 1)
   for _, id in ipairs(redis.call('ZRANGEBYSCORE', q.f, '-inf', NOWUS, 'LIMIT', 0, limit + 1)) do
     local r = getrec(q, id)
     if not r then
