@@ -63,8 +63,23 @@ func (e *Engine) submitReq(r commitReq) {
 	}
 }
 
+// Group commit. A commit costs the store (and this server) mostly the
+// same for one result as for a hundred: one script call, its events, one
+// advance of the jobs it touched. Committing whatever happens to be
+// waiting makes batches of a few results, and on several servers sharing
+// a store, each running a share of the workers, batches smaller still. So
+// the committer lets a small batch wait for more, at most commitWindow,
+// while this server's workers still hold tasks whose results will come;
+// once none does (the end of a phase, or a lightly loaded server) it
+// commits at once. Waiting holds up no worker: a worker's credit comes
+// back when its result arrives, not when it is committed.
+var (
+	commitWindow = 20 * time.Millisecond // a var for tests
+	commitTarget = 128                   // results a batch waits for at most
+)
+
 // commitLoop is the committer's loop: it takes what is waiting, up to a
-// batch, and settles it.
+// batch, lets a small batch gather more (group commit), and settles it.
 func (e *Engine) commitLoop(ctx context.Context) {
 	batch := make([]commitReq, 0, maxCommitBatch)
 	for {
@@ -75,19 +90,92 @@ func (e *Engine) commitLoop(ctx context.Context) {
 		case r := <-e.commitC:
 			batch = append(batch, r)
 		}
-	fill:
-		for len(batch) < maxCommitBatch {
-			select {
-			case r := <-e.commitC:
-				batch = append(batch, r)
-			default:
-				break fill
-			}
+		batch = e.drainCommits(batch)
+		if !e.gather(ctx, &batch) {
+			return
 		}
 		if err := e.commitBatch(ctx, batch); err != nil && ctx.Err() == nil {
 			e.log.Error("commit task results", "err", err)
 		}
 	}
+}
+
+// drainCommits adds what waits in commitC to batch, up to a batch.
+func (e *Engine) drainCommits(batch []commitReq) []commitReq {
+	for len(batch) < maxCommitBatch {
+		select {
+		case r := <-e.commitC:
+			batch = append(batch, r)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// gather lets a batch smaller than commitTarget wait for more requests
+// while results are still to come from this server's workers, for at most
+// commitWindow. A batch that holds anything but results no check waits
+// for (failures, releases, results to verify) goes at once: verification
+// is a conversation between workers, and each step of it waiting for a
+// batch would hold the job up. It returns false when ctx ends.
+func (e *Engine) gather(ctx context.Context, batch *[]commitReq) bool {
+	if len(*batch) >= commitTarget || !plainResults(*batch) || !e.resultsToCome() {
+		return true
+	}
+	t := time.NewTimer(commitWindow)
+	defer t.Stop()
+	for len(*batch) < commitTarget {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			return true
+		case r := <-e.commitC:
+			*batch = e.drainCommits(append(*batch, r))
+			if !plainResults(*batch) || !e.resultsToCome() {
+				return true
+			}
+		case <-e.gatherC:
+			if !e.resultsToCome() {
+				return true
+			}
+		}
+	}
+	return true
+}
+
+// nudgeGather tells a waiting batch to look again whether results are to
+// come: a lease or a preparation ended.
+func (e *Engine) nudgeGather() {
+	select {
+	case e.gatherC <- struct{}{}:
+	default:
+	}
+}
+
+// plainResults reports whether every request of batch is a result that
+// no check waits for: of a job that verifies nothing, or from a trusted
+// worker.
+func plainResults(batch []commitReq) bool {
+	for _, r := range batch {
+		if r.kind != reqResult || r.copies[0].probe != nil {
+			return false
+		}
+		if c := r.copies[0]; c.task.job.verify != VerifyNone && (c.session == nil || !c.session.peer.Trusted) {
+			return false
+		}
+	}
+	return true
+}
+
+// resultsToCome reports whether results (or failures) are still to come
+// from this server's workers: they hold copies of tasks, or tasks are
+// being leased or prepared for them.
+func (e *Engine) resultsToCome() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.copies) > 0 || e.preparing > 0 || e.leasing
 }
 
 // commitBatch handles one batch: results first, in one transaction; then

@@ -121,8 +121,13 @@ func pickLocked(free []*session, skip func(*session) bool) *session {
 func (e *Engine) leaseTasks(ctx context.Context, j *job, free []*session, n int) int {
 	e.mu.Lock()
 	p := j.phase()
+	e.leasing = true
 	e.mu.Unlock()
 	leases, err := e.q.Lease(ctx, j.queue(p), n, j.timeout+leaseSlack)
+	e.mu.Lock()
+	e.leasing = false
+	e.mu.Unlock()
+	e.nudgeGather()
 	if errors.Is(err, broker.ErrQueuePaused) {
 		return 0 // a streaming job's input queue was paused: its resume kicks us
 	}
@@ -153,6 +158,7 @@ func (e *Engine) leaseTasks(ctx context.Context, j *job, free []*session, n int)
 		}
 		batch = append(batch, prepared{t: j.newTaskLocked(p, l), s: s})
 	}
+	e.preparing += len(batch)
 	e.mu.Unlock()
 	if len(unsent) > 0 {
 		if _, err := e.q.Release(ctx, j.queue(p), unsent); err != nil {

@@ -126,8 +126,12 @@ type Engine struct {
 	sessions map[string]*session
 	copies   map[uint64]*taskCopy
 	copySeq  uint64
-	closed   bool
-	banned   map[string]bool // workers caught returning wrong results (session.banKey)
+	// preparing counts the tasks handed to preparers, not yet to workers;
+	// leasing is set while the dispatcher leases tasks for them.
+	preparing int
+	leasing   bool
+	closed    bool
+	banned    map[string]bool // workers caught returning wrong results (session.banKey)
 	// caughtAt counts the untrusted workers caught per address: at
 	// addrBanAfter the address is refused whatever name a worker gives
 	// whatever they call themselves; tainted counts the workers caught per
@@ -165,6 +169,7 @@ type Engine struct {
 
 	stopWatch func()
 	kickC     chan struct{}
+	gatherC   chan struct{} // wakes a batch waiting for results (commit.go)
 	commitC   chan commitReq
 	ctx       context.Context // the engine's life: cancelled by Close
 	cancel    context.CancelFunc
@@ -178,7 +183,7 @@ func New(ctx context.Context, cfg Config, q Queues, r *runner.Runner) (*Engine, 
 		cfg: cfg, q: q, runner: r, log: cfg.Logger,
 		jobs: map[string]*job{}, sessions: map[string]*session{}, copies: map[uint64]*taskCopy{}, banned: map[string]bool{},
 		caughtAt: map[string]int{}, tainted: map[string]int{}, serverRuns: make(chan struct{}, cfg.ServerChecks),
-		streams: map[string]int{}, kickC: make(chan struct{}, 1), commitC: make(chan commitReq, 1024),
+		streams: map[string]int{}, kickC: make(chan struct{}, 1), gatherC: make(chan struct{}, 1), commitC: make(chan commitReq, 1024),
 		merging: make(chan struct{}, maxMerging),
 		syncC:   make(chan struct{}, 1), dirty: map[string]bool{},
 	}

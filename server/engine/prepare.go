@@ -75,7 +75,9 @@ func (e *Engine) prepareOne(ctx context.Context, p prepared, out *outFrames) {
 	t, s := p.t, p.s
 	j := t.job
 	in, err := guard(e.log, func() (taskInput, error) { return e.readInput(ctx, t) })
+	defer e.nudgeGather()
 	e.mu.Lock()
+	e.preparing--
 	switch {
 	case err != nil:
 		s.credit++

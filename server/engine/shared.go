@@ -496,7 +496,7 @@ func (e *Engine) advanceShared(ctx context.Context, j *job) error {
 	if rec.State.Finished() {
 		return e.cleanup(ctx, j)
 	}
-	if !coord || rec.Spec.Stream {
+	if !coord || rec.Spec.Stream || e.runsPhase(j) {
 		return nil
 	}
 	f, err := e.queueFigures(ctx, j)
@@ -538,6 +538,22 @@ func (e *Engine) advanceShared(ctx context.Context, j *job) error {
 		e.refreshSums(ctx, j, true)
 	}
 	return nil
+}
+
+// runsPhase reports whether this server holds a task of j's current phase
+// that is not committed yet: its lease keeps the phase open, so the
+// coordinator need not ask the store's counts (as it would after every
+// batch of results it commits) while its own workers run the phase.
+func (e *Engine) runsPhase(j *job) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p := j.phase()
+	for _, t := range j.running {
+		if t.phase == p && t.live() {
+			return true
+		}
+	}
+	return false
 }
 
 // commitResults commits groups of results. When servers share the store
