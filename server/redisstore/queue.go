@@ -109,7 +109,7 @@ func (s *Store) QueueLease(ctx context.Context, p broker.QueueLeaseParams) ([]br
 	if err != nil {
 		return nil, fmt.Errorf("lease from %s: %w", p.Queue, err)
 	}
-	keys := append(s.keys.queue(p.Queue), s.keys.leaseReply(p.Queue, newOrigin()))
+	keys := append(s.keys.queue(p.Queue), s.keys.leaseReply(p.Queue, s.requestID()))
 	v, err := s.runAgain(ctx, scriptLease, timeArgs(p.Now), keys, p.Queue, p.N, pad(deadline), p.Owner)
 	if err != nil {
 		return nil, fmt.Errorf("lease from %s: %w", p.Queue, err)

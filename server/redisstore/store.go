@@ -44,7 +44,7 @@ type Store struct {
 	hinted hintCache
 	leases leaseHints
 	maint  maintenance
-	seq    atomic.Uint64 // outbox ids
+	seq    atomic.Uint64 // outbox ids and request ids
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -161,6 +161,13 @@ func infoField(info, name string) string {
 		}
 	}
 	return ""
+}
+
+// requestID names one request of this Store uniquely among every Store's
+// (its origin, drawn at random once, and a sequence number): a lease's
+// reply key. Drawing random bytes for each was a system call a lease.
+func (s *Store) requestID() string {
+	return s.origin + "." + strconv.FormatUint(s.seq.Add(1), 36)
 }
 
 func newOrigin() string {
