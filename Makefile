@@ -23,13 +23,13 @@ all: build
 
 # Job modules: each jobs/<name>/ is a wasip1 reactor built to jobs/<name>.wasm
 # and embedded in the binary as a built-in, with its compressed forms. Each
-# is started here, once (wasm/internal/preinit): the module a host gets has
+# is started here, once (wasm/preinit): the module a host gets has
 # the Go runtime's start done already.
 jobs: $(JOB_WASM) $(JOB_ENC)
 
-jobs/%.wasm: jobs/%/*.go $(wildcard wasm/mr/*.go) $(wildcard wasm/abi/*.go) $(wildcard wasm/internal/*/*.go)
+jobs/%.wasm: jobs/%/*.go $(wildcard wasm/mr/*.go) $(wildcard wasm/abi/*.go) $(wildcard wasm/internal/*/*.go) $(wildcard wasm/preinit/*.go)
 	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -ldflags='-s -w' -o $@ ./jobs/$*
-	$(GO) run ./wasm/internal/preinit/snapshot $@
+	$(GO) run ./wasm/preinit/snapshot $@
 
 $(patsubst %,jobs/%.wasm,$(CMD_DIRS)): jobs/%.wasm: jobs/%/main.go
 	GOOS=wasip1 GOARCH=wasm $(GO) build -ldflags='-s -w' -o $@ ./jobs/$*

@@ -12,7 +12,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
+	"github.com/tabreduce/tabreduce/wasm/preinit"
 	"github.com/tabreduce/tabreduce/wasm/runner"
 )
 
@@ -20,6 +22,7 @@ func init() {
 	c := register("build", "[DIR]", "build the job in DIR (default .) to DIR/<name>.wasm and print its sha256 and size", buildJob)
 	c.more = func() string {
 		return "It runs: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -ldflags='-s -w'\n" +
+			"then runs the module's _initialize once and writes the module it leaves (the Go runtime started),\n" +
 			"and then checks the module as a server would (its imports, exports and ABI version).\n" +
 			"<name> is the last element of the module path in DIR/go.mod.\n"
 	}
@@ -65,6 +68,9 @@ func buildJob(ctx context.Context, args []string, env *cliEnv) error {
 	if err != nil {
 		return err
 	}
+	if wasm, err = startModule(ctx, env, abs, wasm); err != nil {
+		return err
+	}
 	if err := checkModule(ctx, env, wasm); err != nil {
 		return fmt.Errorf("%s is not a usable job module: %w", out, err)
 	}
@@ -72,6 +78,27 @@ func buildJob(ctx context.Context, args []string, env *cliEnv) error {
 	fmt.Fprintf(env.stdout, "%s  sha256 %s  %d bytes (%s)\n", out, hex.EncodeToString(sum[:]), len(wasm), humanBytes(int64(len(wasm))))
 	fmt.Fprintf(env.stderr, "try it:    tabreduce run --job %s --input FILE\nsubmit it: tabreduce submit --job %s --input FILE --wait\n", out, out)
 	return nil
+}
+
+// startTimeout bounds the run of a module's _initialize at build time.
+const startTimeout = 30 * time.Second
+
+// startModule replaces the module at path by the one its _initialize
+// leaves (preinit.Snapshot), as make jobs does for the built-ins: a tab's
+// first task then need not compile and run the Go runtime's start. A module
+// that cannot be started so is kept as go build wrote it, with a note.
+func startModule(ctx context.Context, env *cliEnv, path string, wasm []byte) ([]byte, error) {
+	sctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	started, err := preinit.Snapshot(sctx, wasm)
+	if err != nil {
+		fmt.Fprintf(env.stderr, "note: %s is not started at build time (%v); it runs as built, its first task a little slower\n", path, err)
+		return wasm, nil
+	}
+	if err := os.WriteFile(path, started, 0o644); err != nil {
+		return nil, err
+	}
+	return started, nil
 }
 
 // modulePath reads the module path from a go.mod file.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"go/format"
@@ -11,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/tetratelabs/wazero"
 )
 
 // offline makes the go command unable to download anything: no proxy, a
@@ -59,6 +62,9 @@ func TestNewBuildRunOffline(t *testing.T) {
 	if size, _ := strconv.Atoi(m[3]); m[2] != hex.EncodeToString(sum[:]) || size != len(wasm) {
 		t.Errorf("build printed sha256 %s, %s bytes; the file has %x, %d", m[2], m[3], sum, len(wasm))
 	}
+	if exportsFunc(t, wasm, "_initialize") || strings.Contains(stderr, "not started at build time") {
+		t.Errorf("build left the Go runtime's start to the host (_initialize still exported); stderr %q", stderr)
+	}
 
 	test := exec.Command("go", "test", "./...")
 	test.Dir = dir
@@ -105,4 +111,18 @@ func TestNewRefuses(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, "tabreduce new DIR") {
 		t.Errorf("build where there is no project: code %d, stderr %q", code, stderr)
 	}
+}
+
+// exportsFunc reports whether the module exports a function of that name.
+func exportsFunc(t *testing.T, wasm []byte, name string) bool {
+	t.Helper()
+	ctx := context.Background()
+	rt := wazero.NewRuntime(ctx)
+	defer rt.Close(ctx)
+	cm, err := rt.CompileModule(ctx, wasm)
+	if err != nil {
+		t.Fatalf("compile the built module: %v", err)
+	}
+	_, ok := cm.ExportedFunctions()[name]
+	return ok
 }

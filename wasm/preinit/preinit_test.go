@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/tabreduce/tabreduce/wasm/driver"
-	"github.com/tabreduce/tabreduce/wasm/internal/preinit"
+	"github.com/tabreduce/tabreduce/wasm/preinit"
 	"github.com/tabreduce/tabreduce/wasm/runner"
 	"github.com/tabreduce/tabreduce/wasm/wasmtest"
 	"github.com/tetratelabs/wazero"

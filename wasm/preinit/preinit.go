@@ -26,6 +26,8 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/tabreduce/tabreduce/wasm/runner"
 )
 
 // Section ids of the binary format.
@@ -309,7 +311,10 @@ var randSeed = [32]byte{'t', 'a', 'b', 'r', 'e', 'd', 'u', 'c', 'e'}
 // start instantiates wasm, calls _initialize and returns the memory and the
 // values of the n exported probe globals.
 func start(ctx context.Context, wasm []byte, n int) ([]byte, []uint64, error) {
-	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
+	// The runner's memory cap, and ctx's end stops a start that does not
+	// end: tabreduce build starts modules it did not write.
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter().
+		WithMemoryLimitPages(runner.DefaultMemoryLimitPages).WithCloseOnContextDone(true))
 	defer rt.Close(ctx)
 	wasi_snapshot_preview1.MustInstantiate(ctx, rt)
 	if _, err := rt.NewHostModuleBuilder("tabreduce").

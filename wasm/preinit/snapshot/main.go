@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/tabreduce/tabreduce/wasm/internal/preinit"
+	"github.com/tabreduce/tabreduce/wasm/preinit"
 )
 
 func main() {
