@@ -3,18 +3,23 @@ package server_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tabreduce/tabreduce/server"
 )
 
 // loadEnv makes the test binary a load generator in a process of its own
-// (see BenchmarkHTTPPushHalfPeakProcess): "URL,N" measures the push peak
-// for a second, then pushes N messages paced at half of it and prints the
-// result as JSON.
+// (see BenchmarkHTTPPushHalfPeakProcess): "OP,URL,N" measures the peak of
+// OP (push: POST /q/bench; get: a hard GET /q/bench, which fails on an
+// empty queue) for a second, then runs N of them paced at half of it and
+// prints the result as JSON.
 const loadEnv = "TABREDUCE_BENCH_LOAD"
 
 func init() {
@@ -33,11 +38,34 @@ type loadResult struct {
 // garbage collection do not count as the server's latency (the two still
 // share the machine's cores).
 func BenchmarkHTTPPushHalfPeakProcess(b *testing.B) {
+	res := halfPeakProcess(b, benchServer(b), "push")
+	b.ReportMetric(res.Peak, "peak-push/s")
+	b.ReportMetric(res.Paced, "paced-push/s")
+	b.ReportMetric(res.P50, "p50-ms")
+	b.ReportMetric(res.P99, "p99-ms")
+}
+
+// BenchmarkHTTPHardGetHalfPeakProcess is the same for RestMQ's hard get, on
+// a queue filled beforehand with more messages than the peak's second and
+// the paced run can take (the load process fails if a get finds it empty).
+func BenchmarkHTTPHardGetHalfPeakProcess(b *testing.B) {
 	srv := benchServer(b)
+	n := max(b.N, 20000)
+	fill(b, srv, "bench", n+120_000)
+	res := halfPeakProcess(b, srv, "get")
+	b.ReportMetric(res.Peak, "peak-get/s")
+	b.ReportMetric(res.Paced, "paced-get/s")
+	b.ReportMetric(res.P50, "p50-ms")
+	b.ReportMetric(res.P99, "p99-ms")
+}
+
+// halfPeakProcess runs the load generator for op in a process of its own
+// against srv and returns what it measured.
+func halfPeakProcess(b *testing.B, srv *server.Server, op string) loadResult {
 	var res loadResult
 	b.ResetTimer()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s,%d", loadEnv, srv.URL(), max(b.N, 20000)))
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s,%s,%d", loadEnv, op, srv.URL(), max(b.N, 20000)))
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	b.StopTimer()
@@ -47,28 +75,43 @@ func BenchmarkHTTPPushHalfPeakProcess(b *testing.B) {
 	if err := json.Unmarshal(out, &res); err != nil {
 		b.Fatalf("load process said %q: %v", out, err)
 	}
-	b.ReportMetric(res.Peak, "peak-push/s")
-	b.ReportMetric(res.Paced, "paced-push/s")
-	b.ReportMetric(res.P50, "p50-ms")
-	b.ReportMetric(res.P99, "p99-ms")
+	return res
 }
 
 func runLoad(spec string) int {
-	url, nstr, _ := strings.Cut(spec, ",")
+	op, rest, _ := strings.Cut(spec, ",")
+	url, nstr, _ := strings.Cut(rest, ",")
 	n, _ := strconv.Atoi(nstr)
 	const clients = 16
 	client := benchClient(clients)
-	push := func() error {
+	do := func() error {
 		_, err := post(client, url+"/q/bench", "application/octet-stream", payload)
 		return err
 	}
-	peak := measurePeak(clients, time.Second, push)
+	if op == "get" {
+		do = func() error {
+			resp, err := client.Get(url + "/q/bench")
+			if err != nil {
+				return err
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("GET /q/bench: %s", resp.Status)
+			}
+			return nil
+		}
+	} else if op != "push" {
+		fmt.Fprintf(os.Stderr, "load: unknown op %q\n", op)
+		return 2
+	}
+	peak := measurePeak(clients, time.Second, do)
 	interval := time.Duration(float64(time.Second) / (peak / 2))
 	start := time.Now()
 	elapsed, lat, err := spread(clients, n, func(i int) (time.Time, error) {
 		due := start.Add(time.Duration(i) * interval)
 		time.Sleep(time.Until(due))
-		return due, push()
+		return due, do()
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
