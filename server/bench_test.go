@@ -184,20 +184,24 @@ func BenchmarkHTTPHardGet(b *testing.B) {
 			srv := benchServer(b)
 			fill(b, srv, "bench", b.N)
 			url := srv.URL() + "/q/bench"
-			runClients(b, n, "get", func(c *http.Client, _ int64) error {
-				resp, err := c.Get(url)
-				if err != nil {
-					return err
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					return fmt.Errorf("GET: %s", resp.Status)
-				}
-				return nil
-			})
+			runClients(b, n, "get", func(c *http.Client, _ int64) error { return hardGet(c, url) })
 		})
 	}
+}
+
+// hardGet takes one message with RestMQ's GET /q/{queue}; an empty queue
+// is an error.
+func hardGet(c *http.Client, url string) error {
+	resp, err := c.Get(url)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return nil
 }
 
 // fill pushes n messages in batches.

@@ -3,8 +3,6 @@ package server_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -89,18 +87,7 @@ func runLoad(spec string) int {
 		return err
 	}
 	if op == "get" {
-		do = func() error {
-			resp, err := client.Get(url + "/q/bench")
-			if err != nil {
-				return err
-			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("GET /q/bench: %s", resp.Status)
-			}
-			return nil
-		}
+		do = func() error { return hardGet(client, url+"/q/bench") }
 	} else if op != "push" {
 		fmt.Fprintf(os.Stderr, "load: unknown op %q\n", op)
 		return 2
