@@ -308,21 +308,28 @@ func ackBatch(tx *buntdb.Tx, q string, first uint64, refs []leaseRef, idx []int)
 		taken[j] = true
 		acked++
 	}
+	return acked, rest, settleBatch(tx, q, first, &b, taken, acked)
+}
+
+// settleBatch ends the acks of acked members of batch first (those taken
+// marks): it deletes the batch if none is left, rewrites it with the rest
+// if at least as many were acked as are left, and else breaks it up.
+func settleBatch(tx *buntdb.Tx, q string, first uint64, b *batch, taken []bool, acked int) error {
 	left := len(b.ids) - acked
 	switch {
 	case acked == 0:
+		return nil
 	case left == 0:
-		err = dropBatch(tx, q, first, &b)
+		return dropBatch(tx, q, first, b)
 	case acked >= left:
 		kept := b.keep(func(j int) bool { return !taken[j] })
-		err = putBatch(tx, q, first, &kept)
-	default:
-		kept := b.keep(func(j int) bool { return !taken[j] })
-		if err = dropBatch(tx, q, first, &b); err == nil {
-			err = scatter(tx, q, &kept)
-		}
+		return putBatch(tx, q, first, &kept)
 	}
-	return acked, rest, err
+	kept := b.keep(func(j int) bool { return !taken[j] })
+	if err := dropBatch(tx, q, first, b); err != nil {
+		return err
+	}
+	return scatter(tx, q, &kept)
 }
 
 // ackTx acks leases of q and returns how many it acked and the lease ids

@@ -109,16 +109,6 @@ func aloneRef(tx *buntdb.Tx, q, lease string) (leaseRef, error) {
 	return ref, unbatch(tx, q, ref)
 }
 
-// takeLease deletes and returns the in-flight record that lease names, or
-// returns ErrLeaseNotFound and leaves the store as it was.
-func takeLease(tx *buntdb.Tx, q, lease string) (uint64, record, error) {
-	ref, err := aloneRef(tx, q, lease)
-	if err != nil {
-		return 0, record{}, err
-	}
-	return takeFlight(tx, q, ref, lease)
-}
-
 // takeFlight deletes and returns the f: record of the lease ref names, or
 // returns ErrLeaseNotFound and leaves the store as it was: one B-tree
 // operation for a live lease, where a look-up and a delete were two.
