@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -184,6 +183,7 @@ func (e *Engine) commitBatch(ctx context.Context, batch []commitReq) error {
 	touched := map[*job]bool{}
 	var results []commitReq
 	var groups []broker.CommitGroup
+	var records []taskRecord // each group's task record, as it writes it
 	var cheaters []*session
 	for _, r := range batch {
 		var v verdict
@@ -222,7 +222,8 @@ func (e *Engine) commitBatch(ctx context.Context, batch []commitReq) error {
 			continue
 		}
 		t := v.commit.copies[0].task
-		g, err := guard(e.log, func() (broker.CommitGroup, error) { return e.resultGroup(t, *v.commit) })
+		var tr taskRecord
+		g, err := guard(e.log, func() (broker.CommitGroup, error) { return e.resultGroup(t, *v.commit, &tr) })
 		if errors.Is(err, errPanic) {
 			e.failJob(ctx, t.job, fmt.Sprintf("%s: %v", t.name(), err))
 			continue
@@ -234,6 +235,7 @@ func (e *Engine) commitBatch(ctx context.Context, batch []commitReq) error {
 		}
 		results = append(results, *v.commit)
 		groups = append(groups, g)
+		records = append(records, tr)
 	}
 	if len(groups) > 0 {
 		res, err := e.commitResults(ctx, groups)
@@ -243,11 +245,11 @@ func (e *Engine) commitBatch(ctx context.Context, batch []commitReq) error {
 		for i, r := range results {
 			switch {
 			case res[i].Applied:
-				e.taskDone(r, &groups[i], touched)
+				e.taskDone(r, &groups[i], &records[i], touched)
 				if r.unverified {
-					e.rememberUnverified(r, []*session{r.copies[0].session}, &groups[i], res[i].Pushed, touched)
+					e.rememberUnverified(r, []*session{r.copies[0].session}, &groups[i], &records[i], res[i].Pushed, touched)
 				} else if len(r.backers) > 0 {
-					e.rememberUnverified(r, r.backers, &groups[i], res[i].Pushed, touched)
+					e.rememberUnverified(r, r.backers, &groups[i], &records[i], res[i].Pushed, touched)
 				}
 			case e.shared():
 				e.leaseGone(r.copies[0].task)
@@ -291,11 +293,12 @@ func (e *Engine) failJob(ctx context.Context, j *job, why string) {
 }
 
 // resultGroup is the transaction group that commits one result: the ack of
-// the task's lease, its output, and its task record.
-func (e *Engine) resultGroup(t *task, r commitReq) (broker.CommitGroup, error) {
+// the task's lease, its output, and its task record, which it also leaves
+// in tr.
+func (e *Engine) resultGroup(t *task, r commitReq, tr *taskRecord) (broker.CommitGroup, error) {
 	j := t.job
 	res := r.result
-	tr := taskRecord{Micros: res.Elapsed.Microseconds(), Worker: r.worker, BytesIn: int64(len(t.input))}
+	*tr = taskRecord{Micros: res.Elapsed.Microseconds(), Worker: r.worker, BytesIn: int64(len(t.input))}
 	if len(res.Counters) > 0 {
 		tr.Counters = make(map[string]int64, len(res.Counters))
 		for _, c := range res.Counters {
@@ -385,13 +388,14 @@ func countPairs(stream []byte) (int64, error) {
 }
 
 // taskDone records a committed result: the task is done, its other copies
-// are cancelled, and its sums join the job's.
-func (e *Engine) taskDone(r commitReq, g *broker.CommitGroup, touched map[*job]bool) {
+// are cancelled, and its sums join the job's. rec is the task record g
+// writes, if it writes one.
+func (e *Engine) taskDone(r commitReq, g *broker.CommitGroup, rec *taskRecord, touched map[*job]bool) {
 	t := r.copies[0].task
 	j := t.job
 	var tr taskRecord
 	if len(g.RecordSet) > 0 {
-		_ = json.Unmarshal(g.RecordSet[0].Value, &tr)
+		tr = *rec
 	} else { // stream: no record, count what was pushed
 		for _, p := range g.Pushes {
 			tr.Records += int64(len(p.Messages))
@@ -516,14 +520,14 @@ func (e *Engine) releaseTask(ctx context.Context, t *task, touched map[*job]bool
 // rememberUnverified keeps what it takes to undo a result committed without
 // a check, or on the agreement of untrusted workers alone, on each session
 // whose word it rests on: if any of them is caught, it is undone.
-func (e *Engine) rememberUnverified(r commitReq, on []*session, g *broker.CommitGroup, pushed []broker.Message, touched map[*job]bool) {
+func (e *Engine) rememberUnverified(r commitReq, on []*session, g *broker.CommitGroup, rec *taskRecord, pushed []broker.Message, touched map[*job]bool) {
 	t := r.copies[0].task
 	ref := &committedRef{job: t.job, phase: t.phase, queue: t.job.queue(t.phase), value: t.lease.Message.Value, msgID: t.lease.Message.ID}
 	for _, m := range pushed {
 		ref.pushed = append(ref.pushed, broker.MessageRef{Queue: m.Queue, ID: m.ID})
 	}
 	if len(g.RecordSet) > 0 {
-		_ = json.Unmarshal(g.RecordSet[0].Value, &ref.record)
+		ref.record = *rec
 	}
 	flagged := false
 	e.mu.Lock()
