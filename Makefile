@@ -126,7 +126,7 @@ FUZZ_TARGETS := \
 	./server/buntstore:FuzzDecodeMeta ./wasm/workerproto:FuzzDecode \
 	./wasm/abi:FuzzDecodePairs ./wasm/abi:FuzzDecodeGroups ./wasm/abi:FuzzDecodeResult \
 	./jobs/wordcount:FuzzScanWords ./jobs/kmeans:FuzzParseFloat ./jobs/kmeans:FuzzParseDecimal ./jobs/kmeans:FuzzScanPoint ./jobs/kmeans:FuzzAssign ./jobs/kmeans:FuzzKmeansC \
-	./wasm/modenc:FuzzAccept \
+	./wasm/modenc:FuzzAccept ./server/engine:FuzzParseMapTask \
 	./server:FuzzHTTP ./cmd/tabreduce:FuzzParseByteSize \
 	./server/kv:FuzzParseJSON ./server/resp:FuzzReadRequest \
 	./server/redisstore:FuzzDecodePart ./server/redisstore:FuzzDecodeEvents ./server/redisstore:FuzzParseLeaseID

@@ -95,9 +95,11 @@ type mapTask struct {
 // job's input files: a chunk that lies outside them, or that is larger than
 // a task may carry, is refused before anything is read or allocated.
 func decodeMapTask(msg []byte, files []inputFile, limit int) (mapTask, error) {
-	var mt mapTask
-	if err := decodeStrict(msg, &mt); err != nil {
-		return mt, fmt.Errorf("map task message: %w", err)
+	mt, ok := parseMapTask(msg)
+	if !ok {
+		if err := decodeStrict(msg, &mt); err != nil {
+			return mt, fmt.Errorf("map task message: %w", err)
+		}
 	}
 	if mt.File < 0 || mt.File >= len(files) {
 		return mt, fmt.Errorf("map task names input file %d of %d", mt.File, len(files))
@@ -116,6 +118,43 @@ func decodeMapTask(msg []byte, files []inputFile, limit int) (mapTask, error) {
 		return mt, fmt.Errorf("map task says its chunk is at %d of the input, it is at %d", mt.Global, global+uint64(mt.Offset))
 	}
 	return mt, nil
+}
+
+// parseMapTask reads a map task's message in the one form the engine
+// writes (encoding/json's of mapTask: {"f":F,"o":O,"n":N,"g":G}, plain
+// decimals), without a decoder's reflection and allocations, as
+// decodeStrict would; ok is false for any other form, which decodeStrict
+// then reads (or refuses).
+func parseMapTask(msg []byte) (mt mapTask, ok bool) {
+	var f, o, n, g uint64
+	ok1, ok2, ok3, ok4 := false, false, false, false
+	msg, f, ok1 = jsonField(msg, `{"f":`, 9)
+	msg, o, ok2 = jsonField(msg, `,"o":`, 18)
+	msg, n, ok3 = jsonField(msg, `,"n":`, 18)
+	msg, g, ok4 = jsonField(msg, `,"g":`, 19)
+	if !ok1 || !ok2 || !ok3 || !ok4 || string(msg) != "}" {
+		return mapTask{}, false
+	}
+	return mapTask{File: int(f), Offset: int64(o), Length: int64(n), Global: g}, true
+}
+
+// jsonField reads prefix, then a decimal of at most digits digits with no
+// leading zero, from b, and returns what follows.
+func jsonField(b []byte, prefix string, digits int) ([]byte, uint64, bool) {
+	if len(b) < len(prefix) || string(b[:len(prefix)]) != prefix {
+		return b, 0, false
+	}
+	b = b[len(prefix):]
+	var v uint64
+	i := 0
+	for i < len(b) && i <= digits && b[i] >= '0' && b[i] <= '9' {
+		v = v*10 + uint64(b[i]-'0')
+		i++
+	}
+	if i == 0 || i > digits || i > 1 && b[0] == '0' {
+		return b, 0, false
+	}
+	return b[i:], v, true
 }
 
 // reduceTask is a reduce task's message: a partition, or the rest of one
