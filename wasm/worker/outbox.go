@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -87,6 +88,11 @@ func (s *session) write(ctx context.Context) error {
 			continue
 		case <-s.out.wake:
 		}
+		// Let the slots that are about to finish run first, so that their
+		// results go in this frame: a frame a result, one write each, is
+		// most of what a short task costs. Where nothing else can run, as
+		// on an idle worker, this returns at once.
+		runtime.Gosched()
 		// Send until the outbox is empty: whatever finished while a frame
 		// was on its way goes in the next batch.
 		for {
