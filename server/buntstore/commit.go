@@ -53,7 +53,11 @@ func (s *Store) Commit(ctx context.Context, p broker.CommitParams) ([]broker.Com
 				if err != nil {
 					return err
 				}
-				results[i].Pushed = append(results[i].Pushed, msgs...)
+				if results[i].Pushed == nil {
+					results[i].Pushed = msgs // a group's one push, the common case: no copy
+				} else {
+					results[i].Pushed = append(results[i].Pushed, msgs...)
+				}
 			}
 			if err := kvSetTx(tx, g.KVSet); err != nil {
 				return err
