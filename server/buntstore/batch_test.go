@@ -111,3 +111,62 @@ func openTest(t *testing.T) *Store {
 	t.Cleanup(func() { s.Close() })
 	return s
 }
+
+// A commit whose groups ack members of one leased batch settles the batch
+// once, by LeaseAck's rule, and a group whose lease an earlier group of the
+// same commit took is skipped whole (its push is not made).
+func TestCommitSettlesLeasedBatch(t *testing.T) {
+	s := openTest(t)
+	now := time.Unix(1_900_000_000, 0)
+	pushN(t, s, "q", 10, now)
+	ls, err := s.QueueLease(t.Context(), broker.QueueLeaseParams{Queue: "q", N: 10, Visibility: time.Minute, Now: now})
+	if err != nil || len(ls) != 10 {
+		t.Fatalf("lease 10: %d, %v", len(ls), err)
+	}
+	commit := func(ls []broker.Lease, dup bool) []broker.CommitResult {
+		t.Helper()
+		var p broker.CommitParams
+		p.Now = now
+		for _, l := range ls {
+			p.Groups = append(p.Groups, broker.CommitGroup{
+				Acks:   []broker.LeaseRef{{Queue: "q", LeaseID: l.ID}},
+				Pushes: []broker.QueuePush{{Queue: "out", Messages: []broker.NewMessage{{Value: []byte("r")}}}},
+			})
+		}
+		if dup {
+			p.Groups = append(p.Groups, p.Groups[0])
+		}
+		res, err := s.Commit(t.Context(), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	res := commit(ls[:6], true)
+	for i, r := range res {
+		if want := i < 6; r.Applied != want || (len(r.Pushed) == 1) != want {
+			t.Errorf("group %d: applied %v with %d pushed, want applied %v", i, r.Applied, len(r.Pushed), want)
+		}
+	}
+	wantKeys(t, s, "after a commit of 6 of 10", map[string]int{"l:": 1, "b:": 1, "r:": 6})
+	res = commit(ls[6:8], false)
+	if !res[0].Applied || !res[1].Applied {
+		t.Errorf("commit of 2 of the 4 left: %+v", res)
+	}
+	wantKeys(t, s, "after a commit of 2 of the 4 left", map[string]int{"l:": 1, "b:": 1, "r:": 8})
+	res = commit(ls[8:9], false)
+	if !res[0].Applied {
+		t.Errorf("commit of 1 of the 2 left: %+v", res)
+	}
+	wantKeys(t, s, "after a commit of 1 of the 2 left", map[string]int{"l:": 1, "b:": 1, "r:": 9})
+	res = commit(ls, false)
+	for i, r := range res {
+		if r.Applied != (i == 9) {
+			t.Errorf("commit of all 10 again: group %d applied %v", i, r.Applied)
+		}
+	}
+	wantKeys(t, s, "after the last", map[string]int{"r:": 10})
+	if info, err := s.QueueGet(t.Context(), "q"); err != nil || info.InFlight != 0 || info.Acked != 10 {
+		t.Errorf("queue after the commits: %+v, %v", info, err)
+	}
+}
