@@ -46,6 +46,16 @@ func pushN(t *testing.T, s *Store, q string, n int, now time.Time) {
 	}
 }
 
+// leaseN leases n messages of q for a minute, as one batch.
+func leaseN(t *testing.T, s *Store, q string, n int, now time.Time) []broker.Lease {
+	t.Helper()
+	ls, err := s.QueueLease(t.Context(), broker.QueueLeaseParams{Queue: q, N: n, Visibility: time.Minute, Now: now})
+	if err != nil || len(ls) != n {
+		t.Fatalf("lease %d: %d, %v", n, len(ls), err)
+	}
+	return ls
+}
+
 func ackIDs(t *testing.T, s *Store, q string, ls []broker.Lease) {
 	t.Helper()
 	ids := make([]string, len(ls))
@@ -65,12 +75,9 @@ func TestLeasedBatchIsOneRecord(t *testing.T) {
 	s := openTest(t)
 	now := time.Unix(1_900_000_000, 0)
 	pushN(t, s, "q", 200, now)
-	ls, err := s.QueueLease(t.Context(), broker.QueueLeaseParams{Queue: "q", N: 100, Visibility: time.Minute, Now: now})
-	if err != nil || len(ls) != 100 {
-		t.Fatalf("lease 100: %d, %v", len(ls), err)
-	}
+	ls := leaseN(t, s, "q", 100, now)
 	wantKeys(t, s, "after the lease", map[string]int{"r:": 100, "l:": 1, "b:": 1})
-	err = s.db.View(func(tx *buntdb.Tx) error {
+	err := s.db.View(func(tx *buntdb.Tx) error {
 		v, err := tx.Get(batchKey("q", ls[0].Message.ID))
 		if err != nil {
 			return err
@@ -87,10 +94,7 @@ func TestLeasedBatchIsOneRecord(t *testing.T) {
 	ackIDs(t, s, "q", ls)
 	wantKeys(t, s, "after the ack", map[string]int{"r:": 100})
 
-	ls, err = s.QueueLease(t.Context(), broker.QueueLeaseParams{Queue: "q", N: 100, Visibility: time.Minute, Now: now})
-	if err != nil || len(ls) != 100 {
-		t.Fatalf("lease 100 more: %d, %v", len(ls), err)
-	}
+	ls = leaseN(t, s, "q", 100, now)
 	ackIDs(t, s, "q", ls[:60])
 	wantKeys(t, s, "after an ack of 60", map[string]int{"l:": 1, "b:": 1})
 	ackIDs(t, s, "q", ls[60:70])
@@ -119,10 +123,7 @@ func TestCommitSettlesLeasedBatch(t *testing.T) {
 	s := openTest(t)
 	now := time.Unix(1_900_000_000, 0)
 	pushN(t, s, "q", 10, now)
-	ls, err := s.QueueLease(t.Context(), broker.QueueLeaseParams{Queue: "q", N: 10, Visibility: time.Minute, Now: now})
-	if err != nil || len(ls) != 10 {
-		t.Fatalf("lease 10: %d, %v", len(ls), err)
-	}
+	ls := leaseN(t, s, "q", 10, now)
 	commit := func(ls []broker.Lease, dup bool) []broker.CommitResult {
 		t.Helper()
 		var p broker.CommitParams
