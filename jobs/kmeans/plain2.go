@@ -10,20 +10,24 @@ import (
 // through the function's dispatch loop (set a block number, branch to the
 // loop's head, br_table), and every call stores the live values to the
 // stack in linear memory and loads them back. So the common line, two
-// plain decimals, is read here by one function with no call and few
-// jumps: each number's digits in three or four words whose runs are
-// combined by selects, not by a loop; the conversion both ways at once
-// (Clinger's division, and Eisel–Lemire's first product), kept by a
-// select; the nearest centroid and the sums in place. Whatever is not of
-// that form, or leaves the rounding in any doubt, stops the function at
-// the start of its line, and the general path (scanPoint, parsePoint)
-// reads the line.
+// plain decimals, is read here by one function with no call and one
+// branch a number: each number's digits in four words whose runs are
+// combined by masks, not by a loop or a condition; the conversion both
+// ways at once (Clinger's division, and Eisel–Lemire's first product),
+// one of them kept by a mask; every reason to refuse the line (a form
+// assign2 does not read, or any doubt in the rounding) gathered in one
+// flag and tested once a line; the nearest centroid and the sums in
+// place. A refused line stops the function at its start, and the general
+// path (scanPoint, parsePoint) reads it.
 
 // plainWindow is how many bytes must remain from a line's start for
-// assign2 to read it: its longest line, two numbers of a sign, 19 digits
-// and a point, is 44 bytes, and the last word it loads ends at most 56
-// bytes from the line's start.
-const plainWindow = 64
+// assign2 to read it. A line it accepts is at most 44 bytes (two numbers
+// of a sign, 19 digits and a point), but it reads both numbers before it
+// judges either: the first, whatever it holds, spans at most 35 bytes
+// with its separator (a sign, 8 digits, a point, 24 digits), and the last
+// byte the second one's reading touches is at most 69 bytes from the
+// line's start.
+const plainWindow = 96
 
 // pow10w holds 10^n for the n digits a word can add; its length keeps
 // the index in range without a check (n&15).
@@ -33,6 +37,20 @@ var pow10w = [16]uint64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8}
 // that an index masked with 31 needs no check.
 var pow10f = [32]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
 	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+
+// pow10hi[19-frac] is the high word of pow10x128's 10^-frac, padded so
+// that an index masked with 31 needs no check (a refused number may
+// compute any index).
+var pow10hi = func() (t [32]uint64) {
+	for i, p := range pow10x128 {
+		t[i] = p[0]
+	}
+	return t
+}()
+
+// isZero is 1 if x is 0, else 0; nonZero the reverse. Neither branches.
+func isZero(x uint64) uint64  { return ((x | -x) >> 63) ^ 1 }
+func nonZero(x uint64) uint64 { return (x | -x) >> 63 }
 
 // assign2 adds each line of chunk[pos:] that is a 2-D point of plain
 // decimals, "[-]digits[.digits],[-]digits[.digits]\n" (at most 7 digits
@@ -44,68 +62,54 @@ var pow10f = [32]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
 func assign2(chunk []byte, pos int, cs []float64, counts []int64, sums []float64) (next int, added int64) {
 	for len(chunk)-pos >= plainWindow {
 		var xy [2]float64
+		var bad uint64 // not 0: the line is not assign2's to read
 		p := pos
 		for c := range 2 {
-			neg := chunk[p] == '-'
-			if neg {
-				p++
-			}
+			neg := isZero(uint64(chunk[p] ^ '-'))
+			p += int(neg)
 			// The digits before the point, then up to three words after it.
 			n1, v1 := digitRun(binary.LittleEndian.Uint64(chunk[p:]))
-			dot := chunk[p+n1] == '.'
+			dot := isZero(uint64(chunk[p+n1] ^ '.'))
 			q := p + n1 + 1
 			n2, v2 := digitRun(binary.LittleEndian.Uint64(chunk[q:]))
 			n3, v3 := digitRun(binary.LittleEndian.Uint64(chunk[q+8:]))
 			n4, v4 := digitRun(binary.LittleEndian.Uint64(chunk[q+16:]))
-			if !dot {
-				n2, v2 = 0, 0
-			}
-			if n2 < 8 {
-				n3, v3 = 0, 0
-			}
-			if n3 < 8 {
-				n4, v4 = 0, 0
-			}
+			keep := -dot // the words after a point count, and only while full
+			n2, v2 = n2&int(keep), v2&keep
+			keep = -(uint64(n2) >> 3)
+			n3, v3 = n3&int(keep), v3&keep
+			keep = -(uint64(n3) >> 3)
+			n4, v4 = n4&int(keep), v4&keep
 			frac := n2 + n3 + n4
 			digits := n1 + frac
-			end := p + digits
-			if dot {
-				end++
-			}
-			term := byte(',')
-			if c == 1 {
-				term = '\n'
-			}
-			if n1 == 8 || digits == 0 || digits > maxDigits || chunk[end] != term {
-				return pos, added
-			}
+			end := p + digits + int(dot)
+			term := uint64(',') ^ uint64(c)*(','^'\n')
+			bad |= uint64(n1)>>3 | isZero(uint64(digits)) | uint64(maxDigits-digits)>>63 | nonZero(uint64(chunk[end])^term)
 			m := ((v1*pow10w[n2&15]+v2)*pow10w[n3&15]+v3)*pow10w[n4&15] + v4
 			// Clinger: exact when m fits in 53 bits.
-			f := float64(m) / pow10f[frac&31]
+			f := math.Float64bits(float64(m) / pow10f[frac&31])
 			// Eisel–Lemire for larger m (scanPoint's eiselLemire without
-			// its second product: a doubt sends the line to it instead).
+			// its second product: a doubt refuses the line instead).
 			lz := bits.LeadingZeros64(m)
-			mm := m << lz
-			hi, lo := bits.Mul64(mm, pow10x128[maxDigits-frac][0])
+			mm := m << (lz & 63)
+			hi, lo := bits.Mul64(mm, pow10hi[(maxDigits-frac)&31])
 			top := hi >> 63
 			mant := hi >> (top + 9)
 			e2 := uint64(217706*-frac>>16+64+1023) - uint64(lz) - (1 ^ top)
-			doubt := hi&0x1FF == 0x1FF && lo+mm < mm || lo == 0 && hi&0x1FF == 0 && mant&3 == 1
-			if m > 1<<53 {
-				if doubt {
-					return pos, added
-				}
-				mant += mant & 1
-				mant >>= 1
-				s := mant >> 53
-				mant >>= s
-				f = math.Float64frombits((e2+s)<<52 | mant&(1<<52-1))
-			}
-			if neg {
-				f = -f
-			}
-			xy[c] = f
+			_, carry := bits.Add64(lo, mm, 0)
+			doubt := isZero(hi&0x1FF^0x1FF)&carry | isZero(lo)&isZero(hi&0x1FF)&isZero(mant&3^1)
+			mant += mant & 1
+			mant >>= 1
+			s := mant >> 53
+			mant >>= s
+			big := -(nonZero(m>>53) & nonZero(m^1<<53)) // all ones when m > 2^53
+			bad |= doubt & big
+			f = f&^big | ((e2+s)<<52|mant&(1<<52-1))&big
+			xy[c] = math.Float64frombits(f | neg<<63)
 			p = end + 1
+		}
+		if bad != 0 {
+			return pos, added
 		}
 		x, y := xy[0], xy[1]
 		best := nearest2(x, y, cs)
