@@ -16,8 +16,8 @@ import (
 // ways at once (Clinger's division, and Eisel–Lemire's first product),
 // one of them kept by a mask; every reason to refuse the line (a form
 // assign2 does not read, or any doubt in the rounding) gathered in one
-// flag and tested once a line; the nearest centroid and the sums in
-// place. A refused line stops the function at its start, and the general
+// flag and tested once a line; the nearest centroid (by masks too) and
+// the sums in place. A refused line stops the function at its start, and the general
 // path (scanPoint, parsePoint) reads it.
 
 // plainWindow is how many bytes must remain from a line's start for
@@ -111,8 +111,24 @@ func assign2(chunk []byte, pos int, cs []float64, counts []int64, sums []float64
 		if bad != 0 {
 			return pos, added
 		}
+		// The nearest centroid, as nearest2 chooses it, with no branch but
+		// the loop's (nearest2 in this form would be too big to inline): a
+		// square distance is not negative, so its bits (the sign cleared,
+		// for a NaN's sake) order as its value does, a NaN's above every
+		// number's and all below 2^63, where the search starts so that
+		// centroid 0 is taken first. A NaN distance to centroid 0 keeps
+		// it, as in nearest2: its bits become 0, which none is below.
 		x, y := xy[0], xy[1]
-		best := nearest2(x, y, cs)
+		best, bestD := 0, uint64(1<<63)
+		for i := 0; i+1 < len(cs); i += 2 {
+			dx, dy := x-cs[i], y-cs[i+1]
+			d := math.Float64bits(float64(dx*dx)+float64(dy*dy)) &^ (1 << 63)
+			closer := -((d - bestD) >> 63) // all ones when d < bestD
+			best ^= (best ^ i) & int(closer)
+			bestD ^= (bestD ^ d) & closer
+			bestD &^= -((0x7FF0000000000000 - bestD) >> 63) // a NaN: 0
+		}
+		best >>= 1
 		counts[best]++
 		sums[2*best] += x
 		sums[2*best+1] += y

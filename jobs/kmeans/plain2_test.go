@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strconv"
 	"testing"
@@ -78,6 +79,7 @@ var pointLines = []string{
 	"5.,.5\n", "-.5,-0\n", "0,0\n", "7.456541061401367,1.1535186767578125\n", "-0.40184783935546875,10.123456789012345\n",
 	" 1.5 , 2.5 \n", "+1,2\n", "1e3,2\n", "12345678.5,1\n", "1.2345678901234567891,2\n", "1,2\r\n", "\n",
 	"9007199254740993,9007199254740992\n", "0.9999999999999999999,1.0000000000000000001\n", "1.00000000000000011102230246251565404236316680908203125,3\n",
+	"-9.800570002100207000,0\n", // 19 digits, above 2^63
 }
 
 // FuzzAssign: whichever path reads each line, assign sums what the plain
@@ -150,5 +152,55 @@ func TestAssign2ReadsPlainLines(t *testing.T) {
 	mixed = append(mixed, chunk...)
 	if next, added := assign2(mixed, 0, centroids, counts, sums); next != 45 || added != 5 {
 		t.Fatalf("assign2 on a '+' line: stopped at %d after %d points, want 45 and 5", next, added)
+	}
+}
+
+// nearestReference is nearest's rule by the plainest means: the lowest
+// index whose squared distance is below every earlier one's, centroid 0
+// when every distance is NaN or none is below its own.
+func nearestReference(p, cs []float64) int {
+	best, bestD := 0, math.NaN()
+	for i := 0; i+len(p) <= len(cs); i += len(p) {
+		d := 0.0
+		for j, x := range p {
+			diff := x - cs[i+j]
+			d += float64(diff * diff)
+		}
+		if i == 0 || d < bestD {
+			best, bestD = i/len(p), d
+		}
+	}
+	return best
+}
+
+// TestAssign2Nearest: assign2's search by the bits of the distances
+// chooses as nearest's float comparisons do, ties, zeros, infinities and
+// NaNs in the centroids included.
+func TestAssign2Nearest(t *testing.T) {
+	// A NaN with its sign set as well: wasm leaves a NaN's sign open.
+	special := []float64{0, math.Copysign(0, -1), 1, -1, 2, 0.5, math.Inf(1), math.Inf(-1), math.NaN(), -math.NaN(), 1e300, -1e300, 5e-324}
+	coords := []string{"0", "-0", "1", "-1", "2", "-2", "0.5", "3", "-3", "0.000001"}
+	r := rand.New(rand.NewPCG(7, 8))
+	for range 100_000 {
+		k := 1 + r.IntN(5)
+		cs := make([]float64, 2*k)
+		for i := range cs {
+			if r.IntN(3) == 0 {
+				cs[i] = special[r.IntN(len(special))]
+			} else {
+				cs[i] = float64(r.IntN(7) - 3) // small integers: many ties
+			}
+		}
+		xs, ys := coords[r.IntN(len(coords))], coords[r.IntN(len(coords))]
+		chunk := append([]byte(xs+","+ys+"\n"), bytes.Repeat([]byte{' '}, plainWindow)...)
+		counts, sums := make([]int64, k), make([]float64, 2*k)
+		if _, added := assign2(chunk, 0, cs, counts, sums); added != 1 {
+			t.Fatalf("assign2 did not read %q", chunk)
+		}
+		x, _ := strconv.ParseFloat(xs, 64)
+		y, _ := strconv.ParseFloat(ys, 64)
+		if want := nearestReference([]float64{x, y}, cs); counts[want] != 1 {
+			t.Fatalf("assign2 put (%s, %s) at %v among %v, nearest is %d", xs, ys, counts, cs, want)
+		}
 	}
 }
