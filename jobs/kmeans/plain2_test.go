@@ -49,6 +49,7 @@ func checkAssign(t *testing.T, chunk []byte) {
 	if err := setParams([]byte(`{"centroids": [[1, 1], [9, 9], [-4, 7]]}`)); err != nil {
 		t.Fatal(err)
 	}
+	checkAssign2Forms(t, chunk, centroids)
 	err := assign(chunk, func(_, _ []byte) {})
 	wantCounts, wantSums, werr := referenceAssign(chunk)
 	if (err == nil) != (werr == nil) {
@@ -66,6 +67,33 @@ func checkAssign(t *testing.T, chunk []byte) {
 		if !sameFloat(sums[i], wantSums[i]) {
 			t.Fatalf("assign(%q): sums %v, reference %v", chunk, sums, wantSums)
 		}
+	}
+}
+
+// checkAssign2Forms fails unless assign2Masks and assign2Branches read
+// the same lines of chunk, restarted after each line they leave, to the
+// same counts and sums, bit for bit.
+func checkAssign2Forms(t *testing.T, chunk []byte, cs []float64) {
+	t.Helper()
+	k := len(cs) / 2
+	for pos := 0; ; {
+		mc, ms := make([]int64, k), make([]float64, 2*k)
+		bc, bs := make([]int64, k), make([]float64, 2*k)
+		mnext, madded := assign2Masks(chunk, pos, cs, mc, ms)
+		bnext, badded := assign2Branches(chunk, pos, cs, bc, bs)
+		if mnext != bnext || madded != badded {
+			t.Fatalf("assign2 on %q from %d: masks stop at %d after %d points, branches at %d after %d", chunk, pos, mnext, madded, bnext, badded)
+		}
+		for i := range mc {
+			if mc[i] != bc[i] || math.Float64bits(ms[2*i]) != math.Float64bits(bs[2*i]) || math.Float64bits(ms[2*i+1]) != math.Float64bits(bs[2*i+1]) {
+				t.Fatalf("assign2 on %q from %d: masks sum %v %v, branches %v %v", chunk, pos, mc, ms, bc, bs)
+			}
+		}
+		end := bytes.IndexByte(chunk[mnext:], '\n')
+		if len(chunk)-mnext < plainWindow || end < 0 {
+			return
+		}
+		pos = mnext + end + 1
 	}
 }
 
@@ -197,6 +225,7 @@ func TestAssign2Nearest(t *testing.T) {
 		if _, added := assign2(chunk, 0, cs, counts, sums); added != 1 {
 			t.Fatalf("assign2 did not read %q", chunk)
 		}
+		checkAssign2Forms(t, chunk, cs)
 		x, _ := strconv.ParseFloat(xs, 64)
 		y, _ := strconv.ParseFloat(ys, 64)
 		if want := nearestReference([]float64{x, y}, cs); counts[want] != 1 {
