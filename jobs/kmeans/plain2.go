@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/bits"
 	"runtime"
+	"unsafe"
 )
 
 // The 2-D hot path: a line of two plain decimals, read by one function
@@ -76,19 +77,22 @@ func nonZero(x uint64) uint64 { return (x | -x) >> 63 }
 // assign2Masks is assign2 for wasm.
 func assign2Masks(chunk []byte, pos int, cs []float64, counts []int64, sums []float64) (next int, added int64) {
 	for len(chunk)-pos >= plainWindow {
+		// Every byte read below is within plainWindow of pos: read
+		// without a bounds check each.
+		line := unsafe.Pointer(&chunk[pos])
 		var xy [2]float64
 		var bad uint64 // not 0: the line is not assign2's to read
-		p := pos
+		p := 0         // from the line's start
 		for c := range 2 {
-			neg := isZero(uint64(chunk[p] ^ '-'))
+			neg := isZero(uint64(at(line, p) ^ '-'))
 			p += int(neg)
 			// The digits before the point, then up to three words after it.
-			n1, v1 := digitRun(binary.LittleEndian.Uint64(chunk[p:]))
-			dot := isZero(uint64(chunk[p+n1] ^ '.'))
+			n1, v1 := digitRun(word(line, p))
+			dot := isZero(uint64(at(line, p+n1) ^ '.'))
 			q := p + n1 + 1
-			n2, v2 := digitRun(binary.LittleEndian.Uint64(chunk[q:]))
-			n3, v3 := digitRun(binary.LittleEndian.Uint64(chunk[q+8:]))
-			n4, v4 := digitRun(binary.LittleEndian.Uint64(chunk[q+16:]))
+			n2, v2 := digitRun(word(line, q))
+			n3, v3 := digitRun(word(line, q+8))
+			n4, v4 := digitRun(word(line, q+16))
 			keep := -dot // the words after a point count, and only while full
 			n2, v2 = n2&int(keep), v2&keep
 			keep = -(uint64(n2) >> 3)
@@ -99,7 +103,7 @@ func assign2Masks(chunk []byte, pos int, cs []float64, counts []int64, sums []fl
 			digits := n1 + frac
 			end := p + digits + int(dot)
 			term := uint64(',') ^ uint64(c)*(','^'\n')
-			bad |= uint64(n1)>>3 | isZero(uint64(digits)) | uint64(maxDigits-digits)>>63 | nonZero(uint64(chunk[end])^term)
+			bad |= uint64(n1)>>3 | isZero(uint64(digits)) | uint64(maxDigits-digits)>>63 | nonZero(uint64(at(line, end))^term)
 			m := ((v1*pow10w[n2&15]+v2)*pow10w[n3&15]+v3)*pow10w[n4&15] + v4
 			// Clinger: exact when m fits in 53 bits.
 			f := math.Float64bits(float64(m) / pow10f[frac&31])
@@ -148,9 +152,16 @@ func assign2Masks(chunk []byte, pos int, cs []float64, counts []int64, sums []fl
 		sums[2*best] += x
 		sums[2*best+1] += y
 		added++
-		pos = p
+		pos += p
 	}
 	return pos, added
+}
+
+// at and word read the byte and the little-endian 8 bytes at offset i
+// from p, unchecked: assign2Masks checks its window once a line.
+func at(p unsafe.Pointer, i int) byte { return *(*byte)(unsafe.Add(p, i)) }
+func word(p unsafe.Pointer, i int) uint64 {
+	return binary.LittleEndian.Uint64((*[8]byte)(unsafe.Add(p, i))[:])
 }
 
 // assign2Branches is assign2 for native code.
