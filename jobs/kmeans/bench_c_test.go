@@ -16,7 +16,7 @@ import (
 	"github.com/tabreduce/tabreduce/wasm/wasmtest"
 )
 
-// BenchmarkKmeansC: assign2's algorithm written in C (jobs/kmeans-c's,
+// BenchmarkKmeansC: assign2's algorithm (assign2Branches) written in C (jobs/kmeans-c's,
 // driven by testdata/plain2.c),
 // compiled by clang to wasm32-wasi and run under wazero's compiler, against
 // the same C compiled natively (clang -O2): how much of

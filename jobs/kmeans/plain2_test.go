@@ -183,25 +183,7 @@ func TestAssign2ReadsPlainLines(t *testing.T) {
 	}
 }
 
-// nearestReference is nearest's rule by the plainest means: the lowest
-// index whose squared distance is below every earlier one's, centroid 0
-// when every distance is NaN or none is below its own.
-func nearestReference(p, cs []float64) int {
-	best, bestD := 0, math.NaN()
-	for i := 0; i+len(p) <= len(cs); i += len(p) {
-		d := 0.0
-		for j, x := range p {
-			diff := x - cs[i+j]
-			d += float64(diff * diff)
-		}
-		if i == 0 || d < bestD {
-			best, bestD = i/len(p), d
-		}
-	}
-	return best
-}
-
-// TestAssign2Nearest: assign2's search by the bits of the distances
+// TestAssign2Nearest: assign2Masks' search by the bits of the distances
 // chooses as nearest's float comparisons do, ties, zeros, infinities and
 // NaNs in the centroids included.
 func TestAssign2Nearest(t *testing.T) {
@@ -228,7 +210,7 @@ func TestAssign2Nearest(t *testing.T) {
 		checkAssign2Forms(t, chunk, cs)
 		x, _ := strconv.ParseFloat(xs, 64)
 		y, _ := strconv.ParseFloat(ys, 64)
-		if want := nearestReference([]float64{x, y}, cs); counts[want] != 1 {
+		if want := nearest([]float64{x, y}, cs); counts[want] != 1 {
 			t.Fatalf("assign2 put (%s, %s) at %v among %v, nearest is %d", xs, ys, counts, cs, want)
 		}
 	}
