@@ -45,6 +45,9 @@ type reader struct {
 	buf []byte
 	off int
 	err error
+	// last is the last string read: a frame's tasks name the same job and
+	// module, so a string equal to it is handed back without a copy.
+	last [2]string
 }
 
 func (r *reader) fail(sentinel error, what string) {
@@ -94,6 +97,18 @@ func (r *reader) u32(what string) uint32 {
 	return 0
 }
 
+// prefix reads the u32 in front of a field (its length or count); a
+// failure names it what+suffix, which is only joined then.
+func (r *reader) prefix(what, suffix string) uint32 {
+	if r.err == nil && len(r.buf)-r.off < 4 {
+		r.fail(ErrTruncated, what+suffix)
+	}
+	if b := r.take(4, ""); b != nil {
+		return binary.LittleEndian.Uint32(b)
+	}
+	return 0
+}
+
 func (r *reader) u64(what string) uint64 {
 	if b := r.take(8, what); b != nil {
 		return binary.LittleEndian.Uint64(b)
@@ -104,7 +119,7 @@ func (r *reader) u64(what string) uint64 {
 // bytes reads a length-prefixed field. The result aliases the frame, with
 // its capacity clipped so that appending to it cannot overwrite what follows.
 func (r *reader) bytes(what string) []byte {
-	n := r.u32(what + " length")
+	n := r.prefix(what, " length")
 	if r.err != nil {
 		return nil
 	}
@@ -117,7 +132,7 @@ func (r *reader) bytes(what string) []byte {
 
 // string reads a length-prefixed string of at most MaxStringBytes, copied.
 func (r *reader) string(what string) string {
-	n := r.u32(what + " length")
+	n := r.prefix(what, " length")
 	if r.err == nil && n > MaxStringBytes {
 		r.fail(ErrTooLarge, fmt.Sprintf("%s of %d bytes (limit %d)", what, n, MaxStringBytes))
 	}
@@ -128,14 +143,22 @@ func (r *reader) string(what string) string {
 		r.fail(ErrTruncated, what)
 		return ""
 	}
-	return string(r.take(int(n), what))
+	b := r.take(int(n), what)
+	for _, s := range r.last {
+		if s == string(b) {
+			return s
+		}
+	}
+	s := string(b)
+	r.last[0], r.last[1] = s, r.last[0]
+	return s
 }
 
 // count reads a list count and checks that the remaining bytes can hold that
 // many items of at least minItem bytes each, so that a lying count cannot
 // make the decoder allocate.
 func (r *reader) count(what string, minItem int) int {
-	n := r.u32(what + " count")
+	n := r.prefix(what, " count")
 	if r.err != nil {
 		return 0
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/tabreduce/tabreduce/wasm/abi"
 )
@@ -106,6 +107,8 @@ func TestDecodeErrors(t *testing.T) {
 		{"hello no slots", Encode(&Hello{Kind: KindLocal}), ErrInvalid, "zero slots"},
 		{"string over limit", frame(TypeError, u32(MaxStringBytes+1)...), ErrTooLarge, "code"},
 		{"string past end", frame(TypeError, u32(5)...), ErrTruncated, "code"},
+		{"length cut short", frame(TypeError, 5, 0), ErrTruncated, "code length"},
+		{"count cut short", frame(TypeTasks, 1), ErrTruncated, "tasks count"},
 		{"bytes past end", cut(task(func(t *Task) { t.Input = []byte("abc") }), 1), ErrTruncated, "input"},
 		{"count past end", frame(TypeCancel, u32(2)...), ErrTruncated, "count 2"},
 		{"huge count", frame(TypeTasks, u32(1<<32-1)...), ErrTruncated, "tasks count"},
@@ -184,6 +187,33 @@ func TestAliasing(t *testing.T) {
 	b[len(b)-1] = 'Z'
 	if string(in) != "xZ" {
 		t.Fatalf("input %q does not alias the frame", in)
+	}
+}
+
+// TestDecodeSharesStrings: tasks in a row of a frame that name the same job
+// and module get one copy of each string, not tied to the frame's bytes.
+func TestDecodeSharesStrings(t *testing.T) {
+	tasks := []Task{
+		{ID: 1, Job: "j1", Phase: PhaseMap, Module: sha, Reducers: 1},
+		{ID: 2, Job: "j1", Phase: PhaseMap, Module: sha, Reducers: 1},
+		{ID: 3, Job: "j2", Phase: PhaseMap, Module: sha, Reducers: 1},
+		{ID: 4, Job: "j1", Phase: PhaseMap, Module: sha, Reducers: 1},
+	}
+	b := Encode(&Tasks{Tasks: tasks})
+	f, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := f.(*Tasks).Tasks
+	clear(b)
+	for i := range got {
+		if got[i].Job != tasks[i].Job || got[i].Module != sha {
+			t.Fatalf("task %d: job %q module %q, want %q %q", i, got[i].Job, got[i].Module, tasks[i].Job, sha)
+		}
+	}
+	same := func(a, b string) bool { return unsafe.StringData(a) == unsafe.StringData(b) }
+	if !same(got[0].Job, got[1].Job) || !same(got[0].Module, got[1].Module) || !same(got[0].Module, got[2].Module) {
+		t.Fatal("tasks of the same job and module hold copies of their own")
 	}
 }
 
