@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/tabreduce/tabreduce/wasm/abi"
 	"github.com/tetratelabs/wazero/api"
@@ -64,7 +65,7 @@ func (r *Runner) run(ctx context.Context, t Task, op string, fn func(*instance) 
 	if err != nil {
 		return abi.Result{}, &TaskError{Task: t.ID, Op: op, Module: t.Module, Err: err}
 	}
-	ctx, cancel := context.WithTimeout(ctx, r.cfg.CallTimeout)
+	ctx, cancel := r.callContext(ctx)
 	defer cancel()
 	inst, err := r.acquire(ctx, m, t.ID)
 	if err != nil {
@@ -76,6 +77,17 @@ func (r *Runner) run(ctx context.Context, t Task, op string, fn func(*instance) 
 		return abi.Result{}, &TaskError{Task: t.ID, Op: op, Module: t.Module, Err: err}
 	}
 	return res, nil
+}
+
+// callContext bounds ctx by the call timeout. When ctx's own deadline comes
+// no later (a worker's task timeout, shorter than the call timeout by
+// default), ctx already holds the bound and is handed back as it is, with
+// no timer of its own.
+func (r *Runner) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if d, ok := ctx.Deadline(); ok && time.Until(d) <= r.cfg.CallTimeout {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, r.cfg.CallTimeout)
 }
 
 // task sets the parameters if they changed, then calls fn.

@@ -71,7 +71,7 @@ func (r *Runner) command(ctx context.Context, t Task, op string, m *module, stdi
 	if err != nil {
 		return abi.Result{}, fmt.Errorf("%w: %w", ErrBadInput, err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, r.cfg.CallTimeout)
+	ctx, cancel := r.callContext(ctx)
 	defer cancel()
 	stdout := &capBuffer{max: r.cfg.MaxOutputBytes}
 	stderr := &commandStderr{tail: tailRing{tailBuffer{max: stderrTail}}}

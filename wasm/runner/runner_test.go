@@ -228,3 +228,36 @@ func TestCancelledContext(t *testing.T) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
 }
+
+// TestCallBoundByTheSoonerDeadline: a call stops at the caller's deadline
+// when it comes before the call timeout, and at the call timeout when the
+// caller's deadline is later.
+func TestCallBoundByTheSoonerDeadline(t *testing.T) {
+	loop := wasmtest.Module(t, "./testdata/loop")
+	tests := []struct {
+		name              string
+		callTimeout, ctxd time.Duration
+	}{
+		{"caller's deadline sooner", time.Minute, 300 * time.Millisecond},
+		{"call timeout sooner", 300 * time.Millisecond, time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRunner(t, runner.Config{CallTimeout: tt.callTimeout})
+			sha, err := r.Compile(t.Context(), loop)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), tt.ctxd)
+			defer cancel()
+			start := time.Now()
+			_, err = r.Map(ctx, runner.Task{ID: "loop", Module: sha}, abi.Chunk{Data: []byte("x\n")})
+			if !errors.Is(err, runner.ErrTimeout) {
+				t.Fatalf("err = %v, want %v", err, runner.ErrTimeout)
+			}
+			if d := time.Since(start); d > 20*time.Second {
+				t.Fatalf("stopped after %v, want about 300ms", d)
+			}
+		})
+	}
+}
