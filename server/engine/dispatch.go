@@ -226,7 +226,7 @@ func (e *Engine) speculate(free []*session, out *outFrames) int {
 	sort.Slice(slow, func(a, b int) bool { return slow[a].started.Before(slow[b].started) })
 	n := 0
 	for _, t := range slow {
-		s := pickLocked(free, func(s *session) bool { return t.ran[s] })
+		s := pickLocked(free, func(s *session) bool { return t.ranOn(s) })
 		if s == nil {
 			break
 		}
@@ -335,23 +335,23 @@ func (e *Engine) dispatchChecks(free []*session, active []*job, out *outFrames) 
 // one on such a network only where no connected worker of another network
 // could take it later (otherNetworkLocked). e.mu held.
 func (e *Engine) pickReplicaLocked(free []*session, t *task) *session {
-	if s := pickLocked(free, func(s *session) bool { return t.ran[s] || !s.peer.Trusted }); s != nil {
+	if s := pickLocked(free, func(s *session) bool { return t.ranOn(s) || !s.peer.Trusted }); s != nil {
 		return s
 	}
-	if s := pickLocked(free, func(s *session) bool { return t.ran[s] || t.ranOnNetwork(s.net) }); s != nil {
+	if s := pickLocked(free, func(s *session) bool { return t.ranOn(s) || t.ranOnNetwork(s.net) }); s != nil {
 		return s
 	}
 	if e.otherNetworkLocked(t) {
 		return nil // wait for that worker
 	}
-	return pickLocked(free, func(s *session) bool { return t.ran[s] })
+	return pickLocked(free, func(s *session) bool { return t.ranOn(s) })
 }
 
 // anyCanReplicate reports whether a connected worker that has not run t
 // could run a replica later. e.mu held.
 func (e *Engine) anyCanReplicate(t *task) bool {
 	for _, s := range e.sessions {
-		if !t.ran[s] && !s.standing.Flagged {
+		if !t.ranOn(s) && !s.standing.Flagged {
 			return true
 		}
 	}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"slices"
 	"strconv"
 	"time"
 
@@ -60,7 +61,7 @@ type task struct {
 	input   []byte // the task's input as sent (a chunk or a grouped stream)
 	offset  uint64 // a map chunk's offset in the whole input
 	started time.Time
-	copies  map[uint64]*taskCopy
+	copies  []*taskCopy // on workers now, each once
 	// followUp is the message of the reduce task that takes the rest of a
 	// partition too large for this one; it is pushed with this result.
 	followUp []byte
@@ -69,7 +70,7 @@ type task struct {
 	// ran a copy, replicas still to hand out, replicas that failed, whether
 	// the server runs the task itself, and the committed result's hash.
 	held         []heldResult
-	ran          map[*session]bool
+	ran          []*session // each once; a task runs on one or two
 	wantCopies   int
 	replicaFails int
 	serverCheck  bool
@@ -110,7 +111,7 @@ func (t *task) label() string {
 // newTaskLocked registers a task whose lease was just taken: preparing, in
 // its job's running set.
 func (j *job) newTaskLocked(p Phase, l broker.Lease) *task {
-	t := &task{job: j, phase: p, lease: l, state: taskPreparing, copies: map[uint64]*taskCopy{}}
+	t := &task{job: j, phase: p, lease: l, state: taskPreparing}
 	j.running[l.ID] = t
 	return t
 }
@@ -120,7 +121,7 @@ func (j *job) newTaskLocked(p Phase, l broker.Lease) *task {
 func newProbeLocked(k *knownAnswer) *task {
 	src := k.task
 	return &task{job: src.job, phase: src.phase, lease: src.lease, state: taskProbe,
-		input: src.input, offset: src.offset, copies: map[uint64]*taskCopy{}}
+		input: src.input, offset: src.offset}
 }
 
 // live reports whether the task is preparing or running.
@@ -141,18 +142,20 @@ func (t *task) readyLocked(input []byte, offset uint64, followUp []byte) bool {
 func (e *Engine) addCopyLocked(s *session, t *task) *taskCopy {
 	e.copySeq++
 	c := &taskCopy{id: e.copySeq, task: t, session: s, sent: time.Now()}
-	t.copies[c.id] = c
+	t.copies = append(t.copies, c)
 	e.copies[c.id] = c
 	s.copies[c.id] = c
-	if t.ran == nil {
-		t.ran = map[*session]bool{}
+	if !t.ranOn(s) {
+		t.ran = append(t.ran, s)
 	}
-	t.ran[s] = true
 	if t.started.IsZero() {
 		t.started = c.sent
 	}
 	return c
 }
+
+// ranOn reports whether a copy of the task was sent to s.
+func (t *task) ranOn(s *session) bool { return slices.Contains(t.ran, s) }
 
 // dropCopyLocked forgets a copy: answered, failed, timed out, cancelled or
 // gone with its worker. Its worker gets the credit back. It reports
@@ -160,7 +163,9 @@ func (e *Engine) addCopyLocked(s *session, t *task) *taskCopy {
 func (e *Engine) dropCopyLocked(c *taskCopy) bool {
 	_, had := e.copies[c.id]
 	delete(e.copies, c.id)
-	delete(c.task.copies, c.id)
+	if i := slices.Index(c.task.copies, c); i >= 0 {
+		c.task.copies = slices.Delete(c.task.copies, i, i+1)
+	}
 	if c.session != nil {
 		if _, ok := c.session.copies[c.id]; ok {
 			delete(c.session.copies, c.id)
@@ -203,10 +208,10 @@ func (t *task) giveBackLocked() (copies []*taskCopy) {
 func (t *task) detachLocked() (copies []*taskCopy) {
 	t.held, t.wantCopies = nil, 0
 	delete(t.job.running, t.lease.ID)
-	for _, c := range t.copies {
-		copies = append(copies, c)
+	if len(t.copies) > 0 {
+		copies = t.copies
 	}
-	t.copies = map[uint64]*taskCopy{}
+	t.copies = nil
 	return copies
 }
 

@@ -95,7 +95,7 @@ func (e *Engine) otherNetworkLocked(t *task) bool {
 		return false
 	}
 	for _, s := range e.sessions {
-		if t.ran[s] || s.standing.Flagged || s.throttled {
+		if t.ranOn(s) || s.standing.Flagged || s.throttled {
 			continue
 		}
 		if s.peer.Trusted || !t.ranOnNetwork(s.net) {
@@ -107,7 +107,7 @@ func (e *Engine) otherNetworkLocked(t *task) bool {
 
 // ranOnNetwork reports whether a worker of network n ran a copy of t.
 func (t *task) ranOnNetwork(n string) bool {
-	for s := range t.ran {
+	for _, s := range t.ran {
 		if s.net == n {
 			return true
 		}
