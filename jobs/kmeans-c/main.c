@@ -326,7 +326,8 @@ static inline size_t nearest2(double x, double y) {
 	return best;
 }
 
-/* assign2 is jobs/kmeans/plain2.go's assign2: the lines from c[pos] on
+/* assign2 is jobs/kmeans/plain2.go's assign2Branches (its native form;
+ * assign2Masks, its wasm form, gives the same results): the lines from c[pos] on
  * that are two plain decimals ("[-]digits[.digits],[-]digits[.digits]\n",
  * at most 7 digits before a point and 19 in all), added to their
  * centroid's count and sums; it stops at the first line of any other form,
