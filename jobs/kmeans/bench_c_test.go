@@ -16,10 +16,10 @@ import (
 	"github.com/tabreduce/tabreduce/wasm/wasmtest"
 )
 
-// BenchmarkKmeansC: assign2's algorithm (assign2Branches) written in C (jobs/kmeans-c's,
-// driven by testdata/plain2.c),
-// compiled by clang to wasm32-wasi and run under wazero's compiler, against
-// the same C compiled natively (clang -O2): how much of
+// BenchmarkKmeansC: assign2's algorithm (assign2Branches) written in C
+// (jobs/kmeans-c's, driven by testdata/plain2.c), compiled by clang to
+// wasm32-wasi and run under wazero's compiler, against the same C
+// compiled natively (clang -O2): how much of
 // BenchmarkKmeansVsNative's gap is wazero's own and how much Go's wasm
 // code generator's. Each program reports its best of seven passes over the
 // benchmark's points; both agree with assign2, run the same way, on the

@@ -25,8 +25,9 @@ import (
 // rounding) gathered in one flag and tested once a line; the nearest
 // centroid chosen by masks too. Natively, where a predicted branch costs
 // less than the masks' extra arithmetic, assign2Branches, the same steps
-// with branches, runs the benchmark's native twin about 1.25× as fast. A refused line stops either at its
-// start, and the general path (scanPoint, parsePoint) reads it.
+// with branches, runs the benchmark's native twin about 1.25× as fast.
+// A refused line stops either at its start, and the general path
+// (scanPoint, parsePoint) reads it.
 
 // assign2 adds each line of chunk[pos:] that is a 2-D point of plain
 // decimals, "[-]digits[.digits],[-]digits[.digits]\n" (at most 7 digits

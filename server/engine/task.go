@@ -208,10 +208,7 @@ func (t *task) giveBackLocked() (copies []*taskCopy) {
 func (t *task) detachLocked() (copies []*taskCopy) {
 	t.held, t.wantCopies = nil, 0
 	delete(t.job.running, t.lease.ID)
-	if len(t.copies) > 0 {
-		copies = t.copies
-	}
-	t.copies = nil
+	copies, t.copies = t.copies, nil
 	return copies
 }
 

@@ -90,12 +90,7 @@ func (r *reader) u16(what string) uint16 {
 	return 0
 }
 
-func (r *reader) u32(what string) uint32 {
-	if b := r.take(4, what); b != nil {
-		return binary.LittleEndian.Uint32(b)
-	}
-	return 0
-}
+func (r *reader) u32(what string) uint32 { return r.prefix(what, "") }
 
 // prefix reads the u32 in front of a field (its length or count); a
 // failure names it what+suffix, which is only joined then.
