@@ -86,21 +86,32 @@ func Execute(ctx context.Context, r *runner.Runner, t *workerproto.Task) (worker
 }
 
 // run executes one task and returns its result; on error the result is
-// empty and the error classifies with failureKind.
+// empty and the error classifies with failureKind. The module's progress
+// reports go to progress.
 func (x *executor) run(ctx context.Context, t *workerproto.Task, sc *scratch, progress *atomic.Uint32) (workerproto.Result, error) {
+	ctx = runner.WithProgress(ctx, func(permille uint32) { progress.Store(callPercent(t, permille)) })
+	return x.runTask(ctx, t, sc, progress)
+}
+
+// runTask is run for a caller whose ctx has the progress sink already (a
+// session's slot). A ctx whose deadline comes no later than the task's
+// timeout holds the bound already and gets no timer of its own.
+func (x *executor) runTask(ctx context.Context, t *workerproto.Task, sc *scratch, progress *atomic.Uint32) (workerproto.Result, error) {
 	defer sc.reset()
 	if t.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, t.Timeout)
-		defer cancel()
+		if d, ok := ctx.Deadline(); !ok || time.Until(d) > t.Timeout {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, t.Timeout)
+			defer cancel()
+		}
 	}
 	if x.modules != nil {
 		if err := x.modules.Prepare(ctx, x.r, t.Module); err != nil {
 			return workerproto.Result{}, err
 		}
 	}
-	ctx = runner.WithProgress(ctx, func(permille uint32) { progress.Store(callPercent(t, permille)) })
-	rt := runner.Task{ID: "#" + strconv.FormatUint(t.ID, 10), Module: t.Module, Params: t.Params} // as the pages name a copy
+	var name [24]byte
+	rt := runner.Task{ID: string(strconv.AppendUint(append(name[:0], '#'), t.ID, 10)), Module: t.Module, Params: t.Params} // as the pages name a copy
 	var (
 		res abi.Result
 		err error

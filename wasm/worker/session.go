@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tabreduce/tabreduce/wasm/runner"
 	"github.com/tabreduce/tabreduce/wasm/workerproto"
 )
 
@@ -31,14 +32,14 @@ type session struct {
 
 	mu     sync.Mutex
 	active map[uint64]*taskRun // accepted, not answered, not cancelled
+	ended  bool                // the session is over: admit nothing more
 }
 
 // taskRun is one accepted task. Its Task's byte fields alias the TASKS frame
 // it came in, which nobody else holds.
 type taskRun struct {
 	task     workerproto.Task
-	ctx      context.Context
-	cancel   context.CancelCauseFunc
+	ctx      taskContext
 	started  atomic.Bool
 	progress atomic.Uint32
 }
@@ -117,6 +118,7 @@ func (s *session) run(ctx context.Context) error {
 	}
 	<-ctx.Done()
 	err := context.Cause(ctx)
+	s.end(ctx.Err(), err)
 	reason := "worker shutting down"
 	if !errors.Is(err, context.Canceled) {
 		reason = err.Error()
@@ -157,9 +159,8 @@ func (s *session) read(ctx context.Context) error {
 func (s *session) accept(ctx context.Context, tasks []workerproto.Task) {
 	for i := range tasks {
 		tr := &taskRun{task: tasks[i]}
-		tr.ctx, tr.cancel = context.WithCancelCause(ctx)
+		tr.ctx.parent = ctx
 		if msg := s.admit(tr); msg != "" {
-			tr.cancel(nil)
 			s.out.fail(workerproto.Failure{TaskID: tr.task.ID, Kind: workerproto.FailureInternal, Message: msg})
 		}
 	}
@@ -170,6 +171,9 @@ func (s *session) admit(tr *taskRun) (refusal string) {
 	id := tr.task.ID
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.ended {
+		return "worker session ended"
+	}
 	if _, dup := s.active[id]; dup {
 		return "task is already running on this worker"
 	}
@@ -192,7 +196,7 @@ func (s *session) cancel(ids []uint64) {
 	defer s.mu.Unlock()
 	for _, id := range ids {
 		if tr, ok := s.active[id]; ok {
-			tr.cancel(errCancelled)
+			tr.ctx.end(context.Canceled, errCancelled)
 			delete(s.active, id)
 		}
 	}
@@ -206,25 +210,51 @@ func (s *session) finish(tr *taskRun) {
 		delete(s.active, tr.task.ID)
 	}
 	s.mu.Unlock()
-	tr.cancel(nil)
+}
+
+// end ends the contexts of the session's open tasks, as the session ends
+// with err for the reason why, and admits no more.
+func (s *session) end(err, why error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ended = true
+	for _, tr := range s.active {
+		tr.ctx.end(err, why)
+	}
+}
+
+// slotState is one of a session's places to run a task, and what it keeps from
+// one task to the next: its sort buffers, its deadline timer, and a context
+// whose progress sink stores the running task's progress.
+type slotState struct {
+	sc      scratch
+	timer   slotTimer
+	ctx     context.Context
+	running *taskRun // read by the progress sink, on the slot's goroutine
 }
 
 // slot runs queued tasks one at a time until the session ends.
 func (s *session) slot(ctx context.Context) {
-	var sc scratch
+	sl := &slotState{}
+	sl.ctx = runner.WithProgress(ctx, func(permille uint32) {
+		if tr := sl.running; tr != nil {
+			tr.progress.Store(callPercent(&tr.task, permille))
+		}
+	})
+	defer sl.timer.stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case tr := <-s.queue:
-			s.execute(ctx, tr, &sc)
+			s.execute(ctx, tr, sl)
 		}
 	}
 }
 
 // execute runs one task and hands its outcome to the writer, unless the
 // server cancelled it or the session is over.
-func (s *session) execute(ctx context.Context, tr *taskRun, sc *scratch) {
+func (s *session) execute(ctx context.Context, tr *taskRun, sl *slotState) {
 	t := &tr.task
 	var (
 		res workerproto.Result
@@ -233,12 +263,16 @@ func (s *session) execute(ctx context.Context, tr *taskRun, sc *scratch) {
 	if err = tr.ctx.Err(); err == nil {
 		tr.started.Store(true)
 		s.busy.Add(1)
+		tr.ctx.parent, sl.running = sl.ctx, tr
 		start := time.Now()
-		res, err = s.x.run(tr.ctx, t, sc, &tr.progress)
+		sl.timer.start(&tr.ctx, start, t.Timeout)
+		res, err = s.x.runTask(&tr.ctx, t, &sl.sc, &tr.progress)
+		sl.timer.stop()
 		res.Elapsed = time.Since(start)
+		sl.running = nil
 		s.busy.Add(-1)
 	}
-	cause := context.Cause(tr.ctx)
+	cause := tr.ctx.cause()
 	s.finish(tr)
 	switch {
 	case ctx.Err() != nil:

@@ -207,6 +207,26 @@ func TestSession(t *testing.T) {
 		t.Fatal("failure for a cancelled task")
 	}
 
+	// A task's timeout ends it as a timeout failure. The slots' timers serve
+	// task after task (four on two slots), and a task that ends in time
+	// leaves its slot's timer to the next.
+	timed := func(id uint64, module, input string, timeout time.Duration) workerproto.Task {
+		tt := task(id, module, input)
+		tt.Timeout = timeout
+		return tt
+	}
+	p.send(&workerproto.Tasks{Tasks: []workerproto.Task{timed(5, wc, "in time\n", waitFor),
+		timed(6, lp, "x\n", 50*time.Millisecond), timed(7, lp, "x\n", 50*time.Millisecond), timed(8, lp, "x\n", 50*time.Millisecond)}})
+	o = p.collect(func(o *outcomes) bool { return len(o.results)+len(o.failures) == 4 })
+	if got := pairsOf(o.results[5].Partitions); got != "in=1 time=1" {
+		t.Fatalf("task in time: output %q, failures %+v", got, o.failures)
+	}
+	for id := uint64(6); id <= 8; id++ {
+		if f, ok := o.failures[id]; !ok || f.Kind != workerproto.FailureTimeout {
+			t.Fatalf("task %d past its timeout: %+v", id, f)
+		}
+	}
+
 	// Tasks beyond the prefetch fail at once instead of blocking the reader.
 	var flood []workerproto.Task
 	var ids []uint64
@@ -242,7 +262,10 @@ func TestSession(t *testing.T) {
 		t.Fatal("results for cancelled tasks")
 	}
 
-	// The server drops the connection: the worker comes back.
+	// The server drops the connection: the worker comes back, once the
+	// session's running task has ended with it.
+	p.send(&workerproto.Tasks{Tasks: []workerproto.Task{task(21, lp, "x\n")}})
+	p.collect(func(o *outcomes) bool { return o.running(21) })
 	p.tr.Close("server restarting")
 	p = next(t, conns)
 	p.handshake(welcome)
