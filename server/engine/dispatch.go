@@ -116,36 +116,39 @@ func pickLocked(free []*session, skip func(*session) bool) *session {
 	return best
 }
 
-// leaseTasks leases up to n of a job's pending tasks, gives each a worker
-// and hands them to the preparers; it returns how many it handed out.
+// leaseTasks leases up to n of a job's pending tasks (taking what it holds
+// leased ahead first, ahead.go), gives each a worker and hands them to the
+// preparers; it returns how many it handed out.
 func (e *Engine) leaseTasks(ctx context.Context, j *job, free []*session, n int) int {
+	now := time.Now()
 	e.mu.Lock()
 	p := j.phase()
-	e.leasing = true
+	leases, back := e.takeAheadLocked(j, p, n, now)
+	ask := e.toLeaseLocked(j, n-len(leases))
+	e.leasing = ask > 0
 	e.mu.Unlock()
-	leases, err := e.q.Lease(ctx, j.queue(p), n, j.timeout+leaseSlack)
-	e.mu.Lock()
-	e.leasing = false
-	e.mu.Unlock()
-	e.nudgeGather()
-	if errors.Is(err, broker.ErrQueuePaused) {
-		return 0 // a streaming job's input queue was paused: its resume kicks us
-	}
-	if err != nil {
-		if !errors.Is(err, broker.ErrClosed) {
-			e.log.Error("lease tasks", "job", j.rec.ID, "err", err)
-			// The store may be back in a moment (a restart) with no event
+	e.giveBack(ctx, j.queue(p), back)
+	if ask > 0 {
+		got, err := e.q.Lease(ctx, j.queue(p), ask, j.timeout+leaseSlack)
+		e.mu.Lock()
+		e.leasing = false
+		e.mu.Unlock()
+		e.nudgeGather()
+		if err != nil && !errors.Is(err, broker.ErrQueuePaused) && !errors.Is(err, broker.ErrClosed) {
+			// A streaming job's paused input queue is resumed with a kick;
+			// the store may be back in a moment (a restart) with no event
 			// to say so: look again then.
+			e.log.Error("lease tasks", "job", j.rec.ID, "err", err)
 			time.AfterFunc(leaseRetry, e.kick)
 		}
-		return 0
+		leases = append(leases, got...)
 	}
 	if len(leases) == 0 {
 		return 0
 	}
 	e.markStarted(ctx, j)
 	var batch []prepared
-	var unsent []string
+	var unsent []broker.Lease
 	e.mu.Lock()
 	for _, l := range leases {
 		var s *session
@@ -153,18 +156,16 @@ func (e *Engine) leaseTasks(ctx context.Context, j *job, free []*session, n int)
 			s = pickLocked(free, nil)
 		}
 		if s == nil {
-			unsent = append(unsent, l.ID)
+			unsent = append(unsent, l)
 			continue
 		}
 		batch = append(batch, prepared{t: j.newTaskLocked(p, l), s: s})
 	}
 	e.preparing += len(batch)
+	e.intake.addLocked(len(batch), now)
+	back = e.holdLocked(j, p, unsent, now)
 	e.mu.Unlock()
-	if len(unsent) > 0 {
-		if _, err := e.q.Release(ctx, j.queue(p), unsent); err != nil {
-			e.log.Error("return unsent tasks", "job", j.rec.ID, "err", err)
-		}
-	}
+	e.giveBack(ctx, j.queue(p), back)
 	e.prepare(batch)
 	return len(batch)
 }

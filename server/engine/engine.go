@@ -130,6 +130,7 @@ type Engine struct {
 	// leasing is set while the dispatcher leases tasks for them.
 	preparing int
 	leasing   bool
+	intake    intake // tasks handed out a second, for leasing ahead (ahead.go)
 	closed    bool
 	banned    map[string]bool // workers caught returning wrong results (session.banKey)
 	// caughtAt counts the untrusted workers caught per address: at
@@ -233,6 +234,7 @@ func (e *Engine) Close() error {
 	e.sharer.stop()
 	e.leaveService()
 	e.dispatcher.stop()
+	e.returnAll()
 	e.cancel() // preparers and server checks end with the engine's context
 	e.preparers.Wait()
 	e.checks.Wait()

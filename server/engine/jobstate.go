@@ -56,6 +56,7 @@ type job struct {
 	sumsMu    sync.Mutex
 	windowsMu sync.Mutex
 	windows   []window // the input last read, newest first
+	ahead     reserve  // tasks leased ahead for this server's workers (Engine.mu)
 }
 
 func newJob(rec jobRecord, dir string) *job {

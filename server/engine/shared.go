@@ -704,6 +704,7 @@ func (e *Engine) syncRound(ctx context.Context) {
 		e.coordinate(ctx, j)
 	}
 	e.shareWorkers(ctx)
+	e.returnHeld(ctx, false)
 }
 
 // coordinate renews this server's coordination lease of a job, or tries to
