@@ -45,11 +45,21 @@ func BenchmarkHTTPPushHalfPeakProcess(b *testing.B) {
 
 // BenchmarkHTTPHardGetHalfPeakProcess is the same for RestMQ's hard get, on
 // a queue filled beforehand with more messages than the peak's second and
-// the paced run can take (the load process fails if a get finds it empty).
+// the paced run can take (the load process fails if a get finds it empty):
+// 120,000 more, or TABREDUCE_BENCH_BACKLOG more, to measure the tail at a
+// larger backlog.
 func BenchmarkHTTPHardGetHalfPeakProcess(b *testing.B) {
 	srv := benchServer(b)
 	n := max(b.N, 20000)
-	fill(b, srv, "bench", n+120_000)
+	extra := 120_000
+	if s := os.Getenv("TABREDUCE_BENCH_BACKLOG"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 0 {
+			b.Fatalf("TABREDUCE_BENCH_BACKLOG=%q: want a count of messages", s)
+		}
+		extra = v
+	}
+	fill(b, srv, "bench", n+extra)
 	res := halfPeakProcess(b, srv, "get")
 	b.ReportMetric(res.Peak, "peak-get/s")
 	b.ReportMetric(res.Paced, "paced-get/s")
