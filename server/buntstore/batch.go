@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/tidwall/buntdb"
 
@@ -179,25 +180,29 @@ func leaseBatch(tx *buntdb.Tx, q string, got []readyMsg) (bool, error) {
 	if _, err := tx.Get(batchKey(q, first)); err == nil || !errors.Is(err, buntdb.ErrNotFound) {
 		return false, err
 	}
-	// The encoding of batch.encode, written at once: no member's record
-	// is a string of its own.
+	// The encoding of batch.encode, written at once into the string that
+	// is stored: no member's record is a string of its own, and the record
+	// is not copied from a buffer.
 	lead := &got[0].rec
-	e := make([]byte, 0, 32+len(lead.owner)+size+20*len(got))
-	e = append(e, batchVersion)
-	e = binary.AppendVarint(e, lead.deadline)
-	e = binary.AppendUvarint(e, uint64(len(lead.owner)))
-	e = append(e, lead.owner...)
-	e = binary.AppendUvarint(e, uint64(len(got)))
+	var e strings.Builder
+	e.Grow(32 + len(lead.owner) + size + 20*len(got))
+	var num [binary.MaxVarintLen64]byte
+	uvarint := func(v uint64) { e.Write(binary.AppendUvarint(num[:0], v)) }
+	e.WriteByte(batchVersion)
+	e.Write(binary.AppendVarint(num[:0], lead.deadline))
+	uvarint(uint64(len(lead.owner)))
+	e.WriteString(lead.owner)
+	uvarint(uint64(len(got)))
 	var rec []byte
 	for i := range got {
 		r := got[i].rec
 		r.deadline, r.owner = 0, ""
 		rec = r.appendTo(rec[:0])
-		e = binary.AppendUvarint(e, got[i].id)
-		e = binary.AppendUvarint(e, uint64(len(rec)))
-		e = append(e, rec...)
+		uvarint(got[i].id)
+		uvarint(uint64(len(rec)))
+		e.Write(rec)
 	}
-	if _, _, err := tx.Set(batchKey(q, first), string(e), nil); err != nil {
+	if _, _, err := tx.Set(batchKey(q, first), e.String(), nil); err != nil {
 		return false, err
 	}
 	_, _, err := tx.Set(timeKey(batchIndexPrefix, lead.deadline, q, first), "", nil)

@@ -66,7 +66,13 @@ func putReady(tx *buntdb.Tx, q string, id uint64, r *record) error {
 
 // deleteReady removes a ready message and its TTL index entry.
 func deleteReady(tx *buntdb.Tx, q string, id uint64, r *record) error {
-	if _, err := tx.Delete(readyKey(q, id)); err != nil {
+	return deleteReadyAt(tx, readyKey(q, id), q, id, r)
+}
+
+// deleteReadyAt is deleteReady with the message's key given (the stored
+// one a scan found: no key is formatted again).
+func deleteReadyAt(tx *buntdb.Tx, key, q string, id uint64, r *record) error {
+	if _, err := tx.Delete(key); err != nil {
 		return err
 	}
 	if r.expires != 0 {
@@ -77,15 +83,25 @@ func deleteReady(tx *buntdb.Tx, q string, id uint64, r *record) error {
 	return nil
 }
 
+// readyMsg is a ready message a scan found, with its stored key.
 type readyMsg struct {
+	key string
 	id  uint64
 	rec record
 }
 
+// delete removes the ready message from q (deleteReady).
+func (g *readyMsg) delete(tx *buntdb.Tx, q string) error {
+	return deleteReadyAt(tx, g.key, q, g.id, &g.rec)
+}
+
+// maxOldestCap bounds what oldest sets aside for its answer before the scan.
+const maxOldestCap = 1024
+
 // oldest returns up to n deliverable messages from the head of the queue,
 // deleting the expired ones it passes over (and counting them out of m).
 func oldest(tx *buntdb.Tx, q string, m *meta, n int, now int64) ([]readyMsg, error) {
-	var out []readyMsg
+	out := make([]readyMsg, 0, max(min(int64(n), m.Length, maxOldestCap), 1))
 	var expired []readyMsg
 	lo, hi := queueRange(readyPrefix, q)
 	var decodeErr error
@@ -101,10 +117,10 @@ func oldest(tx *buntdb.Tx, q string, m *meta, n int, now int64) ([]readyMsg, err
 			return false
 		}
 		if r.expired(now) {
-			expired = append(expired, readyMsg{id, r})
+			expired = append(expired, readyMsg{k, id, r})
 			return len(expired) < 10000
 		}
-		out = append(out, readyMsg{id, r})
+		out = append(out, readyMsg{k, id, r})
 		return len(out) < n
 	})
 	if err == nil {
@@ -113,8 +129,8 @@ func oldest(tx *buntdb.Tx, q string, m *meta, n int, now int64) ([]readyMsg, err
 	if err != nil {
 		return nil, err
 	}
-	for _, e := range expired {
-		if err := deleteReady(tx, q, e.id, &e.rec); err != nil {
+	for i := range expired {
+		if err := expired[i].delete(tx, q); err != nil {
 			return nil, err
 		}
 		m.Length--
@@ -144,7 +160,7 @@ func (s *Store) QueueTakeN(ctx context.Context, queue string, n int, now time.Ti
 		}
 		for i := range got {
 			g := &got[i]
-			if err := deleteReady(tx, queue, g.id, &g.rec); err != nil {
+			if err := g.delete(tx, queue); err != nil {
 				return err
 			}
 			g.rec.count++
@@ -194,7 +210,7 @@ func (s *Store) takeOrPeek(ctx context.Context, queue string, now time.Time, tak
 		g.rec.count++
 		m.Delivered++
 		if take {
-			if err := deleteReady(tx, queue, g.id, &g.rec); err != nil {
+			if err := g.delete(tx, queue); err != nil {
 				return err
 			}
 			m.Length--
@@ -230,7 +246,7 @@ func (s *Store) QueueLease(ctx context.Context, p broker.QueueLeaseParams) ([]br
 		}
 		for i := range got {
 			g := &got[i]
-			if err := deleteReady(tx, p.Queue, g.id, &g.rec); err != nil {
+			if err := g.delete(tx, p.Queue); err != nil {
 				return err
 			}
 			g.rec.count++
@@ -243,19 +259,23 @@ func (s *Store) QueueLease(ctx context.Context, p broker.QueueLeaseParams) ([]br
 		if err != nil {
 			return err
 		}
-		ids := make([]uint64, 0, len(got))
+		var ids []uint64
+		if !batched {
+			ids = make([]uint64, 0, len(got))
+		}
 		leaseIDs := leaseIDs(got, batched)
+		out = make([]broker.Lease, 0, len(got))
 		for i := range got {
 			g := &got[i]
 			if !batched {
 				if err := putFlight(tx, p.Queue, g.id, &g.rec); err != nil {
 					return err
 				}
+				ids = append(ids, g.id)
 			}
 			out = append(out, broker.Lease{ID: leaseIDs[i], Message: g.rec.message(p.Queue, g.id), Deadline: fromNanos(deadline)})
-			ids = append(ids, g.id)
 		}
-		if len(ids) > 0 && !batched {
+		if len(ids) > 0 {
 			if err := indexDeadlines(tx, p.Queue, deadline, ids); err != nil {
 				return err
 			}

@@ -39,6 +39,9 @@ const (
 	// FastBuffer is a fast connection's read buffer: a request (headers
 	// and body) that does not fit goes to net/http.
 	FastBuffer = 4 << 10
+	// fastPooledBody bounds the scratch a connection keeps for the body
+	// of its next hard get's answer.
+	fastPooledBody = 16 << 10
 	// fastPipeline bounds the answers to pipelined requests written in one
 	// write.
 	fastPipeline = 32
@@ -197,6 +200,7 @@ type fastConn struct {
 	buf   []byte // buf[r:w] is read and not yet consumed
 	r, w  int
 	out   []byte // answers not yet written
+	body  []byte // scratch for a hard get's answer body, copied into out
 	// readBy and writeBy are the deadlines last armed (zero: none yet).
 	readBy, writeBy time.Time
 }
@@ -629,8 +633,11 @@ func (fc *fastConn) answer(req *fastRequest) {
 		return
 	}
 	mj := hardGetJSON(m)
-	b := appendMessageJSON(make([]byte, 0, 64+len(mj.Key)+len(mj.Value)), &mj)
-	fc.write(http.StatusOK, "application/json", "", id, append(b, '\r', '\n'))
+	fc.body = append(appendMessageJSON(fc.body[:0], &mj), '\r', '\n')
+	fc.write(http.StatusOK, "application/json", "", id, fc.body)
+	if cap(fc.body) > fastPooledBody {
+		fc.body = nil // a large message's buffer is not kept for the next
+	}
 	f.takeOK.Observe(time.Since(start).Seconds())
 }
 

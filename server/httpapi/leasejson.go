@@ -3,7 +3,9 @@ package httpapi
 import (
 	"bytes"
 	"net/http"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -28,25 +30,53 @@ func writeLeases(c echo.Context, queue string, status broker.Status, out []lease
 	if pretty {
 		return c.JSON(http.StatusOK, map[string]any{"queue": queue, "status": status, "messages": out})
 	}
-	b := make([]byte, 0, size)
+	buf := leaseAnswers.Get().(*[]byte)
+	defer putLeaseAnswer(buf)
+	b := slices.Grow((*buf)[:0], size)
 	b = append(b, `{"messages":[`...)
+	// The leases of one call share their deadline: it is formatted once.
+	var last time.Time
+	var deadline []byte
 	for i := range out {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendLeaseJSON(b, &out[i])
+		if d := out[i].Deadline; i == 0 || !d.Equal(last) || d.Location() != last.Location() {
+			last, deadline = d, d.AppendFormat(deadline[:0], time.RFC3339Nano)
+		}
+		b = appendLease(b, &out[i], deadline)
 	}
 	b = append(b, `],"queue":`...)
 	b = appendJSONString(b, queue)
 	b = append(b, `,"status":`...)
 	b = appendJSONString(b, string(status))
 	b = append(b, "}\n"...)
-	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, b)
+	*buf = b
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, b) // written before it returns
+}
+
+// leaseAnswers holds the buffers lease answers are written in, for the
+// next answer: a batch of leases' answer was the largest garbage of the
+// call on the server.
+var leaseAnswers = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledAnswer bounds the buffers leaseAnswers keeps.
+const maxPooledAnswer = 1 << 20
+
+func putLeaseAnswer(b *[]byte) {
+	if cap(*b) <= maxPooledAnswer {
+		leaseAnswers.Put(b)
+	}
 }
 
 // appendLeaseJSON appends l as json.Marshal would encode it; its deadline's
 // year must be within 0..9999, as encoding/json wants.
 func appendLeaseJSON(b []byte, l *leaseJSON) []byte {
+	return appendLease(b, l, l.Deadline.AppendFormat(nil, time.RFC3339Nano))
+}
+
+// appendLease is appendLeaseJSON with l's deadline given formatted.
+func appendLease(b []byte, l *leaseJSON, deadline []byte) []byte {
 	b = append(b, `{"lease":`...)
 	b = appendJSONString(b, l.Lease)
 	b = append(b, `,"key":`...)
@@ -62,7 +92,7 @@ func appendLeaseJSON(b []byte, l *leaseJSON) []byte {
 	b = append(b, `,"attempts":`...)
 	b = strconv.AppendInt(b, int64(l.Attempts), 10)
 	b = append(b, `,"deadline":"`...)
-	b = l.Deadline.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, deadline...)
 	b = append(b, '"')
 	if l.Error != "" {
 		b = append(b, `,"error":`...)

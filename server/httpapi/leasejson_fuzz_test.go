@@ -92,10 +92,19 @@ func TestWriteLeasesIsJSON(t *testing.T) {
 		{Lease: "1.1.x", Key: "q:1", Value: "<a & b>", Count: 1, Deadline: time.Unix(1_700_000_000, 5).UTC()},
 		{Lease: "2.3.y", Key: "q:2", Value: "AAE=", Encoding: "base64", Count: 3, Attempts: 2, Deadline: time.Unix(1_700_000_001, 0).UTC(), Error: "boom"},
 	}
+	// Leases of one call share a deadline, formatted once; one in another
+	// zone at the same instant is written as its own.
+	at := time.Unix(1_700_000_002, 123456789)
+	shared := []leaseJSON{
+		{Lease: "3.1.z", Key: "q:3", Value: "a", Count: 1, Deadline: at.UTC()},
+		{Lease: "4.1.z", Key: "q:4", Value: "b", Count: 1, Deadline: at.UTC()},
+		{Lease: "5.1.z", Key: "q:5", Value: "c", Count: 1, Deadline: at.In(time.FixedZone("x", 3600))},
+		{Lease: "6.1.z", Key: "q:6", Value: "d", Count: 1, Deadline: at.Add(time.Nanosecond).UTC()},
+	}
 	for _, tc := range []struct {
 		name string
 		out  []leaseJSON
-	}{{"two", out}, {"none", []leaseJSON{}}} {
+	}{{"two", out}, {"shared deadline", shared}, {"none", []leaseJSON{}}} {
 		e := echo.New()
 		got, want := httptest.NewRecorder(), httptest.NewRecorder()
 		req := httptest.NewRequest(http.MethodPost, "/api/v1/queues/q/lease", nil)
