@@ -147,11 +147,11 @@ func (r *reserve) idsLocked() []string {
 // all is set: the engine stops) and those of jobs that ended.
 func (e *Engine) returnHeld(ctx context.Context, all bool) {
 	now := time.Now()
-	type giveBack struct {
+	type lapsed struct {
 		queue string
 		ids   []string
 	}
-	var back []giveBack
+	var back []lapsed
 	e.mu.Lock()
 	for _, j := range e.jobs {
 		r := &j.ahead
@@ -170,7 +170,7 @@ func (e *Engine) returnHeld(ctx context.Context, all bool) {
 			ids[i] = h.l.ID
 		}
 		r.leases = r.leases[old:]
-		back = append(back, giveBack{j.queue(r.phase), ids})
+		back = append(back, lapsed{j.queue(r.phase), ids})
 	}
 	e.mu.Unlock()
 	for _, b := range back {
